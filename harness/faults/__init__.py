@@ -1,0 +1,1 @@
+"""Fault actions: network (through the Toxiproxy API), Postgres, and the app process."""
