@@ -1,0 +1,74 @@
+"""The supervisor's watchdog: ends registered children when the supervisor dies.
+
+Run as ``python -m harness.provision.watchdog SUPERVISOR_PID`` by
+:class:`harness.provision.process.Supervisor`, in a session of its own. It reads
+commands on stdin, one per line::
+
+    add PID STOPSIG   watch the child PID (its process group and descendants)
+    del PID           stop watching it (the supervisor reaped it)
+    bye               the supervisor is closing normally: exit without acting
+
+When stdin reaches end-of-file without ``bye`` (the supervisor was killed or
+crashed), every watched child is ended: its tree is collected, resumed
+(SIGCONT, a frozen process cannot act on signals), sent its stop signal, given
+two seconds, then its group and tree are SIGKILLed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import sys
+import time
+
+import psutil
+
+
+def _tree(pid: int) -> list[int]:
+    try:
+        return [pid] + [p.pid for p in psutil.Process(pid).children(recursive=True)]
+    except psutil.Error:
+        return []
+
+
+def _send(pids: list[int], sig: int) -> None:
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, sig)
+
+
+def _end_all(watched: dict[int, int]) -> None:
+    trees = {pid: _tree(pid) for pid in watched}
+    for pid, tree in trees.items():
+        _send(tree, signal.SIGCONT)
+        _send([pid], watched[pid])
+    deadline = time.monotonic() + 2.0
+    while time.monotonic() < deadline and any(psutil.pid_exists(p) for p in trees):
+        time.sleep(0.05)
+    for pid, tree in trees.items():
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pid, signal.SIGKILL)
+        _send(tree, signal.SIGKILL)
+
+
+def main() -> int:
+    """Watch until the supervisor says goodbye or disappears."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a terminal Ctrl-C is the supervisor's to handle
+    watched: dict[int, int] = {}
+    for raw in sys.stdin:
+        parts = raw.split()
+        if not parts:
+            continue
+        if parts[0] == "bye":
+            return 0
+        if parts[0] == "add" and len(parts) == 3:
+            watched[int(parts[1])] = int(parts[2])
+        elif parts[0] == "del" and len(parts) == 2:
+            watched.pop(int(parts[1]), None)
+    _end_all(watched)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
