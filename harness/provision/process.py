@@ -346,6 +346,7 @@ class Supervisor:
         tree = process_tree(child.pid)
         self._kill(child, tree)
         code = child.wait(timeout=10.0)
+        _wait_gone(tree[1:], timeout=5.0)
         self.reap(child)
         return code if code is not None else -signal.SIGKILL
 
@@ -391,6 +392,13 @@ class Supervisor:
         entry = {**entry, "t_monotonic": time.monotonic(), "wall": _wall()}
         with contextlib.suppress(OSError), (self.log_dir / "processes.jsonl").open("a") as fh:
             fh.write(json.dumps(entry) + "\n")
+
+
+def _wait_gone(pids: Sequence[int], timeout: float) -> None:
+    """Wait (bounded) until none of ``pids`` is running any more."""
+    deadline = time.monotonic() + timeout
+    while any(_is_running(p) for p in pids) and time.monotonic() < deadline:
+        time.sleep(0.02)
 
 
 def _is_running(pid: int) -> bool:

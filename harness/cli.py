@@ -1,0 +1,60 @@
+"""The ``chaosharness`` command line. The only module that exits the process.
+
+Exit codes: 0 every verdict as expected, 1 a verdict was not, 2 the run could
+not be carried out (the message says what to do).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from harness import __version__
+from harness.errors import HarnessError
+
+EXIT_OK, EXIT_VERDICT, EXIT_COULD_NOT_RUN = 0, 1, 2
+
+# Each command lives in its own module with add_parser(sub) and run(args) -> int.
+_COMMAND_MODULES = [
+    "harness.cli_postgres",
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="chaosharness",
+        description="Chaos and load test harness: provision -> inject + load -> observe -> verify -> report",
+    )
+    parser.add_argument("--version", action="version", version=f"chaosharness {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in _COMMAND_MODULES:
+        importlib.import_module(name).add_parser(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return EXIT_COULD_NOT_RUN
+    try:
+        code: int = args.func(args)
+    except HarnessError as exc:
+        print(f"chaosharness: {exc}", file=sys.stderr)
+        return EXIT_COULD_NOT_RUN
+    except KeyboardInterrupt:
+        print("chaosharness: interrupted", file=sys.stderr)
+        return 130
+    return code
+
+
+def entry() -> None:
+    """Console-script entry point."""
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    entry()

@@ -1,0 +1,52 @@
+"""``chaosharness postgres``: run an embedded Postgres by hand, or check that one starts."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import threading
+import time
+from pathlib import Path
+
+from harness.provision.pg_probe import fetch
+from harness.provision.postgres import EmbeddedPostgres
+
+__all__ = ["add_parser", "run"]
+
+
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("postgres", help="start an embedded Postgres and print its DSN")
+    p.add_argument("--check", action="store_true", help="start, run `select 1`, stop, exit 0")
+    p.add_argument("--keep", action="store_true", help="keep the data directory at the end")
+    p.add_argument("--port", type=int, default=None, help="port to listen on (default: a free one)")
+    p.add_argument("--dir", type=Path, default=None, help="base directory (default: a temp dir)")
+    p.add_argument("--no-fsync", action="store_true", help="turn fsync off (fast, not durable)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    started = time.monotonic()
+    pg = EmbeddedPostgres(base_dir=args.dir, port=args.port, keep=args.keep,
+                          fsync=not args.no_fsync)
+    stop = threading.Event()
+    previous = {s: signal.signal(s, lambda *_: stop.set()) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        with pg:
+            ready_s = time.monotonic() - started
+            if args.check:
+                value = fetch(pg.dsn, "select 1")[0][0]
+                print(f"postgres {pg.version} ready in {ready_s:.2f}s at {pg.dsn}: select 1 -> {value}")
+                return 0 if value == 1 else 1
+            print(pg.dsn, flush=True)
+            print(f"postgres {pg.version} ready in {ready_s:.2f}s (pid {pg.pid}); Ctrl-C stops it",
+                  flush=True)
+            while not stop.wait(0.5):
+                if pg.pid is None:
+                    print("postgres exited unexpectedly")
+                    return 2
+            if args.keep:
+                print(f"data kept in {pg.base_dir}")
+            return 0
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
