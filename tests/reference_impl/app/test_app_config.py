@@ -21,11 +21,11 @@ def test_flag_beats_env_beats_default() -> None:
 
 def test_dsn_flag_overrides_database_url_and_is_redacted() -> None:
     """--dsn replaces DATABASE_URL; the public view never shows the password or the token."""
-    env = {"DATABASE_URL": "postgresql://other/db", "REFERENCE_IMPL_ADMIN_TOKEN": "tok"}
+    env = {"DATABASE_URL": "postgresql://other/db", "REFERENCE_IMPL_ADMIN_TOKEN": "zq-7-secret-token"}
     config = load_config({"dsn": DSN}, env)
     assert config.dsn == DSN
     public = config.public_dict()
-    assert "s3cret" not in repr(public) and "tok" not in repr(public)
+    assert "s3cret" not in repr(public) and "zq-7-secret-token" not in repr(public)
     assert "s3cret" not in repr(config)
     assert public["dsn"] == "postgresql://app:***@127.0.0.1:5432/app"
 
@@ -38,7 +38,7 @@ def test_dsn_flag_overrides_database_url_and_is_redacted() -> None:
         ({}, {"REFERENCE_IMPL_PROFILE": "careless"}, "REFERENCE_IMPL_PROFILE"),
         ({}, {"REFERENCE_IMPL_CHAOS_HOOKS": "maybe"}, "REFERENCE_IMPL_CHAOS_HOOKS"),
         ({}, {"REFERENCE_IMPL_DRAIN_TIMEOUT_S": "-1"}, "REFERENCE_IMPL_DRAIN_TIMEOUT_S"),
-        ({}, {"REFERENCE_IMPL_MEMORY_WARNING_MB": "900"}, "REFERENCE_IMPL_MEMORY_CRITICAL_MB"),
+        ({}, {"REFERENCE_IMPL_MEMORY_WARNING_MB": "2000"}, "REFERENCE_IMPL_MEMORY_CRITICAL_MB"),
         ({"chaos_hooks": True}, {}, "REFERENCE_IMPL_ADMIN_TOKEN"),
         ({"dsn": "mysql://x/y"}, {}, "--dsn"),
     ],
