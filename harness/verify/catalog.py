@@ -129,7 +129,7 @@ _SPECS: tuple[MetricSpec, ...] = (
     _spec("uptime", "fraction", "samples with readiness 200 / samples", ALL_PHASES),
     _spec(
         "schema_errors", "count",
-        "requests or app errors naming an undefined column/table after startup", ALL_PHASES,
+        "undefined column/table errors (42703, 42P01) in the app's logs", _RUN,
     ),
     _spec("crashes", "count", "app exits the scenario did not cause", ALL_PHASES),
 )

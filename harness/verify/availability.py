@@ -1,0 +1,185 @@
+"""Availability, error classes, throughput, recovery time and time to detect.
+
+* availability = ok requests / requests, per phase kind and per named phase;
+  ``error_rate`` is its complement; errors are counted by class (``http_503``,
+  ``connection``, ``timeout``, ``other``) as requests.csv records them;
+* recovery time of a fault: from its removal (or Postgres ready again) to the start of
+  the first *sustained* success: a request that succeeded and opens a window of
+  ``window_s`` seconds whose requests are at least ``min_ok`` ok. A window that would
+  run past the end of the load proves nothing, so such a fault is "not recovered";
+* time to detect: from the fault's application to the first sample whose readiness
+  was 503 or whose database breaker was open.
+"""
+
+from __future__ import annotations
+
+import bisect
+from array import array
+from collections import Counter
+from dataclasses import dataclass, field
+from itertools import accumulate
+from typing import Any
+
+from harness.verify.latency import latency_metrics
+from harness.verify.phases import FaultWindow, PhaseIndex
+from harness.verify.requests import RequestTable
+
+__all__ = [
+    "RecoveryRule",
+    "Tally",
+    "TimeSeries",
+    "detect_time",
+    "recovery_point",
+    "request_metrics",
+    "tally",
+]
+
+
+@dataclass(frozen=True)
+class RecoveryRule:
+    """What "recovered" means: ``min_ok`` of the requests in ``window_s`` seconds were ok."""
+
+    window_s: float = 5.0
+    min_ok: float = 0.99
+
+
+@dataclass
+class TimeSeries:
+    """Requests in start-time order: times and a prefix sum of ok, for window queries."""
+
+    t_s: array
+    ok_prefix: array
+
+    @classmethod
+    def from_table(cls, table: RequestTable) -> TimeSeries:
+        order = table.time_order()
+        t = array("d", (table.t_s[i] for i in order))
+        ok = table.ok
+        prefix = array("q", accumulate((ok[i] for i in order), initial=0))
+        return cls(t, prefix)
+
+    def count(self, lo_s: float, hi_s: float) -> tuple[int, int]:
+        """(requests, ok requests) started in ``[lo_s, hi_s)``."""
+        i = bisect.bisect_left(self.t_s, lo_s)
+        j = bisect.bisect_left(self.t_s, hi_s)
+        return j - i, self.ok_prefix[j] - self.ok_prefix[i]
+
+
+def recovery_point(
+    series: TimeSeries, start_s: float, data_end_s: float, rule: RecoveryRule
+) -> tuple[float | None, dict[str, Any]]:
+    """The start of the first sustained success at or after ``start_s``, with evidence."""
+    t, pref = series.t_s, series.ok_prefix
+    i = bisect.bisect_left(t, start_s)
+    n = len(t)
+    while i < n:
+        ti = t[i]
+        if ti + rule.window_s > data_end_s:
+            break
+        if pref[i + 1] - pref[i] == 1:  # this request succeeded: does a window open here?
+            lo = bisect.bisect_left(t, ti)
+            hi = bisect.bisect_left(t, ti + rule.window_s)
+            total, good = hi - lo, pref[hi] - pref[lo]
+            if total and good >= rule.min_ok * total:
+                return ti, {"window_start_s": ti, "window_requests": total, "window_ok": good}
+        i += 1
+    total, good = series.count(start_s, data_end_s)
+    return None, {
+        "reason": "no sustained success before the load ended",
+        "after_requests": total, "after_ok": good, "load_end_s": data_end_s,
+    }
+
+
+def detect_time(
+    window: FaultWindow, samples: list[dict[str, Any]], until_s: float
+) -> tuple[float | None, dict[str, Any]]:
+    """Seconds from the fault's application to readiness 503 or breaker open (samples)."""
+    for s in samples:
+        t = float(s["t_s"])
+        if t < window.applied_s:
+            continue
+        if t > until_s:
+            break
+        if s.get("ready") is False or s.get("breaker") == "open":
+            how = "breaker open" if s.get("breaker") == "open" else "readiness 503"
+            return t - window.applied_s, {"sample_t_s": t, "signal": how}
+    return None, {"reason": "neither readiness 503 nor breaker open in the samples",
+                  "searched_until_s": until_s}
+
+
+@dataclass
+class Tally:
+    """Per-phase request counts and per-kind latencies, from one pass over the rows."""
+
+    n: list[int]
+    ok: list[int]
+    errors: list[Counter[int]]
+    status_5xx: list[int]
+    latencies: dict[str, array] = field(default_factory=dict)
+
+
+def tally(table: RequestTable, index: PhaseIndex) -> Tally:
+    """Assign every request to its phase by start time and count it there."""
+    k = len(index.phases)
+    out = Tally([0] * k, [0] * k, [Counter() for _ in range(k)], [0] * k)
+    kinds = index.kinds()
+    lat = {kind: array("d") for kind in set(kinds)}
+    appenders = [lat[kind].append for kind in kinds]
+    where = index.index_of
+    n, ok, errs, s5 = out.n, out.ok, out.errors, out.status_5xx
+    for i, t in enumerate(table.t_s):
+        p = where(t)
+        n[p] += 1
+        if table.ok[i]:
+            ok[p] += 1
+        else:
+            errs[p][table.error_code[i]] += 1
+        if table.status[i] >= 500:
+            s5[p] += 1
+        appenders[p](table.latency_ms[i])
+    out.latencies = lat
+    return out
+
+
+def _block(
+    n: int, ok: int, errors: Counter[int], duration_s: float, table: RequestTable
+) -> dict[str, Any]:
+    by_class = {table.errors[c] or "unclassified": v for c, v in sorted(errors.items())}
+    minutes = duration_s / 60.0
+    return {
+        "requests": n,
+        "availability": ok / n if n else None,
+        "error_rate": (n - ok) / n if n else None,
+        "throughput_rps": n / duration_s if duration_s > 0 else None,
+        "connection_errors_per_minute":
+            by_class.get("connection", 0) / minutes if minutes > 0 else None,
+        "errors_by_class": by_class,
+    }
+
+
+def request_metrics(
+    table: RequestTable, index: PhaseIndex, counts: Tally
+) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
+    """(metrics by phase kind incl. ``run``, metrics by phase name) from a :class:`Tally`."""
+    by_kind: dict[str, dict[str, Any]] = {}
+    by_name: dict[str, dict[str, Any]] = {}
+    durations = index.duration_by_kind()
+    kind_n: Counter[str] = Counter()
+    kind_ok: Counter[str] = Counter()
+    kind_err: dict[str, Counter[int]] = {}
+    for p, phase in enumerate(index.phases):
+        by_name[phase.name] = _block(
+            counts.n[p], counts.ok[p], counts.errors[p], phase.duration_s, table)
+        kind_n[phase.kind] += counts.n[p]
+        kind_ok[phase.kind] += counts.ok[p]
+        kind_err.setdefault(phase.kind, Counter()).update(counts.errors[p])
+    all_err: Counter[int] = Counter()
+    for kind, errs in kind_err.items():
+        by_kind[kind] = _block(kind_n[kind], kind_ok[kind], errs, durations.get(kind, 0.0), table)
+        by_kind[kind].update(latency_metrics(counts.latencies.get(kind, array("d"))))
+        all_err.update(errs)
+    run_duration = sum(durations.values())
+    by_kind["run"] = _block(sum(kind_n.values()), sum(kind_ok.values()), all_err,
+                            run_duration, table)
+    by_kind["run"].update(latency_metrics(table.latency_ms))
+    return by_kind, by_name

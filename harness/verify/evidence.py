@@ -1,0 +1,110 @@
+"""The evidence each SLO verdict carries: which rows, which window, the first offending keys.
+
+Small by design (result.json is read by people and rendered into reports): counts,
+phase names and the first few examples, never every row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from harness.verify.slo import Judgement
+
+__all__ = ["attach_evidence"]
+
+Ctx = dict[str, Any]
+_REQUEST_METRICS = {
+    "availability", "error_rate", "requests", "throughput_rps", "connection_errors_per_minute",
+    "p50_latency_ms", "p95_latency_ms", "p99_latency_ms", "p999_latency_ms", "max_latency_ms",
+}
+
+
+def _requests(metric: str, phase: str, ctx: Ctx) -> dict[str, Any]:
+    names = [p.name for p in ctx["phases"] if phase == "run" or p.kind == phase]
+    block = ctx["metrics"].get(phase, {})
+    return {
+        "requests": block.get("requests"), "errors_by_class": block.get("errors_by_class"),
+        "windows": [[p.start_s, p.end_s] for p in ctx["phases"]
+                    if p.name in names][:20] if phase != "run" else None,
+        "phases": names[:20],
+        "worst_phase": _worst_phase(names, ctx["by_name"]),
+    }
+
+
+def _worst_phase(names: Sequence[str], by_name: dict[str, Any]) -> dict[str, Any] | None:
+    scored = [(by_name[n]["availability"], n) for n in names
+              if n in by_name and by_name[n].get("availability") is not None]
+    if not scored:
+        return None
+    value, name = min(scored)
+    return {"phase": name, "availability": value, "requests": by_name[name]["requests"]}
+
+
+def _writes(metric: str, phase: str, ctx: Ctx) -> dict[str, Any]:
+    writes = ctx["writes"]
+    cls = metric.removesuffix("_writes")
+    out: dict[str, Any] = {
+        "keys": (writes.get("examples") or {}).get(cls, []),
+        "attempted": writes.get("attempted"), "acknowledged": writes.get("acknowledged"),
+        "read": writes.get("read"), "verdict": writes.get("verdict"),
+    }
+    if writes.get("reason"):
+        out["reason"] = writes["reason"]
+    if cls == "lost" and writes.get("lost_attempts"):
+        out["attempts"] = writes["lost_attempts"]
+    if cls == "duplicated":
+        out["rows"] = writes.get("duplicate_rows")
+    return out
+
+
+def _faults(metric: str, phase: str, ctx: Ctx) -> dict[str, Any]:
+    key, ev = ("recovery_s", "recovery_evidence") if metric == "recovery_seconds" \
+        else ("detect_s", "detect_evidence")
+    return {"faults": [{"fault": f["name"], "action": f["action"], key: f[key],
+                        "applied_s": f["applied_s"], "removed_s": f["removed_s"],
+                        **({"recovery_from": f["recovery_from"]} if key == "recovery_s" else {}),
+                        "evidence": f[ev]} for f in ctx["faults"]][:20]}
+
+
+def _memory(metric: str, phase: str, ctx: Ctx) -> dict[str, Any]:
+    mem = ctx["memory"]
+    fit = mem if phase == "run" else mem.get("by_phase", {}).get(phase, {})
+    return {
+        "ci95": fit.get("ci95"), "points": fit.get("points"),
+        "threshold_mb_per_hour": mem.get("threshold_mb_per_hour"),
+        "top_sites": [{k: s[k] for k in ("site", "growth_bytes", "consecutive_diffs",
+                                          "traceback")} for s in mem.get("top_sites", [])[:5]],
+        "after_recovery": [a for a in mem.get("after_recovery", []) if a.get("persists")],
+    }
+
+
+def _process(metric: str, phase: str, ctx: Ctx) -> dict[str, Any]:
+    proc = ctx["process"]
+    pick: dict[str, Callable[[], Any]] = {
+        "connection_leaks": lambda: proc["connections"],
+        "shutdown_5xx": lambda: proc["shutdown"]["shutdowns"],
+        "shutdown_exit_code": lambda: proc["shutdown"]["shutdowns"],
+        "startup_seconds": lambda: proc["startup"],
+        "crashes": lambda: proc["crashes"][:10],
+    }
+    getter = pick.get(metric)
+    return {"detail": getter()} if getter else {"samples": proc.get("samples")}
+
+
+def _for(metric: str) -> Callable[[str, str, Ctx], dict[str, Any]]:
+    if metric in _REQUEST_METRICS:
+        return _requests
+    if metric.endswith("_writes"):
+        return _writes
+    if metric in ("recovery_seconds", "detect_seconds"):
+        return _faults
+    if metric in ("memory_growth_mb_per_hour", "peak_rss_mb", "memory_leak_sites"):
+        return _memory
+    return _process
+
+
+def attach_evidence(judgements: list[Judgement], ctx: Ctx) -> None:
+    """Fill each judgement's evidence (keeping a reason already there)."""
+    for j in judgements:
+        j.evidence = {**_for(j.slo.metric)(j.slo.metric, j.slo.phase, ctx), **j.evidence}

@@ -1,0 +1,181 @@
+"""The verify pipeline: read the run directory once, run every checker, judge the SLOs.
+
+Order matters in one place only: recovery times come from the requests, and the
+phase split comes from the recovery times, so requests.csv is read first (one pass,
+into compact columns) and split into phases afterwards.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+from harness.verify.availability import (
+    RecoveryRule,
+    TimeSeries,
+    detect_time,
+    recovery_point,
+    request_metrics,
+    tally,
+)
+from harness.verify.catalog import PHASE_KINDS
+from harness.verify.evidence import attach_evidence
+from harness.verify.memory import memory_report
+from harness.verify.phases import FaultWindow, PhaseIndex, build_phases, fault_windows, run_bounds
+from harness.verify.process import process_metrics
+from harness.verify.requests import RequestTable, read_requests
+from harness.verify.rundir import RunFiles
+from harness.verify.slo import evaluate_slos
+from harness.verify.verdict import expectation, overall_verdict, read_scenario_facts
+from harness.verify.writes import WriteLedger, account_writes, describe_keys
+
+__all__ = ["DEFAULT_MEMORY_THRESHOLD_MB_PER_HOUR", "judge_run"]
+
+#: The leak threshold when the scenario sets no memory_growth_mb_per_hour SLO.
+DEFAULT_MEMORY_THRESHOLD_MB_PER_HOUR = 50.0
+_WRITE_METRICS = ("lost", "duplicated", "unexpected", "phantom", "recovered")
+
+
+def _end_of_run(files: RunFiles, table: RequestTable, load_end: float) -> float:
+    """The last instant a phase covers: load end, else the last thing recorded."""
+    if math.isfinite(load_end):
+        return load_end
+    last = [e.t_s for e in files.timeline()]
+    last += [float(s["t_s"]) for s in files.samples()[-1:]]
+    last += [max(table.t_s)] if len(table) else []
+    return max(last, default=0.0)
+
+
+def _recoveries(
+    windows: list[FaultWindow], series: TimeSeries, data_end: float, rule: RecoveryRule
+) -> tuple[dict[int, float | None], list[dict[str, Any]]]:
+    recovered_at: dict[int, float | None] = {}
+    evidence: list[dict[str, Any]] = []
+    for pos, w in enumerate(windows):
+        if not w.ok or w.recovery_from_s is None:
+            recovered_at[pos] = None
+            why = "the fault did not apply" if not w.ok else "the fault was never removed"
+            evidence.append({"reason": why})
+            continue
+        point, ev = recovery_point(series, w.recovery_from_s, data_end, rule)
+        recovered_at[pos] = point
+        evidence.append(ev)
+    return recovered_at, evidence
+
+
+def _fault_entries(
+    windows: list[FaultWindow], recovered_at: dict[int, float | None],
+    rec_evidence: list[dict[str, Any]], samples: list[dict[str, Any]],
+    index: PhaseIndex, by_name: dict[str, dict[str, Any]],
+) -> list[dict[str, Any]]:
+    entries: list[dict[str, Any]] = []
+    for pos, w in enumerate(windows):
+        rec_phase = next((p for p in index.phases if p.kind == "recovery"
+                          and p.fault == w.fault and p.start_s >= (w.removed_s or math.inf)),
+                         None)
+        until = rec_phase.end_s if rec_phase else (w.removed_s or math.inf)
+        detect, detect_ev = detect_time(w, samples, until) if w.ok else (None, {})
+        point = recovered_at.get(pos)
+        start = w.recovery_from_s
+        entries.append({
+            "fault": w.fault, "repeat": w.repeat, "name": w.name, "action": w.action,
+            "params": w.params, "ok": w.ok, "error": w.error,
+            "applied_s": w.applied_s, "removed_s": w.removed_s,
+            "recovery_from": w.recovery_from if start is not None else None,
+            "recovery_from_s": start, "recovered_s": point,
+            "recovery_s": point - start if point is not None and start is not None else None,
+            "recovered": point is not None, "recovery_evidence": rec_evidence[pos],
+            "detect_s": detect, "detected": detect is not None, "detect_evidence": detect_ev,
+            "during": _brief(by_name.get(w.name)),
+            "after": _brief(by_name.get(rec_phase.name)) if rec_phase else None,
+        })
+    return entries
+
+
+def _brief(block: dict[str, Any] | None) -> dict[str, Any] | None:
+    if block is None:
+        return None
+    return {k: block.get(k) for k in ("requests", "availability", "errors_by_class")}
+
+
+def _fault_metrics(
+    faults: list[dict[str, Any]], metrics: dict[str, dict[str, Any]]
+) -> dict[tuple[str, str], str]:
+    """recovery_seconds / detect_seconds (worst fault); forced failures for faults that
+    applied but never recovered or were never detected."""
+    forced: dict[tuple[str, str], str] = {}
+    applied = [f for f in faults if f["ok"] and f["removed_s"] is not None]
+    for metric, key, flag, phases, verb in (
+        ("recovery_seconds", "recovery_s", "recovered", ("recovery", "run"), "recover"),
+        ("detect_seconds", "detect_s", "detected", ("fault", "run"), "get detected"),
+    ):
+        values = [f[key] for f in applied if f[key] is not None]
+        worst = max(values) if values else None
+        missing = [f["name"] for f in applied if not f[flag]]
+        for phase in phases:
+            metrics.setdefault(phase, {})[metric] = worst
+            if missing:
+                forced[(metric, phase)] = f"{', '.join(missing)} did not {verb}"
+    return forced
+
+
+def judge_run(root: Path) -> dict[str, Any]:
+    """Every metric, every SLO verdict and the expectation, as the result.json dict."""
+    files = RunFiles(root)
+    run_info = files.run_info()
+    facts = read_scenario_facts(files.path("scenario.toml"))
+    events, samples = files.timeline(), files.samples()
+    ledger = WriteLedger()
+    table = read_requests(files.requests_csv(), ledger)
+    series = TimeSeries.from_table(table)
+    warm_end, load_end = run_bounds(events, run_info)
+    end_s = _end_of_run(files, table, load_end)
+    rule = RecoveryRule(
+        window_s=float(facts.verify.get("recovery_window_s", RecoveryRule.window_s)),
+        min_ok=float(facts.verify.get("recovery_min_ok", RecoveryRule.min_ok)))
+    windows = fault_windows(events)
+    recovered_at, rec_evidence = _recoveries(windows, series, end_s, rule)
+    index = PhaseIndex(build_phases(windows, recovered_at, warm_end, end_s))
+    by_kind, by_name = request_metrics(table, index, tally(table, index))
+    faults = _fault_entries(windows, recovered_at, rec_evidence, samples, index, by_name)
+    metrics: dict[str, dict[str, Any]] = {k: dict(by_kind.get(k, {})) for k in PHASE_KINDS}
+    forced = _fault_metrics(faults, metrics)
+    threshold = next((s.threshold for s in facts.slos if s.metric ==
+                      "memory_growth_mb_per_hour" and s.phase == "run"),
+                     DEFAULT_MEMORY_THRESHOLD_MB_PER_HOUR)
+    memory, mem_metrics = memory_report(samples, files.memory_diffs(), index.phases,
+                                        warm_end, threshold)
+    process, proc_metrics = process_metrics(samples, run_info, events, index, table, series,
+                                            files.path("logs"), load_end)
+    writes = account_writes(ledger, files.final_read())
+    if writes.get("lost"):
+        writes["lost_attempts"] = describe_keys(files.requests_csv() or root / "requests.csv",
+                                                writes["examples"]["lost"])
+    for kind in PHASE_KINDS:
+        metrics[kind].update(mem_metrics.get(kind, {}))
+        metrics[kind].update(proc_metrics.get(kind, {}))
+    metrics["run"].update({f"{c}_writes": writes[c] for c in _WRITE_METRICS})
+    bounds = {("memory_growth_mb_per_hour", k): tuple(v["ci95"])
+              for k, v in {**memory.get("by_phase", {}), "run": memory}.items()
+              if v.get("ci95")}
+    judgements = evaluate_slos(facts.slos, metrics, bounds, forced)
+    ctx = {"metrics": metrics, "phases": index.phases, "by_name": by_name, "faults": faults,
+           "writes": writes, "memory": memory, "process": process}
+    attach_evidence(judgements, ctx)
+    verdict = overall_verdict(judgements)
+    expected = expectation(facts, judgements)
+    return {
+        "scenario": facts.name, "run_id": run_info.get("run_id", root.name),
+        "run_status": run_info.get("status"), "error": run_info.get("error"),
+        "expect": facts.expect, "expect_fail": list(facts.expect_fail),
+        "verdict": verdict, "as_expected": expected["as_expected"],
+        "expectation_reasons": expected["reasons"],
+        "phases": [p.to_dict() for p in index.phases],
+        "metrics": metrics, "metrics_by_phase": by_name,
+        "slos": [j.to_dict() for j in judgements],
+        "faults": faults, "writes": writes, "memory": memory, "process": process,
+        "recovery_rule": {"window_s": rule.window_s, "min_ok": rule.min_ok},
+        "seed": run_info.get("seed"), "profile": run_info.get("profile"),
+        "versions": run_info.get("versions", {}), "host": run_info.get("host", {}),
+    }

@@ -1,0 +1,192 @@
+"""Memory: RSS growth trend, growing allocation sites, per-phase memory.
+
+* The app's RSS (samples.jsonl ``app_proc.rss_bytes``) after warm-up is fitted with
+  Theil-Sen (the median of pairwise slopes: one GC pause or restart spike cannot tilt
+  it) with Sen's 95 % interval from Kendall's S. It is a leak only when the interval's
+  *lower* bound exceeds the threshold, so noise does not cry wolf and a steady slow
+  leak over a long run is still caught.
+* A tracemalloc site (memory/diff-NNNN.json) counts as growing only when it grew in
+  ``min_streak`` consecutive diffs (3, or every diff when there are fewer), so one-off
+  caches and warm-up allocations are not blamed.
+* Per fault: RSS before it and after its recovery; growth that persists is flagged.
+
+MB here is 10**6 bytes.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from harness.verify.phases import Phase
+
+__all__ = [
+    "MB",
+    "TheilSen",
+    "growing_sites",
+    "memory_report",
+    "persisting_growth",
+    "rss_points",
+    "theil_sen",
+]
+
+MB = 1_000_000.0
+_Z95 = 1.959963984540054
+#: Pairwise slopes grow as n**2; longer series are thinned to this many evenly spaced points.
+MAX_FIT_POINTS = 600
+#: Growth after recovery counts as persisting beyond max(this, 10 % of the level before).
+PERSIST_MIN_MB = 10.0
+
+
+@dataclass(frozen=True)
+class TheilSen:
+    """A robust line fit: slope (units of y per unit of x) and its 95 % interval."""
+
+    slope: float
+    low: float
+    high: float
+    intercept: float
+    points: int
+
+
+def theil_sen(xs: Sequence[float], ys: Sequence[float]) -> TheilSen | None:
+    """Theil-Sen slope with Sen's 95 % interval (ties in x corrected); None under 3 points."""
+    pts = list(zip(xs, ys, strict=True))
+    if len(pts) > MAX_FIT_POINTS:
+        step = len(pts) / MAX_FIT_POINTS
+        pts = [pts[int(i * step)] for i in range(MAX_FIT_POINTS)]
+    n = len(pts)
+    if n < 3:
+        return None
+    slopes = sorted(
+        (pts[j][1] - pts[i][1]) / (pts[j][0] - pts[i][0])
+        for i in range(n) for j in range(i + 1, n) if pts[j][0] != pts[i][0]
+    )
+    if not slopes:
+        return None
+    slope = statistics.median(slopes)
+    ties = _tie_groups([x for x, _ in pts])
+    var_s = (n * (n - 1) * (2 * n + 5) - sum(t * (t - 1) * (2 * t + 5) for t in ties)) / 18.0
+    c = _Z95 * math.sqrt(max(var_s, 0.0))
+    m = len(slopes)
+    lo_i = max(int(round((m - c) / 2.0)) - 1, 0)
+    hi_i = min(int(round((m + c) / 2.0)), m - 1)
+    intercept = statistics.median(y - slope * x for x, y in pts)
+    return TheilSen(slope, slopes[lo_i], slopes[hi_i], intercept, n)
+
+
+def _tie_groups(xs: list[float]) -> list[int]:
+    counts: dict[float, int] = {}
+    for x in xs:
+        counts[x] = counts.get(x, 0) + 1
+    return [c for c in counts.values() if c > 1]
+
+
+def rss_points(samples: list[dict[str, Any]]) -> list[tuple[float, float]]:
+    """(t_s, rss_bytes) of every sample that has the app's RSS."""
+    out: list[tuple[float, float]] = []
+    for s in samples:
+        proc = s.get("app_proc") or {}
+        rss = proc.get("rss_bytes") if isinstance(proc, dict) else None
+        if isinstance(rss, int | float) and rss > 0:
+            out.append((float(s["t_s"]), float(rss)))
+    return out
+
+
+def _fit_mb_per_hour(points: list[tuple[float, float]]) -> dict[str, Any]:
+    fit = theil_sen([t for t, _ in points], [r for _, r in points])
+    if fit is None:
+        return {"slope_mb_per_hour": None, "ci95": None, "points": len(points)}
+    k = 3600.0 / MB
+    return {"slope_mb_per_hour": fit.slope * k, "ci95": [fit.low * k, fit.high * k],
+            "points": fit.points}
+
+
+def growing_sites(
+    diffs: list[tuple[str, dict[str, Any]]], min_streak: int = 3, top: int = 10
+) -> list[dict[str, Any]]:
+    """Sites that grew in ``min_streak`` consecutive diffs, biggest total growth first."""
+    if len(diffs) < 2:
+        return []
+    need = min(min_streak, len(diffs))
+    state: dict[str, dict[str, Any]] = {}
+    for pos, (fname, diff) in enumerate(diffs):
+        for entry in diff.get("top") or []:
+            site = str(entry.get("site", "?"))
+            grew = float(entry.get("size_diff_bytes") or 0)
+            st = state.setdefault(site, {"streak": 0, "best": 0, "last": -2, "growth": 0.0})
+            st["streak"] = st["streak"] + 1 if grew > 0 and st["last"] == pos - 1 else int(grew > 0)
+            st["last"] = pos if grew > 0 else -2
+            st["best"] = max(st["best"], st["streak"])
+            st["growth"] += max(grew, 0.0)
+            st.update(size=entry.get("size_bytes"), count=entry.get("count"), file=fname,
+                      traceback=list(entry.get("traceback") or [site]))
+    flagged = [
+        {"site": site, "growth_bytes": st["growth"], "consecutive_diffs": st["best"],
+         "size_bytes": st["size"], "count": st["count"], "traceback": st["traceback"],
+         "last_seen_in": st["file"]}
+        for site, st in state.items() if st["best"] >= need
+    ]
+    flagged.sort(key=lambda d: -d["growth_bytes"])
+    return flagged[:top]
+
+
+def persisting_growth(
+    points: list[tuple[float, float]], phases: list[Phase]
+) -> list[dict[str, Any]]:
+    """For each fault: median RSS just before it vs after its recovery ended."""
+    out: list[dict[str, Any]] = []
+    for i, ph in enumerate(phases):
+        if ph.kind != "recovery":
+            continue
+        fault_start = next((p.start_s for p in reversed(phases[:i]) if p.kind == "fault"
+                            and p.fault == ph.fault), ph.start_s)
+        after_end = next((p.start_s for p in phases[i + 1:] if p.kind == "fault"), math.inf)
+        before = [r for t, r in points if fault_start - 30.0 <= t < fault_start]
+        after = [r for t, r in points if ph.end_s <= t < after_end]
+        if not before or not after:
+            continue
+        b, a = statistics.median(before) / MB, statistics.median(after) / MB
+        out.append({"fault": ph.fault, "phase": ph.name, "before_mb": b, "after_mb": a,
+                    "growth_mb": a - b, "persists": a - b > max(PERSIST_MIN_MB, 0.1 * b)})
+    return out
+
+
+def memory_report(
+    samples: list[dict[str, Any]],
+    diffs: list[tuple[str, dict[str, Any]]],
+    phases: list[Phase],
+    warm_end_s: float,
+    threshold_mb_per_hour: float,
+) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    """(the ``memory`` section of result.json, memory metrics by phase kind incl. ``run``)."""
+    points = rss_points(samples)
+    after_warm = [(t, r) for t, r in points if t >= warm_end_s]
+    run_fit = _fit_mb_per_hour(after_warm)
+    sites = growing_sites(diffs)
+    ci = run_fit["ci95"]
+    section: dict[str, Any] = {
+        **run_fit, "threshold_mb_per_hour": threshold_mb_per_hour,
+        "leak": bool(ci and ci[0] > threshold_mb_per_hour),
+        "peak_rss_bytes": max((r for _, r in points), default=None),
+        "top_sites": sites, "diffs": len(diffs),
+        "after_recovery": persisting_growth(points, phases),
+    }
+    metrics: dict[str, dict[str, Any]] = {"run": {
+        "memory_growth_mb_per_hour": run_fit["slope_mb_per_hour"],
+        "peak_rss_mb": section["peak_rss_bytes"] / MB if section["peak_rss_bytes"] else None,
+        "memory_leak_sites": len(sites) if len(diffs) >= 2 else None,
+    }}
+    for kind in ("warmup", "steady", "fault", "recovery"):
+        spans = [(p.start_s, p.end_s) for p in phases if p.kind == kind]
+        pts = [(t, r) for t, r in points if any(lo <= t < hi for lo, hi in spans)]
+        fit = _fit_mb_per_hour(pts) if kind != "warmup" else {"slope_mb_per_hour": None}
+        metrics[kind] = {
+            "memory_growth_mb_per_hour": fit["slope_mb_per_hour"],
+            "peak_rss_mb": max((r for _, r in pts), default=0.0) / MB if pts else None,
+        }
+        section.setdefault("by_phase", {})[kind] = {**fit, "samples": len(pts)}
+    return section, metrics

@@ -1,0 +1,226 @@
+"""Checks on the app as a process: errors, connections, pool, task queue, shutdown, startup.
+
+All from samples.jsonl, run.json ``app.exits``, timeline.jsonl and the app's logs:
+
+* unhandled errors: the app's own count and the harness' independent stderr count,
+  both cumulative counters summed as increments (a drop means the app restarted and
+  its counter began again, so the new value is all new);
+* connection leaks: the app's Postgres connections after the run above both their
+  baseline peak and the pool's maximum;
+* pool saturation: the fraction of samples whose pool had every connection in use
+  with requests waiting; task queue overflow: samples whose queue exceeded its bound;
+* graceful shutdown: for every SIGTERM exit, the 5xx responses to requests in flight
+  between the SIGTERM and the exit, and the exit code;
+* crashes: exits no scenario action (or the end of the run) caused;
+* startup: from Postgres ready (or the run's zero) to the first ready sample.
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from harness.verify.availability import TimeSeries
+from harness.verify.phases import PhaseIndex
+from harness.verify.requests import RequestTable
+from harness.verify.rundir import TimelineEvent
+
+__all__ = [
+    "EXPECTED_EXIT_CAUSES",
+    "counter_increments",
+    "process_metrics",
+    "schema_error_count",
+    "shutdown_checks",
+]
+
+#: Exit causes that are not crashes besides the scenario's own fault actions.
+EXPECTED_EXIT_CAUSES = frozenset({"run_end", "shutdown", "stop", "teardown", "restart"})
+_SCHEMA_ERROR = re.compile(r"UndefinedColumnError|UndefinedTableError|\b42703\b|\b42P01\b")
+#: How far before a SIGTERM a request may have started and still be in flight.
+MAX_IN_FLIGHT_S = 60.0
+
+
+def counter_increments(samples: list[dict[str, Any]], field: str) -> list[tuple[float, float]]:
+    """(t_s, increment) of a cumulative counter; a decrease is a restart (the value is new)."""
+    out: list[tuple[float, float]] = []
+    prev: float | None = None
+    for s in samples:
+        v = s.get(field)
+        if not isinstance(v, int | float):
+            continue
+        inc = v if prev is None or v < prev else v - prev
+        prev = float(v)
+        if inc:
+            out.append((float(s["t_s"]), float(inc)))
+    return out
+
+
+def _sum_by_kind(points: Iterable[tuple[float, float]], index: PhaseIndex) -> dict[str, float]:
+    out: dict[str, float] = {k: 0.0 for k in (*index.kinds(), "run")}
+    for t, v in points:
+        p = index.index_of(t)
+        if p >= 0:
+            out[index.phases[p].kind] += v
+        out["run"] += v
+    return out
+
+
+def _fraction_by_kind(
+    samples: list[dict[str, Any]], index: PhaseIndex, judge: Any
+) -> dict[str, float | None]:
+    """Share of samples (where ``judge`` returns True/False, not None) that are True."""
+    hits: dict[str, list[int]] = {}
+    for s in samples:
+        verdict = judge(s)
+        if verdict is None:
+            continue
+        p = index.index_of(float(s["t_s"]))
+        for kind in ((index.phases[p].kind,) if p >= 0 else ()) + ("run",):
+            h = hits.setdefault(kind, [0, 0])
+            h[0] += int(bool(verdict))
+            h[1] += 1
+    return {k: (h[0] / h[1] if h[1] else None) for k, h in hits.items()}
+
+
+def _uptime(s: dict[str, Any]) -> bool:
+    return s.get("ready") is True
+
+
+def _saturated(s: dict[str, Any]) -> bool | None:
+    pool = s.get("pool")
+    if not isinstance(pool, dict) or pool.get("in_use") is None or not pool.get("max"):
+        return None
+    full = pool["in_use"] >= pool["max"]
+    waiting = pool.get("waiting")
+    return bool(full and (waiting is None or waiting > 0))
+
+
+def _overflow(s: dict[str, Any]) -> bool | None:
+    tasks = s.get("tasks")
+    if not isinstance(tasks, dict) or tasks.get("queued") is None or not tasks.get("max_queue"):
+        return None
+    return bool(tasks["queued"] > tasks["max_queue"])
+
+
+def connection_leaks(samples: list[dict[str, Any]], load_end_s: float) -> dict[str, Any]:
+    """App connections in the last sample vs max(baseline peak before the first sample
+    after load end, the pool's maximum)."""
+    series = [(float(s["t_s"]), (s.get("pg_connections") or {}).get("app"),
+               (s.get("pool") or {}).get("max")) for s in samples]
+    conns = [(t, c) for t, c, _ in series if isinstance(c, int | float)]
+    if not conns:
+        return {"value": None, "reason": "no pg_connections.app in the samples"}
+    during = [c for t, c in conns if t <= load_end_s] or [c for _, c in conns]
+    pool_max = max((m for _, _, m in series if isinstance(m, int | float)), default=0)
+    allowed = max(max(during), pool_max)
+    final_t, final = conns[-1]
+    return {"value": max(0, int(final - allowed)), "final": final, "final_t_s": final_t,
+            "baseline_peak": max(during), "pool_max": pool_max}
+
+
+def shutdown_checks(
+    exits: list[dict[str, Any]], events: list[TimelineEvent], table: RequestTable,
+    series: TimeSeries,
+) -> dict[str, Any]:
+    """5xx of requests in flight between each SIGTERM and the exit it caused; exit codes."""
+    applies = [(e.t_s, str(e.raw.get("action", ""))) for e in events if e.event == "apply"]
+    order = table.time_order()
+    checks: list[dict[str, Any]] = []
+    for ex in exits:
+        if str(ex.get("signal") or "") != "SIGTERM" or ex.get("t_s") is None:
+            continue
+        exit_t = float(ex["t_s"])
+        term_t = max((t for t, a in applies if a == ex.get("cause") and t <= exit_t),
+                     default=exit_t)
+        lo = bisect.bisect_left(series.t_s, term_t - MAX_IN_FLIGHT_S)
+        hi = bisect.bisect_right(series.t_s, exit_t)
+        bad = [order[k] for k in range(lo, hi)
+               if table.status[order[k]] >= 500
+               and table.t_s[order[k]] + table.latency_ms[order[k]] / 1000.0 >= term_t]
+        checks.append({"term_t_s": term_t, "exit_t_s": exit_t,
+                       "returncode": ex.get("returncode"), "cause": ex.get("cause"),
+                       "status_5xx": len(bad),
+                       "first_5xx_t_s": [table.t_s[i] for i in bad[:5]]})
+    codes = [c["returncode"] for c in checks if isinstance(c["returncode"], int)]
+    worst = next((c for c in codes if c != 0), 0) if codes else None
+    return {"shutdowns": checks, "shutdown_5xx": sum(c["status_5xx"] for c in checks)
+            if checks else None, "shutdown_exit_code": worst}
+
+
+def schema_error_count(log_dir: Path) -> int | None:
+    """Undefined column/table errors in the app's logs (logs/app*.log); None without logs."""
+    logs = sorted(log_dir.glob("app*.log")) if log_dir.is_dir() else []
+    if not logs:
+        return None
+    total = 0
+    for p in logs:
+        with p.open(encoding="utf-8", errors="replace") as fh:
+            total += sum(1 for line in fh if _SCHEMA_ERROR.search(line))
+    return total
+
+
+def _startup(samples: list[dict[str, Any]], events: list[TimelineEvent]) -> dict[str, Any]:
+    first_ready = next((float(s["t_s"]) for s in samples if s.get("ready") is True), None)
+    if first_ready is None:
+        return {"value": None, "reason": "no sample was ready"}
+    pg = [e.t_s for e in events if e.event == "postgres_ready" and e.t_s <= first_ready]
+    ref = pg[-1] if pg else 0.0
+    return {"value": first_ready - ref, "first_ready_t_s": first_ready,
+            "from": "postgres_ready" if pg else "run_start", "from_t_s": ref}
+
+
+def _crashes(exits: list[dict[str, Any]], events: list[TimelineEvent]) -> list[dict[str, Any]]:
+    actions = {str(e.raw.get("action")) for e in events if e.event == "apply"}
+    return [ex for ex in exits
+            if str(ex.get("cause") or "") not in actions | EXPECTED_EXIT_CAUSES]
+
+
+def process_metrics(
+    samples: list[dict[str, Any]], run_info: dict[str, Any], events: list[TimelineEvent],
+    index: PhaseIndex, table: RequestTable, series: TimeSeries, log_dir: Path,
+    load_end_s: float,
+) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    """(the ``process`` section of result.json, metrics by phase kind incl. ``run``)."""
+    kinds = (*dict.fromkeys(index.kinds()), "run")
+    metrics: dict[str, dict[str, Any]] = {k: {} for k in kinds}
+    have = bool(samples)
+    for field, name in (("app_errors_unhandled", "unhandled_errors"),
+                        ("stderr_unhandled", "stderr_unhandled_errors")):
+        present = any(isinstance(s.get(field), int | float) for s in samples)
+        sums = _sum_by_kind(counter_increments(samples, field), index)
+        for k in kinds:
+            metrics[k][name] = int(sums.get(k, 0)) if present else None
+    warnings = _sum_by_kind(counter_increments(samples, "memory_warnings"), index)
+    hours = {**index.duration_by_kind(), "run": sum(index.duration_by_kind().values())}
+    for k in kinds:
+        h = hours.get(k, 0.0) / 3600.0
+        metrics[k]["memory_warnings_per_hour"] = warnings.get(k, 0) / h if have and h else None
+    for name, judge in (("uptime", _uptime), ("pool_saturation", _saturated)):
+        frac = _fraction_by_kind(samples, index, judge)
+        for k in kinds:
+            metrics[k][name] = frac.get(k)
+    overflow = _fraction_by_kind(samples, index, _overflow)
+    counts = _sum_by_kind(((float(s["t_s"]), 1.0) for s in samples if _overflow(s)), index)
+    for k in kinds:
+        metrics[k]["task_queue_overflow"] = int(counts.get(k, 0)) if k in overflow else None
+    exits = list((run_info.get("app") or {}).get("exits") or [])
+    crashes = _crashes(exits, events)
+    crash_sums = _sum_by_kind(((float(c.get("t_s") or 0.0), 1.0) for c in crashes), index)
+    for k in kinds:
+        metrics[k]["crashes"] = int(crash_sums.get(k, 0)) if run_info else None
+    leaks = connection_leaks(samples, load_end_s)
+    shutdown = shutdown_checks(exits, events, table, series)
+    startup = _startup(samples, events)
+    schema = schema_error_count(log_dir)
+    metrics["run"].update({
+        "connection_leaks": leaks["value"], "shutdown_5xx": shutdown["shutdown_5xx"],
+        "shutdown_exit_code": shutdown["shutdown_exit_code"],
+        "startup_seconds": startup["value"], "schema_errors": schema,
+    })
+    section = {"connections": leaks, "shutdown": shutdown, "startup": startup,
+               "crashes": crashes, "exits": exits, "schema_errors": schema,
+               "samples": len(samples)}
+    return section, metrics

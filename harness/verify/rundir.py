@@ -1,0 +1,132 @@
+"""Read a run directory's files (docs/run-directory.md) for the checkers.
+
+Verify reads only these files, never another stage's memory, so a copied run
+directory verifies the same. Missing optional files read as empty; a malformed
+file raises :class:`~harness.errors.VerifyError` naming the file and the line.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness.errors import VerifyError
+
+__all__ = ["RunFiles", "TimelineEvent", "iter_jsonl", "read_json"]
+
+_DIFF_NAME = re.compile(r"diff-(\d+)\.json$")
+
+
+def read_json(path: Path) -> Any:
+    """Parse one JSON file; a syntax error names the file and position."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise VerifyError(f"{path}: not valid JSON: {exc}") from exc
+
+
+def iter_jsonl(path: Path) -> Iterator[dict[str, Any]]:
+    """Yield one object per non-empty line; a torn last line (a killed writer) is skipped."""
+    with path.open(encoding="utf-8") as fh:
+        lines = fh.readlines()
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            if number == len(lines) and not line.endswith("\n"):
+                return
+            raise VerifyError(f"{path}:{number}: not valid JSON: {exc}") from exc
+        if not isinstance(obj, dict):
+            raise VerifyError(f"{path}:{number}: expected a JSON object, got {type(obj).__name__}")
+        yield obj
+
+
+@dataclass(frozen=True)
+class TimelineEvent:
+    """One line of timeline.jsonl; ``raw`` keeps every field for evidence."""
+
+    event: str
+    t_s: float
+    raw: dict[str, Any] = field(compare=False)
+
+    @property
+    def fault(self) -> int | None:
+        value = self.raw.get("fault")
+        return int(value) if value is not None else None
+
+
+@dataclass
+class RunFiles:
+    """The run directory, opened lazily; each accessor reads its file once."""
+
+    root: Path
+    _cache: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    def path(self, name: str) -> Path:
+        return self.root / name
+
+    def run_info(self) -> dict[str, Any]:
+        """run.json, or ``{}`` when the conductor did not write one."""
+        if "run" not in self._cache:
+            p = self.path("run.json")
+            self._cache["run"] = read_json(p) if p.exists() else {}
+        return dict(self._cache["run"])
+
+    def timeline(self) -> list[TimelineEvent]:
+        """timeline.jsonl in time order (stable for equal times)."""
+        if "timeline" not in self._cache:
+            p = self.path("timeline.jsonl")
+            events: list[TimelineEvent] = []
+            if p.exists():
+                for obj in iter_jsonl(p):
+                    t = obj.get("t_s")
+                    if "event" not in obj or not isinstance(t, int | float):
+                        raise VerifyError(f"{p}: line without event/t_s: {obj!r}")
+                    events.append(TimelineEvent(str(obj["event"]), float(t), obj))
+            events.sort(key=lambda e: e.t_s)
+            self._cache["timeline"] = events
+        return list(self._cache["timeline"])
+
+    def samples(self) -> list[dict[str, Any]]:
+        """samples.jsonl in time order; rows without a numeric t_s are dropped."""
+        if "samples" not in self._cache:
+            p = self.path("samples.jsonl")
+            rows = [s for s in iter_jsonl(p) if isinstance(s.get("t_s"), int | float)] \
+                if p.exists() else []
+            rows.sort(key=lambda s: float(s["t_s"]))
+            self._cache["samples"] = rows
+        return list(self._cache["samples"])
+
+    def final_read(self) -> dict[str, Any] | None:
+        """final_read.json, or ``None`` when there was none (write accounting is then unknown)."""
+        p = self.path("final_read.json")
+        if not p.exists():
+            return None
+        data = read_json(p)
+        if not isinstance(data, dict):
+            raise VerifyError(f"{p}: expected a JSON object")
+        return data
+
+    def memory_diffs(self) -> list[tuple[str, dict[str, Any]]]:
+        """memory/diff-NNNN.json in NNNN order, as (file name, content)."""
+        d = self.path("memory")
+        if not d.is_dir():
+            return []
+        found: list[tuple[int, Path]] = []
+        for p in d.iterdir():
+            m = _DIFF_NAME.search(p.name)
+            if m:
+                found.append((int(m.group(1)), p))
+        found.sort()
+        return [(p.name, read_json(p)) for _, p in found]
+
+    def requests_csv(self) -> Path | None:
+        """requests.csv when present."""
+        p = self.path("requests.csv")
+        return p if p.exists() else None
