@@ -1,0 +1,87 @@
+"""Report: turn a judged run directory into what people and CI systems read.
+
+Reads only the run directory's files (docs/run-directory.md) and writes beside
+them: ``report.md`` (for a PR comment), ``report.html`` (self-contained, plots
+embedded), ``plots/*.png`` and ``junit.xml``. ``requests.csv`` and
+``samples.jsonl`` are streamed into per-second series, so a run of millions of
+requests renders in bounded memory. Nothing rendered carries a DSN password or
+the admin token (:mod:`harness.report.scrub`).
+
+Entry points::
+
+    render_run(run_dir)                 -> [report.md, report.html, junit.xml, plots...]
+    render_suite(suite_dir, runs)       -> [summary.md, summary.html, junit.xml]
+    compare_runs(run_a, run_b, out_dir) -> [compare.md, compare.html, plots...]
+    render_seed_metrics(suite_dir)      -> seed-metrics.md (+ .html beside it)
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from harness.errors import ReportError
+from harness.report.compare import compare_runs
+from harness.report.html import render_html
+from harness.report.junit import write_run_junit
+from harness.report.markdown import render_markdown
+from harness.report.plots import render_plots
+from harness.report.rundata import RunData, load_run
+from harness.report.scrub import Scrubber
+from harness.report.seed_metrics import render_seed_metrics
+from harness.report.series import RequestSeries, SampleSeries, request_series, sample_series
+from harness.report.suite_summary import render_suite
+
+__all__ = [
+    "compare_runs",
+    "load_series",
+    "render_run",
+    "render_seed_metrics",
+    "render_suite",
+]
+
+
+def load_series(run_dir: Path) -> tuple[RequestSeries | None, SampleSeries | None]:
+    """Stream the run's requests and samples into per-second series (None when absent)."""
+    req_path, samples_path = run_dir / "requests.csv", run_dir / "samples.jsonl"
+    req = request_series(req_path) if req_path.is_file() else None
+    samples = sample_series(samples_path) if samples_path.is_file() else None
+    return req, samples
+
+
+def _warmup_s(data: RunData) -> float:
+    warmup = data.run.get("warmup_s")
+    if isinstance(warmup, int | float):
+        return float(warmup)
+    for event in data.timeline:
+        if event.get("event") == "load_start" and isinstance(event.get("t_s"), int | float):
+            return float(event["t_s"])
+    return 0.0
+
+
+def render_run(run_dir: Path, secrets: tuple[str, ...] = ()) -> list[Path]:
+    """Render ``report.md``, ``report.html``, ``plots/*.png`` and ``junit.xml`` into ``run_dir``.
+
+    ``secrets`` are extra literal values (the admin token the conductor used) to
+    mask wherever they appear. Raises :class:`ReportError` naming the file when the
+    directory is not a run directory or one of its files is malformed.
+    """
+    run_dir = Path(run_dir)
+    scrubber = Scrubber(secrets)
+    data = load_run(run_dir, scrubber)
+    req, samples = load_series(run_dir)
+    memory = (data.result or {}).get("memory")
+    plots = render_plots(run_dir / "plots", req, samples, data.windows, data.end_s,
+                         memory if isinstance(memory, dict) else {}, _warmup_s(data))
+    if req is None:
+        data.missing.append("requests.csv")
+    if samples is None:
+        data.missing.append("samples.jsonl")
+    md_path, html_path = run_dir / "report.md", run_dir / "report.html"
+    try:
+        md_path.write_text(render_markdown(data, plots), encoding="utf-8")
+        html_path.write_text(render_html(data, plots), encoding="utf-8")
+    except OSError as exc:
+        raise ReportError(f"{run_dir}: cannot write the report: {exc}") from exc
+    junit = write_run_junit(data.scenario, data.result, run_dir / "junit.xml",
+                            report=html_path, scrub=scrubber)
+    return [md_path, html_path, junit] + [p.path for p in plots if p.path is not None]

@@ -1,0 +1,132 @@
+"""``report.md``: the run's report sized for a PR comment.
+
+Order matters to the person reading a PR: the verdict table first, then the faults
+with their recovery times, the write accounting, the memory verdict with its top
+sites, and the one command that replays the run. Plots are linked, not embedded
+(``report.html`` embeds them).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from harness.report.plots import Plot
+from harness.report.rundata import RunData, replay_command
+from harness.report.tables import (
+    Table,
+    fault_table,
+    fmt_bytes,
+    fmt_number,
+    fmt_value,
+    memory_sites,
+    verdict_table,
+    write_table,
+)
+
+__all__ = ["md_table", "render_markdown", "verdict_line"]
+
+_MAX_KEYS = 10
+_MAX_SITES = 5
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def md_table(table: Table) -> str:
+    """A GitHub-flavoured Markdown table; failing rows in bold capitals."""
+    if not table.rows:
+        return f"_{table.note or 'nothing to show'}_\n"
+    lines = ["| " + " | ".join(_cell(h) for h in table.header) + " |",
+             "|" + "|".join("---" for _ in table.header) + "|"]
+    for row, status in zip(table.rows, table.status, strict=True):
+        cells = [_cell(c) for c in row]
+        if status == "fail":
+            cells[table.mark_col] = f"**{cells[table.mark_col].upper()}**"
+        lines.append("| " + " | ".join(cells) + " |")
+    if table.note:
+        lines.append(f"\n_{table.note}_")
+    return "\n".join(lines) + "\n"
+
+
+def verdict_line(result: dict[str, Any] | None) -> str:
+    """``PASS`` / ``FAIL`` / ``UNKNOWN`` and whether that is what the scenario expects."""
+    if result is None:
+        return "UNKNOWN (no result.json)"
+    verdict = str(result.get("verdict", "unknown")).upper()
+    expect = str(result.get("expect", "pass"))
+    as_expected = result.get("as_expected")
+    tail = ("as expected" if as_expected else "NOT as expected") if as_expected is not None \
+        else "expectation not judged"
+    return f"{verdict} (expected {expect}: {tail})"
+
+
+def _header(data: RunData) -> list[str]:
+    run = data.run
+    facts = [f"run `{data.run_id}`"]
+    for key in ("profile", "seed", "status"):
+        if run.get(key) is not None:
+            facts.append(f"{key} {run[key]}")
+    if isinstance(run.get("duration_s"), int | float):
+        facts.append(f"duration {fmt_number(float(run['duration_s']))} s")
+    if run.get("replay_of"):
+        facts.append(f"replay of `{run['replay_of']}`")
+    lines = [f"# {data.scenario}: {verdict_line(data.result)}", "", " · ".join(facts), ""]
+    if run.get("error"):
+        lines += [f"> run error: {run['error']}", ""]
+    if data.missing:
+        lines += [f"_Missing from the run directory: {', '.join(data.missing)}._", ""]
+    return lines
+
+
+def _writes(data: RunData) -> list[str]:
+    table, examples, verdict = write_table(data.result)
+    lines = ["## Write accounting", "", f"Verdict: **{verdict}**", "", md_table(table)]
+    for cls, keys in examples.items():
+        shown = ", ".join(f"`{k}`" for k in keys[:_MAX_KEYS])
+        more = f" and {len(keys) - _MAX_KEYS} more" if len(keys) > _MAX_KEYS else ""
+        lines.append(f"- first {cls} keys: {shown}{more}")
+    return lines + [""]
+
+
+def _memory(data: RunData) -> list[str]:
+    mem = (data.result or {}).get("memory")
+    lines = ["## Memory", ""]
+    if not isinstance(mem, dict):
+        return lines + ["_No memory verdict in result.json._", ""]
+    ci = mem.get("ci95") or [None, None]
+    leak = mem.get("leak")
+    lines.append(
+        f"Verdict: **{'LEAK' if leak else 'no leak' if leak is False else 'unknown'}**: "
+        f"RSS slope {fmt_value('memory_growth_mb_per_hour', mem.get('slope_mb_per_hour'))} "
+        f"(95% CI {fmt_number(ci[0])} .. {fmt_number(ci[-1])}), peak RSS "
+        f"{fmt_value('peak_rss_mb', _mb(mem.get('peak_rss_bytes')))}")
+    sites = memory_sites(data.result)
+    if sites:
+        lines += ["", "| top growing site | size | growth | count |", "|---|---|---|---|"]
+        for site in sites[:_MAX_SITES]:
+            lines.append(
+                f"| `{_cell(str(site.get('site', '?')))}` | {fmt_bytes(site.get('size_bytes'))} | "
+                f"{fmt_bytes(site.get('size_diff_bytes'), True)} | {fmt_number(site.get('count'))} |")
+    return lines + [""]
+
+
+def _mb(value: Any) -> float | None:
+    return float(value) / (1024 * 1024) if isinstance(value, int | float) else None
+
+
+def render_markdown(data: RunData, plots: Sequence[Plot]) -> str:
+    """The whole ``report.md`` text (scrubbed of secrets)."""
+    lines = _header(data)
+    lines += ["## Verdicts", "", md_table(verdict_table(data.result))]
+    lines += ["## Faults", "", md_table(fault_table(data.result, data.windows))]
+    lines += _writes(data)
+    lines += _memory(data)
+    lines += ["## Replay", "", "```sh", replay_command(data.run_dir), "```", ""]
+    drawn = [p for p in plots if p.path is not None]
+    if drawn:
+        lines += ["## Plots", ""]
+        lines += [f"- [{p.title}](plots/{p.path.name})" for p in drawn if p.path]
+        lines.append("")
+    return data.scrubber.text("\n".join(lines))

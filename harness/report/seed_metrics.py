@@ -1,0 +1,208 @@
+"""The seeds' success metrics: the before/after table (naive vs resilient profile).
+
+``chaosharness suite seed-metrics`` runs both profiles through the scenarios that
+measure what the seeds promise; this module reads that suite's ``suite.json`` and
+each run's ``result.json`` and `run.json`, and writes ``seed-metrics.md`` (the
+README's headline) and ``seed-metrics.html``. One row per promise: the measured
+value of each profile (the worst over the profile's runs, with the scenario it
+came from), the target, and a verdict. A row with no data says "not measured";
+it is never counted as met.
+"""
+
+from __future__ import annotations
+
+import html
+import tomllib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from harness.report.html import html_page, html_table
+from harness.report.markdown import md_table
+from harness.report.rundata import read_json
+from harness.report.scrub import Scrubber
+from harness.report.suite_summary import SuiteRun, load_suite_runs
+from harness.report.tables import Table, fmt_value
+
+__all__ = ["SEED_ROWS", "Measured", "SeedRow", "measure_row", "profile_of",
+           "render_seed_metrics", "seed_table"]
+
+_OPS: dict[str, Callable[[float, float], bool]] = {
+    "<": lambda v, t: v < t, "<=": lambda v, t: v <= t,
+    "==": lambda v, t: v == t, ">=": lambda v, t: v >= t,
+}
+
+
+@dataclass(frozen=True)
+class SeedRow:
+    """One promise: which metrics measure it, in which phase, and its target."""
+
+    label: str
+    target: str
+    metrics: tuple[str, ...]
+    phase: str
+    op: str
+    threshold: float
+    prefer: tuple[str, ...] = ()   # scenarios that measure it best, when the profile ran them
+    special: str = ""              # "startup" or "load-10x": computed from the runs themselves
+
+
+SEED_ROWS: tuple[SeedRow, ...] = (
+    SeedRow("Heap growth over the soak", "stable: < 50 MB/h", ("memory_growth_mb_per_hour",),
+            "run", "<", 50.0, ("soak",)),
+    SeedRow("Peak RSS", "< 4 GB", ("peak_rss_mb",), "run", "<", 4096.0),
+    SeedRow("Memory warnings per hour", "< 5", ("memory_warnings_per_hour",), "run", "<", 5.0,
+            ("soak",)),
+    SeedRow("Connection errors per minute (steady)", "< 1 per hour (< 0.0167/min)",
+            ("connection_errors_per_minute",), "steady", "<", 1.0 / 60.0),
+    SeedRow("Schema errors", "0", ("schema_errors",), "run", "==", 0.0),
+    SeedRow("Query failure rate (steady)", "< 0.1%", ("error_rate",), "steady", "<", 0.001),
+    SeedRow("p99 latency (steady)", "< 100 ms", ("p99_latency_ms",), "steady", "<", 100.0),
+    SeedRow("Recovery after a database outage", "< 1 min (ours: < 5 s)",
+            ("recovery_seconds",), "run", "<", 5.0),
+    SeedRow("Unhandled errors per hour", "0", ("unhandled_errors", "stderr_unhandled_errors"),
+            "run", "==", 0.0),
+    SeedRow("Lost acknowledged writes", "0", ("lost_writes",), "run", "==", 0.0),
+    SeedRow("Crashes", "0", ("crashes",), "run", "==", 0.0),
+    SeedRow("Startup success rate", ">= 99%", (), "run", ">=", 0.99, special="startup"),
+    SeedRow("Uptime", ">= 99.9%", ("uptime",), "run", ">=", 0.999, ("soak",)),
+    SeedRow("Load 10x expected traffic held", "every SLO passes", (), "run", "==", 1.0,
+            ("load-10x",), special="load-10x"),
+)
+
+
+@dataclass(frozen=True)
+class Measured:
+    """A profile's figure for one row: value (None: not measured), verdict, where from."""
+
+    value: float | None
+    verdict: str
+    source: str
+    text: str
+
+
+def profile_of(run: SuiteRun, scrub: Scrubber) -> str:
+    """The run's profile: run.json, the suite entry, scenario.toml, else ``unknown``."""
+    if run.entry.get("profile"):
+        return str(run.entry["profile"])
+    if run.run_dir is not None:
+        run_json = run.run_dir / "run.json"
+        if run_json.is_file():
+            doc = read_json(run_json, scrub)
+            if isinstance(doc, dict) and doc.get("profile"):
+                return str(doc["profile"])
+        toml_path = run.run_dir / "scenario.toml"
+        if toml_path.is_file():
+            try:
+                doc = tomllib.loads(toml_path.read_text(encoding="utf-8"))
+            except (OSError, tomllib.TOMLDecodeError):
+                doc = {}
+            target = doc.get("target")
+            found = doc.get("profile") or (target.get("profile") if isinstance(target, dict) else None)
+            if found:
+                return str(found)
+    return "unknown"
+
+
+def _metric(result: dict[str, Any] | None, name: str, phase: str) -> float | None:
+    metrics = (result or {}).get("metrics")
+    values = metrics.get(phase) if isinstance(metrics, dict) else None
+    value = values.get(name) if isinstance(values, dict) else None
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def _judge(row: SeedRow, value: float | None, source: str, text: str | None = None) -> Measured:
+    if value is None:
+        return Measured(None, "not measured", "", "not measured")
+    ok = _OPS[row.op](value, row.threshold)
+    shown = text if text is not None else fmt_value(row.metrics[0] if row.metrics else "", value)
+    return Measured(value, "pass" if ok else "fail", source, shown)
+
+
+def _special(row: SeedRow, runs: list[SuiteRun]) -> Measured:
+    if row.special == "startup":
+        judged = [r for r in runs if r.result is not None]
+        if not judged:
+            return _judge(row, None, "")
+        started = [r for r in judged if _metric(r.result, "startup_seconds", "run") is not None]
+        rate = len(started) / len(judged)
+        return _judge(row, rate, f"{len(started)}/{len(judged)} runs",
+                      f"{100.0 * rate:.1f}% ({len(started)}/{len(judged)} runs)")
+    chosen = [r for r in runs if r.scenario in row.prefer and r.result is not None]
+    if not chosen:
+        return _judge(row, None, "")
+    held = all(r.verdict == "pass" for r in chosen)
+    return _judge(row, 1.0 if held else 0.0, ", ".join(r.scenario for r in chosen),
+                  "held" if held else "not held")
+
+
+def measure_row(row: SeedRow, runs: list[SuiteRun]) -> Measured:
+    """The worst value of ``row`` over ``runs`` (preferring its named scenarios), judged."""
+    if row.special:
+        return _special(row, runs)
+    preferred = [r for r in runs if r.scenario in row.prefer]
+    pool = preferred if any(_has(row, r) for r in preferred) else runs
+    worst: tuple[float, str] | None = None
+    for run in pool:
+        for name in row.metrics:
+            value = _metric(run.result, name, row.phase)
+            if value is None:
+                continue
+            better = worst is None or (value < worst[0] if row.op == ">=" else value > worst[0])
+            if better:
+                worst = (value, run.scenario)
+    if worst is None:
+        return _judge(row, None, "")
+    return _judge(row, worst[0], worst[1])
+
+
+def _has(row: SeedRow, run: SuiteRun) -> bool:
+    return any(_metric(run.result, name, row.phase) is not None for name in row.metrics)
+
+
+def _profiles(by_profile: dict[str, list[SuiteRun]]) -> list[str]:
+    order = [p for p in ("naive", "resilient") if p in by_profile]
+    return order + sorted(p for p in by_profile if p not in order)
+
+
+def seed_table(by_profile: dict[str, list[SuiteRun]]) -> Table:
+    """Rows: promise, target, then value (with its scenario) and verdict per profile."""
+    profiles = _profiles(by_profile)
+    header = ["seed metric", "target"]
+    for profile in profiles:
+        header += [f"{profile}", f"{profile} verdict"]
+    table = Table("Seed metrics: before / after", header)
+    for row in SEED_ROWS:
+        cells = [row.label, row.target]
+        last = ""
+        for profile in profiles:
+            got = measure_row(row, by_profile[profile])
+            where = f" ({got.source})" if got.source else ""
+            cells += [got.text + where, got.verdict]
+            last = got.verdict
+        status = last if last in ("pass", "fail") else "unknown"
+        table.add(cells, status)
+    return table
+
+
+def render_seed_metrics(suite_dir: Path, secrets: tuple[str, ...] = ()) -> Path:
+    """Write ``seed-metrics.md`` and ``seed-metrics.html`` into ``suite_dir``; return the .md."""
+    suite_dir = Path(suite_dir)
+    scrub = Scrubber(secrets)
+    name, runs = load_suite_runs(suite_dir, [], scrub)
+    by_profile: dict[str, list[SuiteRun]] = {}
+    for run in runs:
+        by_profile.setdefault(profile_of(run, scrub), []).append(run)
+    table = seed_table(by_profile)
+    table.note = ("Each value is the worst over the profile's runs, with the scenario it came "
+                  "from; 'not measured' means no run of that profile produced the figure. "
+                  f"Suite: {name}; regenerate with `chaosharness suite seed-metrics`.")
+    md_path = suite_dir / "seed-metrics.md"
+    md = f"# Seed metrics: before (naive) and after (resilient)\n\n{md_table(table)}"
+    md_path.write_text(scrub.text(md), encoding="utf-8")
+    body = (f"<h1>Seed metrics: before and after ({html.escape(name)})</h1>"
+            f"{html_table(table)}")
+    (suite_dir / "seed-metrics.html").write_text(
+        scrub.text(html_page("seed metrics", body)), encoding="utf-8")
+    return md_path

@@ -1,0 +1,168 @@
+"""A suite's summary: ``summary.md``, ``summary.html`` and one combined ``junit.xml``.
+
+Reads ``suite.json`` (written by the suite runner: ``{"suite": name, "runs":
+[{"scenario", "run_dir", "expect", "verdict", "as_expected", "exit_code"}]}``)
+and each run's ``result.json``; one row per scenario with what was expected,
+the verdict, the key figures and a link to its report. Run directories are
+linked relative to the suite directory when they sit under it.
+"""
+
+from __future__ import annotations
+
+import html
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from harness.errors import ReportError
+from harness.report.html import html_page
+from harness.report.junit import SuiteEntry, write_suite_junit
+from harness.report.markdown import md_table
+from harness.report.rundata import read_json
+from harness.report.scrub import Scrubber
+from harness.report.tables import Table, fmt_value
+
+__all__ = ["KEY_FIGURES", "SuiteRun", "load_suite_runs", "render_suite"]
+
+#: (metric, phase) pairs shown for every run of a suite, in column order.
+KEY_FIGURES: tuple[tuple[str, str], ...] = (
+    ("availability", "run"),
+    ("p99_latency_ms", "run"),
+    ("recovery_seconds", "run"),
+    ("lost_writes", "run"),
+    ("duplicated_writes", "run"),
+    ("memory_growth_mb_per_hour", "run"),
+)
+
+
+@dataclass
+class SuiteRun:
+    """One scenario of a suite: the runner's entry and its run's result (if any)."""
+
+    scenario: str
+    run_dir: Path | None
+    entry: dict[str, Any]
+    result: dict[str, Any] | None
+    problem: str = ""
+
+    @property
+    def verdict(self) -> str:
+        """The run's verdict (result.json, else what the runner recorded, else unknown)."""
+        return str((self.result or {}).get("verdict") or self.entry.get("verdict") or "unknown")
+
+    @property
+    def as_expected(self) -> bool | None:
+        """Whether the verdict is what the scenario expects (None: not judged)."""
+        value = (self.result or {}).get("as_expected", self.entry.get("as_expected"))
+        return value if isinstance(value, bool) else None
+
+
+def _resolve(suite_dir: Path, run_dir: Any) -> Path | None:
+    if not run_dir:
+        return None
+    path = Path(str(run_dir))
+    return path if path.is_absolute() else suite_dir / path
+
+
+def load_suite_runs(
+    suite_dir: Path, runs: list[Path], scrub: Scrubber
+) -> tuple[str, list[SuiteRun]]:
+    """The suite's name and its runs, from ``suite.json`` when present, else from ``runs``."""
+    suite_json = suite_dir / "suite.json"
+    if suite_json.is_file():
+        doc = read_json(suite_json, scrub)
+        if not isinstance(doc, dict) or not isinstance(doc.get("runs"), list):
+            raise ReportError(f"{suite_json}: expected an object with a 'runs' list")
+        name = str(doc.get("suite") or suite_dir.name)
+        entries = [e for e in doc["runs"] if isinstance(e, dict)]
+    else:
+        name = suite_dir.name
+        entries = [{"run_dir": str(r)} for r in runs]
+    out = []
+    for entry in entries:
+        run_dir = _resolve(suite_dir, entry.get("run_dir"))
+        result, problem = None, ""
+        if run_dir is None:
+            problem = "no run directory: the scenario did not run"
+        elif (run_dir / "result.json").is_file():
+            result = read_json(run_dir / "result.json", scrub)
+        else:
+            problem = f"{run_dir}/result.json missing: the run was not judged"
+        scenario = str(entry.get("scenario") or (result or {}).get("scenario")
+                       or (run_dir.name if run_dir else "?"))
+        out.append(SuiteRun(scenario, run_dir, entry, result, problem))
+    return name, out
+
+
+def _metric(result: dict[str, Any] | None, metric: str, phase: str) -> Any:
+    metrics = (result or {}).get("metrics")
+    values = metrics.get(phase) if isinstance(metrics, dict) else None
+    return values.get(metric) if isinstance(values, dict) else None
+
+
+def _link(suite_dir: Path, run: SuiteRun, name: str) -> str | None:
+    if run.run_dir is None or not (run.run_dir / name).is_file():
+        return None
+    return os.path.relpath(run.run_dir / name, suite_dir)
+
+
+def summary_table(suite_dir: Path, runs: list[SuiteRun]) -> Table:
+    """One row per scenario: expected, verdict, as expected, key figures."""
+    header = ["scenario", "expected", "verdict", "as expected"] + [m for m, _ in KEY_FIGURES]
+    table = Table("Suite summary", header + ["report"])
+    for run in runs:
+        expect = str((run.result or {}).get("expect") or run.entry.get("expect") or "pass")
+        ok = run.as_expected
+        figures = [fmt_value(m, _metric(run.result, m, p)) if run.result else ""
+                   for m, p in KEY_FIGURES]
+        link = _link(suite_dir, run, "report.html") or run.problem or "no report"
+        status = "pass" if ok else "fail" if ok is False else "unknown"
+        table.add([run.scenario, expect, run.verdict, "yes" if ok else "no" if ok is False else
+                   "not judged"] + figures + [link], status)
+    return table
+
+
+def _md_links(table: Table) -> Table:
+    """Markdown variant: report paths become links."""
+    rows = [r[:-1] + [f"[report]({r[-1]})" if r[-1].endswith(".html") else r[-1]]
+            for r in table.rows]
+    return Table(table.title, table.header, rows, table.status, table.note)
+
+
+def _html_body(name: str, table: Table, passed: int) -> str:
+    rows = []
+    for row, status in zip(table.rows, table.status, strict=True):
+        cells = [f"<td>{_esc(c)}</td>" for c in row[:-1]]
+        last = row[-1]
+        cells.append(f'<td><a href="{_esc(last)}">report</a></td>' if last.endswith(".html")
+                     else f"<td>{_esc(last)}</td>")
+        rows.append(f'<tr class="{status}">{"".join(cells)}</tr>')
+    head = "".join(f"<th>{_esc(h)}</th>" for h in table.header)
+    return (f"<h1>Suite {_esc(name)}: {passed}/{len(table.rows)} as expected</h1>"
+            f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>")
+
+
+def _esc(text: str) -> str:
+    return html.escape(text, quote=True)
+
+
+def render_suite(suite_dir: Path, runs: list[Path], secrets: tuple[str, ...] = ()) -> list[Path]:
+    """Write ``summary.md``, ``summary.html`` and the combined ``junit.xml`` into ``suite_dir``."""
+    suite_dir = Path(suite_dir)
+    suite_dir.mkdir(parents=True, exist_ok=True)
+    scrub = Scrubber(secrets)
+    name, suite_runs = load_suite_runs(suite_dir, [Path(r) for r in runs], scrub)
+    table = summary_table(suite_dir, suite_runs)
+    passed = table.status.count("pass")
+    md = (f"# Suite {name}: {passed}/{len(suite_runs)} as expected\n\n"
+          + md_table(_md_links(table)))
+    md_path, html_path = suite_dir / "summary.md", suite_dir / "summary.html"
+    md_path.write_text(scrub.text(md), encoding="utf-8")
+    html_path.write_text(scrub.text(html_page(f"suite {name}", _html_body(name, table, passed))),
+                         encoding="utf-8")
+    entries = [SuiteEntry(r.scenario, r.result,
+                          (r.run_dir / "report.html") if r.run_dir else None, r.problem)
+               for r in suite_runs]
+    junit = write_suite_junit(name, entries, suite_dir / "junit.xml", scrub)
+    return [md_path, html_path, junit]

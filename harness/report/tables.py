@@ -1,0 +1,218 @@
+"""The report's tables as plain rows of strings, shared by Markdown and HTML.
+
+Each function turns part of ``result.json`` (docs/run-directory.md) into a
+:class:`Table`; :mod:`harness.report.markdown` and :mod:`harness.report.html` only
+lay the rows out, so both documents always say the same thing. Values are
+formatted with the unit the metric catalogue gives them (fractions as percent).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from harness.verify.catalog import METRICS, slo_id, split_slo_id
+
+__all__ = [
+    "Table",
+    "expected_to_fail",
+    "fault_table",
+    "fmt_bytes",
+    "fmt_number",
+    "fmt_value",
+    "memory_sites",
+    "metrics_table",
+    "slo_outcome",
+    "threshold_text",
+    "verdict_table",
+    "write_table",
+]
+
+_UNIT_SUFFIX = {"ms": " ms", "s": " s", "MB": " MB", "MB/h": " MB/h", "rps": " req/s",
+                "per_minute": " /min", "per_hour": " /h"}
+
+
+@dataclass
+class Table:
+    """A titled table: ``status[i]`` marks row ``i`` as ``pass``/``fail``/``unknown``/``""``."""
+
+    title: str
+    header: list[str]
+    rows: list[list[str]] = field(default_factory=list)
+    status: list[str] = field(default_factory=list)
+    note: str = ""
+    mark_col: int = -1  # the cell that carries a row's verdict (emphasised when it fails)
+
+    def add(self, row: list[str], status: str = "") -> None:
+        """Append one row with its status."""
+        self.rows.append(row)
+        self.status.append(status)
+
+
+def fmt_number(value: Any, digits: int = 3) -> str:
+    """A number for people: integers as is, floats to ``digits`` significant places."""
+    if value is None:
+        return "n/a"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if math.isnan(value) or math.isinf(value):
+            return str(value)
+        if value == int(value) and abs(value) < 1e12:
+            return str(int(value))
+        magnitude = math.floor(math.log10(abs(value)))
+        if magnitude < -4:
+            return f"{value:.{digits}g}"
+        return f"{value:.{max(0, digits - 1 - magnitude)}f}"
+    return str(value)
+
+
+def fmt_bytes(value: Any, signed: bool = False) -> str:
+    """Bytes for people (``+1.5 MiB`` when ``signed``)."""
+    if not isinstance(value, int | float):
+        return "n/a"
+    sign = "+" if signed else ""
+    for unit, size in (("MiB", 1024 * 1024), ("KiB", 1024)):
+        if abs(value) >= size:
+            return f"{value / size:{sign}.1f} {unit}"
+    return f"{value:{sign}.0f} B"
+
+
+def fmt_value(metric: str, value: Any) -> str:
+    """A metric's value with its unit (``0.9995`` availability -> ``99.95%``)."""
+    if value is None:
+        return "not measured"
+    spec = METRICS.get(metric)
+    unit = spec.unit if spec else ""
+    if unit == "fraction" and isinstance(value, int | float) and not isinstance(value, bool):
+        return f"{fmt_number(100.0 * float(value), 5)}%"
+    return fmt_number(value, 3) + _UNIT_SUFFIX.get(unit, "")
+
+
+def threshold_text(slo: dict[str, Any]) -> str:
+    """The threshold as the scenario wrote it, else ``op`` and the formatted value."""
+    text = slo.get("threshold_text")
+    if isinstance(text, str) and text:
+        return text
+    op = str(slo.get("op", ""))
+    return f"{op} {fmt_value(str(slo.get('name', '')), slo.get('threshold'))}".strip()
+
+
+def expected_to_fail(result: dict[str, Any]) -> set[str]:
+    """The SLO ids (``metric@phase``) a negative control declares must fail."""
+    out: set[str] = set()
+    for item in result.get("expect_fail") or []:
+        if isinstance(item, str):
+            metric, phase = split_slo_id(item)
+            out.add(slo_id(metric, phase))
+    return out
+
+
+def slo_outcome(slo: dict[str, Any], expect_fail: set[str]) -> tuple[str, str]:
+    """``(status, words)`` for an SLO, judged against what the scenario expects of it.
+
+    status is ``pass`` when the SLO did what was expected (a negative control's SLO
+    failing counts as a pass), ``fail`` when not, ``unknown`` when it was not measured.
+    """
+    verdict = str(slo.get("verdict", "unknown"))
+    expected_fail = slo_id(str(slo.get("name")), str(slo.get("phase", "run"))) in expect_fail
+    if verdict not in ("pass", "fail"):
+        return "unknown", "not measured"
+    if not expected_fail:
+        return verdict, verdict
+    if verdict == "fail":
+        return "pass", "fail (expected: negative control)"
+    return "fail", "pass (expected to fail: the detector did not fire)"
+
+
+def verdict_table(result: dict[str, Any] | None) -> Table:
+    """SLO, phase, threshold, value, verdict: the first thing every report shows."""
+    table = Table("Verdicts", ["SLO", "phase", "threshold", "value", "verdict"])
+    if result is None:
+        table.note = "result.json is missing: run `chaosharness verify RUN_DIR` first."
+        return table
+    expect_fail = expected_to_fail(result)
+    for slo in result.get("slos") or []:
+        if not isinstance(slo, dict):
+            continue
+        status, words = slo_outcome(slo, expect_fail)
+        name = str(slo.get("name", "?"))
+        table.add([name, str(slo.get("phase", "run")), threshold_text(slo),
+                   fmt_value(name, slo.get("value")), words], status)
+    if not table.rows:
+        table.note = "The scenario declares no SLOs."
+    return table
+
+
+def fault_table(result: dict[str, Any] | None, windows: list[Any]) -> Table:
+    """Each fault: action, window, recovery and detection times, whether it applied."""
+    table = Table("Faults", ["#", "action", "applied (s)", "removed (s)", "recovery",
+                             "detect", "applied ok"])
+    measured = {int(f.get("fault", -1)): f for f in (result or {}).get("faults") or []
+                if isinstance(f, dict)}
+    for win in windows:
+        meas = measured.get(win.fault, {})
+        ok = "yes" if win.ok else f"no: {win.error or 'failed'}"
+        table.add([win.label.split(" ", 1)[0], win.action, fmt_number(win.start_s),
+                   fmt_number(win.end_s) if win.end_s is not None else "never",
+                   fmt_value("recovery_seconds", meas.get("recovery_s")),
+                   fmt_value("detect_seconds", meas.get("detect_s")), ok],
+                  "" if win.ok else "fail")
+    if not table.rows:
+        table.note = "No faults were applied in this run."
+    return table
+
+
+_WRITE_ROWS = (("attempted", "keys the load generator tried to write"),
+               ("acknowledged", "answered 2xx"), ("failed", "definitely failed (4xx)"),
+               ("read", "keys read back from Postgres"),
+               ("lost", "acknowledged, absent from the read"),
+               ("duplicated", "more than one row"), ("unexpected", "never attempted"),
+               ("phantom", "definitely failed, yet present"),
+               ("recovered", "unknown outcome that landed (not a failure)"))
+_BAD_WRITES = frozenset({"lost", "duplicated", "unexpected", "phantom"})
+
+
+def write_table(result: dict[str, Any] | None) -> tuple[Table, dict[str, list[str]], str]:
+    """Write accounting counts, the first offending keys per class, and its verdict."""
+    writes = (result or {}).get("writes")
+    table = Table("Write accounting", ["class", "keys", "meaning"], mark_col=1)
+    if not isinstance(writes, dict):
+        table.note = "No write accounting in result.json."
+        return table, {}, "unknown"
+    for name, meaning in _WRITE_ROWS:
+        count = writes.get(name)
+        bad = name in _BAD_WRITES and isinstance(count, int) and count > 0
+        table.add([name, fmt_number(count), meaning], "fail" if bad else "")
+    raw = writes.get("examples")
+    examples = {str(k): [str(x) for x in v] for k, v in (raw or {}).items()
+                if isinstance(v, list) and v} if isinstance(raw, dict) else {}
+    return table, examples, str(writes.get("verdict", "unknown"))
+
+
+def memory_sites(result: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """The top growing allocation sites from result.json, as dicts with a traceback list."""
+    mem = (result or {}).get("memory")
+    sites = mem.get("top_sites") if isinstance(mem, dict) else None
+    return [s for s in sites or [] if isinstance(s, dict)]
+
+
+def metrics_table(result: dict[str, Any] | None) -> Table:
+    """Every metric of every phase: one row per metric, one column per phase."""
+    metrics = (result or {}).get("metrics")
+    table = Table("All metrics", ["metric"])
+    if not isinstance(metrics, dict):
+        table.note = "No metrics in result.json."
+        return table
+    phases = [p for p, v in metrics.items() if isinstance(v, dict) and v]
+    table.header += phases
+    names: list[str] = []
+    for phase in phases:
+        names += [n for n in metrics[phase] if n not in names]
+    for name in names:
+        table.add([name] + [fmt_value(name, metrics[p].get(name)) if name in metrics[p] else ""
+                            for p in phases])
+    return table
