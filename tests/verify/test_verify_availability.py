@@ -1,0 +1,147 @@
+"""Phases, availability, recovery time and time to detect on hand-made runs with known answers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from verifykit import RunDirBuilder, steady_load
+
+from harness.verify.availability import (
+    RecoveryRule,
+    TimeSeries,
+    detect_time,
+    recovery_point,
+    request_metrics,
+    tally,
+)
+from harness.verify.phases import (
+    FaultWindow,
+    Phase,
+    PhaseIndex,
+    build_phases,
+    fault_windows,
+    run_bounds,
+)
+from harness.verify.requests import RequestTable, read_requests
+from harness.verify.rundir import RunFiles
+from harness.verify.writes import WriteLedger
+
+
+def _table(b: RunDirBuilder) -> RequestTable:
+    root = b.write()
+    return read_requests(root / "requests.csv", WriteLedger())
+
+
+def test_recovery_time_is_to_the_first_sustained_success(tmp_path: Path) -> None:
+    """Fault removed at 30 s; requests fail until 33 s, one lucky success at 31 s is followed
+    by failures (not sustained), then all succeed: recovery must be 3.0 s, and a 5 s window
+    at >= 99 % ok must be what proved it."""
+    b = RunDirBuilder(tmp_path)
+    steady_load(b, 30.0, 33.0, status=503)
+    b.request(31.05, status=200)
+    steady_load(b, 33.0, 60.0)
+    series = TimeSeries.from_table(_table(b))
+    point, ev = recovery_point(series, 30.0, 60.0, RecoveryRule())
+    assert point is not None and abs(point - 33.0) < 1e-9
+    assert ev["window_requests"] == 50 and ev["window_ok"] == 50
+
+
+def test_not_recovered_when_the_load_ends_first(tmp_path: Path) -> None:
+    """Success starts 2 s before the load ends: no full 5 s window, so no recovery is claimed."""
+    b = RunDirBuilder(tmp_path)
+    steady_load(b, 30.0, 58.0, status=0)
+    steady_load(b, 58.0, 60.0)
+    point, ev = recovery_point(TimeSeries.from_table(_table(b)), 30.0, 60.0, RecoveryRule())
+    assert point is None and ev["after_ok"] == 20
+
+
+def test_detect_time_from_readiness_or_breaker() -> None:
+    """Applied at 10 s; readiness stays 200 until the breaker opens at 12.5 s: detect = 2.5 s.
+    A fault nobody notices is not detected (None), never 0."""
+    w = FaultWindow(0, None, "postgres.stop", {}, 10.0, 15.0, True, None)
+    samples = [{"t_s": float(t), "ready": True, "breaker": "closed"} for t in range(0, 12)]
+    samples.append({"t_s": 12.5, "ready": True, "breaker": "open"})
+    got, ev = detect_time(w, samples, 20.0)
+    assert got == 2.5 and ev["signal"] == "breaker open"
+    assert detect_time(w, samples[:12], 20.0)[0] is None
+
+
+def test_phases_split_warmup_steady_fault_recovery(tmp_path: Path) -> None:
+    """Timeline: load 5..65, fault 0 at 20..25 with Postgres ready at 26, recovered at 28,
+    fault 1 at 40 never removed. Phases must tile 0..65 with the recovery counted from
+    postgres_ready and the last fault lasting to the end."""
+    b = RunDirBuilder(tmp_path).bounds()
+    b.fault(0, "postgres.stop", 20.0, 25.0).event("postgres_ready", 26.0)
+    b.fault(1, "network.latency", 40.0, None)
+    files = RunFiles(b.write())
+    warm, end = run_bounds(files.timeline(), files.run_info())
+    windows = fault_windows(files.timeline())
+    assert (warm, end) == (5.0, 65.0)
+    assert windows[0].recovery_from == "postgres_ready" and windows[0].recovery_from_s == 26.0
+    phases = build_phases(windows, {0: 28.0, 1: None}, warm, end)
+    got = [(p.kind, p.start_s, p.end_s) for p in phases]
+    assert got == [("warmup", 0.0, 5.0), ("steady", 5.0, 20.0), ("fault", 20.0, 25.0),
+                   ("recovery", 25.0, 28.0), ("steady", 28.0, 40.0), ("fault", 40.0, 65.0)]
+    assert phases[3].name == "recovery-0" and phases[5].fault == 1
+
+
+def test_overlapping_faults_and_recovery_cut_by_the_next_fault() -> None:
+    """A recovery that has not ended when the next fault starts is cut there; fault windows
+    overlapping each other merge into fault time with the first fault's name."""
+    w0 = FaultWindow(0, None, "a", {}, 10.0, 20.0, True, None, 20.0)
+    w1 = FaultWindow(1, None, "b", {}, 15.0, 22.0, True, None, 22.0)
+    w2 = FaultWindow(2, None, "c", {}, 30.0, 31.0, True, None, 31.0)
+    phases = build_phases([w0, w1, w2], {0: None, 1: None, 2: 33.0}, 0.0, 40.0)
+    kinds = [(p.kind, p.start_s, p.end_s) for p in phases]
+    assert kinds == [("steady", 0.0, 10.0), ("fault", 10.0, 20.0), ("fault", 20.0, 22.0),
+                     ("recovery", 22.0, 30.0), ("fault", 30.0, 31.0), ("recovery", 31.0, 33.0),
+                     ("steady", 33.0, 40.0)]
+    assert sum(p.duration_s for p in phases) == 40.0
+
+
+_phase_bounds = st.lists(st.floats(min_value=0.5, max_value=99.5), min_size=0, max_size=6,
+                         unique=True).map(sorted)
+_rows = st.lists(st.tuples(st.floats(min_value=0, max_value=100), st.booleans(),
+                           st.sampled_from(["", "timeout", "connection", "http_503"])),
+                 max_size=80)
+
+
+@settings(max_examples=150, deadline=None)
+@given(bounds=_phase_bounds, rows=_rows,
+       kinds=st.lists(st.sampled_from(["steady", "fault", "recovery"]), min_size=7, max_size=7))
+def test_availability_per_phase_matches_brute_force(
+    bounds: list[float], rows: list[tuple[float, bool, str]], kinds: list[str]
+) -> None:
+    """Random phases and requests: every phase kind's availability, request count and error
+    classes equal a naive count of the rows whose start lies in that kind's intervals."""
+    edges = [0.0, *bounds, 100.0]
+    phases = [Phase(f"p{i}", kinds[i], lo, hi) for i, (lo, hi) in
+              enumerate(zip(edges, edges[1:], strict=False))]
+    index = PhaseIndex(phases)
+    table = RequestTable()
+    for t, ok, err in rows:
+        table.t_s.append(t)
+        table.latency_ms.append(1.0)
+        table.status.append(200 if ok else 503)
+        table.ok.append(int(ok))
+        table.error_code.append(0 if ok else table.code(table.errors, err or "other"))
+        table.name_code.append(0)
+    by_kind, _ = request_metrics(table, index, tally(table, index))
+
+    def kind_of(t: float) -> str:
+        inside = [p for p in phases if p.start_s <= t < p.end_s]
+        return inside[0].kind if inside else phases[-1].kind
+
+    for kind in set(kinds[: len(phases)]):
+        mine = [(ok, err) for t, ok, err in rows if kind_of(t) == kind]
+        block = by_kind[kind]
+        assert block["requests"] == len(mine)
+        if mine:
+            assert block["availability"] == sum(ok for ok, _ in mine) / len(mine)
+        else:
+            assert block["availability"] is None
+        failures = [err or "other" for ok, err in mine if not ok]
+        assert sum(block["errors_by_class"].values()) == len(failures)
+    assert by_kind["run"]["requests"] == len(rows)

@@ -1,0 +1,74 @@
+"""Process checks: restart-safe counters, connection leaks, graceful shutdown, crashes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from verifykit import RunDirBuilder, steady_load
+
+from harness.verify.availability import TimeSeries
+from harness.verify.process import (
+    connection_leaks,
+    counter_increments,
+    schema_error_count,
+    shutdown_checks,
+)
+from harness.verify.requests import read_requests
+from harness.verify.rundir import RunFiles
+from harness.verify.writes import WriteLedger
+
+
+def test_counter_increments_survive_an_app_restart() -> None:
+    """The app's cumulative count goes 0,2,3 then restarts at 1,1,4: increments total 3 + 4."""
+    samples = [{"t_s": float(i), "app_errors_unhandled": v}
+               for i, v in enumerate([0, 2, 3, 1, 1, 4])]
+    incs = counter_increments(samples, "app_errors_unhandled")
+    assert sum(v for _, v in incs) == 7
+    assert incs[0] == (1.0, 2.0) and (3.0, 1.0) in incs
+
+
+def test_connection_leak_is_counted_above_pool_max_and_baseline() -> None:
+    """Pool max 10, peak 8 during load, 13 app connections after the run: 3 leaked.
+    Ending at 10 (a full idle pool) is no leak."""
+    samples = [{"t_s": float(t), "pool": {"max": 10}, "pg_connections": {"app": 8}}
+               for t in range(10)]
+    samples.append({"t_s": 20.0, "pool": {"max": 10}, "pg_connections": {"app": 13}})
+    got = connection_leaks(samples, load_end_s=15.0)
+    assert got["value"] == 3 and got["final"] == 13
+    samples[-1]["pg_connections"]["app"] = 10
+    assert connection_leaks(samples, load_end_s=15.0)["value"] == 0
+
+
+def test_shutdown_5xx_counts_requests_in_flight_after_sigterm(tmp_path: Path) -> None:
+    """app.term applied at 30 s, the app exits at 32 s with code 0. A 502 that started at
+    29.5 s and ended at 30.5 s, and a 503 at 31 s, were caused by the shutdown; a 500 at
+    20 s and a connection refusal at 31.5 s were not 5xx of the shutdown."""
+    b = RunDirBuilder(tmp_path).bounds()
+    b.fault(0, "app.term", 30.0, 33.0)
+    steady_load(b, 10.0, 29.0)
+    b.request(20.0, status=500).request(29.5, status=502, latency_ms=1000.0)
+    b.request(31.0, status=503).request(31.5, status=0)
+    root = b.write()
+    files = RunFiles(root)
+    table = read_requests(root / "requests.csv", WriteLedger())
+    exits = [{"t_s": 32.0, "returncode": 0, "signal": "SIGTERM", "cause": "app.term"}]
+    got = shutdown_checks(exits, files.timeline(), table, TimeSeries.from_table(table))
+    assert got["shutdown_5xx"] == 2 and got["shutdown_exit_code"] == 0
+    exits.append({"t_s": 50.0, "returncode": -9, "signal": "SIGTERM", "cause": "run_end"})
+    got = shutdown_checks(exits, files.timeline(), table, TimeSeries.from_table(table))
+    assert got["shutdown_exit_code"] == -9
+    assert shutdown_checks([], files.timeline(), table, TimeSeries.from_table(table))[
+        "shutdown_exit_code"] is None
+
+
+def test_schema_errors_are_counted_from_the_app_logs(tmp_path: Path) -> None:
+    """Two undefined-column errors in app logs (raw and by SQLSTATE); other logs ignored;
+    no logs at all is unknown (None), not zero."""
+    logs = tmp_path / "logs"
+    assert schema_error_count(logs) is None
+    logs.mkdir()
+    (logs / "app.log").write_text(
+        'asyncpg.exceptions.UndefinedColumnError: column "node_id" does not exist\n'
+        '{"event": "db_error", "sqlstate": "42703"}\nall good\n')
+    (logs / "postgres.log").write_text("ERROR: 42703 column does not exist\n")
+    assert schema_error_count(logs) == 2

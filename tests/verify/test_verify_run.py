@@ -1,0 +1,140 @@
+"""verify_run end to end on hand-made run directories: verdicts, expectations, exit codes."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from verifykit import RunDirBuilder, steady_load
+
+from harness.errors import ScenarioError, VerifyError
+from harness.verify import exit_code_for, verify_run
+
+SLOS = '''
+[slo.steady]
+availability = ">= 99%"
+p99_latency_ms = "< 100"
+[slo.recovery]
+recovery_seconds = "< 5"
+[slo.run]
+lost_writes = "== 0"
+duplicated_writes = "== 0"
+'''
+
+
+def _restart_run(root: Path, header: str, lose: bool = False, recover_at: float = 24.0,
+                 final: bool = True) -> Path:
+    """Postgres restarted 20..22 s; 503s until ``recover_at``; 50 writes, one lost if asked."""
+    b = RunDirBuilder(root)
+    b.scenario = header + SLOS
+    b.bounds()
+    b.fault(0, "postgres.restart", 20.0, 22.0)
+    steady_load(b, 5.0, 20.0)
+    steady_load(b, 20.0, recover_at, status=503)
+    steady_load(b, recover_at, 65.0)
+    rows = {}
+    for i in range(50):
+        b.write_attempt(6.0 + i, f"k-{i}", 201)
+        rows[f"k-{i}"] = 1
+    if lose:
+        del rows["k-7"]
+    if final:
+        b.final_read(rows)
+    for t in range(66):
+        b.sample(float(t), ready=not 20 <= t < recover_at, breaker="closed",
+                 app_proc={"rss_bytes": 100_000_000})
+    return b.write()
+
+
+def test_a_healthy_run_passes_and_writes_result_json(tmp_path: Path) -> None:
+    """Restart with recovery 2 s after removal, nothing lost: every SLO passes, the verdict
+    is pass, exit code 0, and result.json on disk equals the returned dict."""
+    root = _restart_run(tmp_path / "run", 'name = "db-restart"\n')
+    result = verify_run(root)
+    assert result["verdict"] == "pass" and result["as_expected"] is True
+    assert {s["id"]: s["verdict"] for s in result["slos"]} == {
+        "availability@steady": "pass", "p99_latency_ms@steady": "pass",
+        "recovery_seconds@recovery": "pass", "lost_writes@run": "pass",
+        "duplicated_writes@run": "pass"}
+    assert result["faults"][0]["recovery_s"] == pytest.approx(2.0)
+    assert result["faults"][0]["detect_s"] == pytest.approx(0.0)
+    assert exit_code_for(result) == 0
+    assert json.loads((root / "result.json").read_text()) == result
+
+
+def test_a_lost_write_fails_and_names_the_key_and_a_copied_dir_verifies_the_same(
+    tmp_path: Path
+) -> None:
+    """k-7 acknowledged but absent from the final read: lost_writes@run fails with k-7 and
+    its attempts as evidence; exit code 1. A copy of the directory gives the same result."""
+    root = _restart_run(tmp_path / "run", 'name = "db-restart"\n', lose=True)
+    result = verify_run(root)
+    lost = next(s for s in result["slos"] if s["id"] == "lost_writes@run")
+    assert lost["verdict"] == "fail" and lost["value"] == 1
+    assert lost["evidence"]["keys"] == ["k-7"]
+    assert lost["evidence"]["attempts"]["k-7"][0]["status"] == 201
+    assert result["verdict"] == "fail" and exit_code_for(result) == 1
+    copy = shutil.copytree(root, tmp_path / "copy")
+    (copy / "result.json").unlink()
+    again = verify_run(copy)
+    again.pop("verify_seconds")
+    result.pop("verify_seconds")
+    assert again == result
+
+
+def test_never_recovering_fails_recovery_with_a_reason(tmp_path: Path) -> None:
+    """503s until the load ends: recovery_seconds has no value yet its SLO fails (forced),
+    saying which fault did not recover."""
+    root = _restart_run(tmp_path / "run", 'name = "x"\n', recover_at=65.0)
+    slo = next(s for s in verify_run(root)["slos"] if s["id"] == "recovery_seconds@recovery")
+    assert slo["verdict"] == "fail" and "fault-0 did not recover" in slo["evidence"]["reason"]
+
+
+def test_no_final_read_is_unknown_and_not_as_expected(tmp_path: Path) -> None:
+    """Without final_read.json the write SLOs are unknown, the run verdict is unknown (never
+    pass) and a scenario expecting a pass exits 1."""
+    result = verify_run(_restart_run(tmp_path / "run", 'name = "x"\n', final=False))
+    assert result["writes"]["verdict"] == "unknown"
+    assert result["verdict"] == "unknown" and result["as_expected"] is False
+    assert exit_code_for(result) == 1
+
+
+def test_negative_control_whose_named_slo_fails_is_as_expected(tmp_path: Path) -> None:
+    """expect = "fail" naming lost_writes@run, and a write is lost: the verdict is fail but
+    the run is as expected (exit 0)."""
+    header = 'name = "naive"\nexpect = "fail"\nexpect_fail = ["lost_writes@run"]\n'
+    result = verify_run(_restart_run(tmp_path / "run", header, lose=True))
+    assert result["verdict"] == "fail" and result["as_expected"] is True
+    assert exit_code_for(result) == 0
+
+
+def test_negative_control_whose_detector_does_not_fire_is_not_as_expected(
+    tmp_path: Path
+) -> None:
+    """The same control on a run where nothing was lost: the detector did not fire, so the
+    control failed its purpose: as_expected false, the reason says so, exit 1."""
+    header = 'name = "naive"\nexpect = "fail"\nexpect_fail = ["lost_writes@run"]\n'
+    result = verify_run(_restart_run(tmp_path / "run", header))
+    assert result["as_expected"] is False
+    assert "detector did not fire" in result["expectation_reasons"][0]
+    assert exit_code_for(result) == 1
+
+
+def test_a_failed_run_exits_2_and_bad_inputs_name_the_file(tmp_path: Path) -> None:
+    """run.json status failed -> exit 2; a missing directory, a missing scenario.toml and
+    an unknown metric in an SLO are errors naming the thing."""
+    root = _restart_run(tmp_path / "run", 'name = "x"\n')
+    info = json.loads((root / "run.json").read_text())
+    info.update(status="failed", error="postgres did not start")
+    (root / "run.json").write_text(json.dumps(info))
+    assert exit_code_for(verify_run(root)) == 2
+    with pytest.raises(VerifyError, match="not a run directory"):
+        verify_run(tmp_path / "nope")
+    (root / "scenario.toml").write_text('name = "x"\n[slo.run]\nlost_write = "== 0"\n')
+    with pytest.raises(ScenarioError, match=r"slo\.run\.lost_write.*lost_writes"):
+        verify_run(root)
+    (root / "scenario.toml").unlink()
+    with pytest.raises(VerifyError, match="scenario.toml"):
+        verify_run(root)
