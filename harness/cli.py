@@ -16,8 +16,10 @@ from harness.errors import HarnessError
 
 EXIT_OK, EXIT_VERDICT, EXIT_COULD_NOT_RUN = 0, 1, 2
 
-# Each command lives in its own module with add_parser(sub) and run(args) -> int.
+# Each module registers its commands with add_parsers(sub); each command returns its exit code.
 _COMMAND_MODULES = [
+    "harness.cli_runs",
+    "harness.cli_catalog",
     "harness.cli_postgres",
 ]
 
@@ -30,7 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"chaosharness {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in _COMMAND_MODULES:
-        importlib.import_module(name).add_parser(sub)
+        importlib.import_module(name).add_parsers(sub)
     return parser
 
 

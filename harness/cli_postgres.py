@@ -11,10 +11,10 @@ from pathlib import Path
 from harness.provision.pg_probe import fetch
 from harness.provision.postgres import EmbeddedPostgres
 
-__all__ = ["add_parser", "run"]
+__all__ = ["add_parsers", "run"]
 
 
-def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("postgres", help="start an embedded Postgres and print its DSN")
     p.add_argument("--check", action="store_true", help="start, run `select 1`, stop, exit 0")
     p.add_argument("--keep", action="store_true", help="keep the data directory at the end")

@@ -1,0 +1,94 @@
+"""``chaosharness validate | list | proxy | app``: scenario files, catalogues, and single pieces."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from harness.errors import HarnessError
+
+__all__ = ["add_parsers"]
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from harness.scenario.loader import load_scenario
+    from harness.scenario.suite import load_suite
+
+    failed = 0
+    for path in args.files:
+        try:
+            if path.parent.name == "suites":
+                suite = load_suite(path)
+                print(f"ok   {path} (suite of {len(suite.scenarios)})")
+            else:
+                scenario = load_scenario(path)
+                print(f"ok   {path} ({scenario.name}: {len(scenario.faults)} faults, "
+                      f"{len(scenario.slos)} SLOs)")
+        except HarnessError as exc:
+            failed += 1
+            print(f"FAIL {exc}")
+    return 1 if failed else 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from harness.faults.catalog import FAULTS
+    from harness.scenario.loader import load_scenario
+    from harness.scenario.suite import list_scenarios, list_suites, load_suite
+    from harness.verify.catalog import METRICS
+
+    directory = args.dir
+    print("Scenarios:")
+    for path in list_scenarios(directory):
+        try:
+            s = load_scenario(path)
+            expect = " [negative control]" if s.expect == "fail" else ""
+            print(f"  {path.stem:24} {s.description}{expect}")
+        except HarnessError as exc:
+            print(f"  {path.stem:24} INVALID: {exc}")
+    print("Suites:")
+    for path in list_suites(directory):
+        suite = load_suite(path, validate=False)
+        print(f"  {suite.name:24} {suite.description} ({len(suite.scenarios)} scenarios)")
+    print("Fault actions:")
+    for name, spec in FAULTS.items():
+        params = ", ".join(spec.params) or "-"
+        print(f"  {name:32} {spec.description} (params: {params}; for: {spec.window})")
+    print("SLO metrics:")
+    for name, metric in METRICS.items():
+        print(f"  {name:28} [{metric.unit}] {metric.description}")
+    return 0
+
+
+def cmd_proxy(args: argparse.Namespace) -> int:
+    from harness.toxiproxy.server import main as proxy_main
+
+    code: int = proxy_main(args.rest)
+    return code
+
+
+def cmd_app(args: argparse.Namespace) -> int:
+    """Run the reference implementation in the foreground (its own CLI)."""
+    os.execv(sys.executable, [sys.executable, "-m", "reference_impl", *args.rest])
+    return 2  # not reached
+
+
+def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("validate", help="check scenario and suite files; errors name file and key")
+    p.add_argument("files", nargs="+", type=Path)
+    p.set_defaults(func=cmd_validate)
+
+    p = sub.add_parser("list", help="scenarios, suites, fault actions and SLO metrics")
+    p.add_argument("--dir", type=Path, default=Path("scenarios"))
+    p.set_defaults(func=cmd_list)
+
+    p = sub.add_parser("proxy", help="run the embedded Toxiproxy-compatible server (args as its own)",
+                       add_help=False)
+    p.add_argument("rest", nargs=argparse.REMAINDER)
+    p.set_defaults(func=cmd_proxy)
+
+    p = sub.add_parser("app", help="run the reference implementation (python -m reference_impl ARGS)",
+                       add_help=False)
+    p.add_argument("rest", nargs=argparse.REMAINDER)
+    p.set_defaults(func=cmd_app)

@@ -1,0 +1,166 @@
+"""The fault timeline: the scenario's ``[[fault]]`` entries applied against the run's clock.
+
+A :class:`Timeline` runs in its own thread. Every apply and remove is appended to
+``timeline.jsonl`` (docs/run-directory.md) with its planned and actual time, the
+outcome and the error. A fault that fails to apply is recorded as such and the
+run goes on. :meth:`Timeline.rollback` removes every fault still active, newest
+first, whatever happened (it is called on every path out of a run, Ctrl-C
+included), and marks those lines ``rollback: true``.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import json
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from harness.faults.actions import ACTIONS, FaultEnv, Undo
+from harness.scenario.schema import Fault
+
+__all__ = ["Timeline", "TimelineLog"]
+
+
+def _wall() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class TimelineLog:
+    """Appends events to ``timeline.jsonl``; thread-safe; times relative to ``t0``."""
+
+    def __init__(self, path: Path, t0: float) -> None:
+        self.path = path
+        self.t0 = t0
+        self._lock = threading.Lock()
+
+    def write(self, event: str, **fields: Any) -> dict[str, Any]:
+        entry = {"event": event, "t_s": round(time.monotonic() - self.t0, 6), "wall": _wall(), **fields}
+        with self._lock, self.path.open("a") as fh:
+            fh.write(json.dumps(entry, default=str) + "\n")
+        return entry
+
+
+class _Active:
+    """A fault currently applied: how to remove it."""
+
+    def __init__(self, fault: Fault, repeat: int, undo: Undo) -> None:
+        self.fault = fault
+        self.repeat = repeat
+        self.undo = undo
+
+
+class Timeline:
+    """Applies faults at their planned times and removes them after their window."""
+
+    def __init__(self, faults: tuple[Fault, ...], env: FaultEnv, log: TimelineLog,
+                 *, start_offset: float = 0.0) -> None:
+        self.env = env
+        self.log = log
+        self.start_offset = start_offset  # run time at which the scenario's clock reads 0
+        self._queue: list[tuple[float, int, Callable[[], None]]] = []
+        self._seq = itertools.count()
+        self._active: dict[tuple[int, int], _Active] = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="fault-timeline", daemon=True)
+        for fault in faults:
+            for repeat, (start, _end) in enumerate(fault.windows()):
+                self._push(start, lambda f=fault, r=repeat: self._apply(f, r))
+
+    @property
+    def active(self) -> list[str]:
+        """Actions currently applied, for the progress line."""
+        with self._lock:
+            return [a.fault.action for a in self._active.values()]
+
+    def _push(self, scenario_t: float, fn: Callable[[], None]) -> None:
+        with self._lock:
+            heapq.heappush(self._queue, (scenario_t, next(self._seq), fn))
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            with self._lock:
+                head = self._queue[0] if self._queue else None
+            if head is None:
+                if self._stop.wait(0.05):
+                    return
+                continue
+            due = self.log.t0 + self.start_offset + head[0]
+            if self._stop.wait(max(0.0, min(0.05, due - time.monotonic()))):
+                return
+            if time.monotonic() >= due:
+                with self._lock:
+                    _, _, fn = heapq.heappop(self._queue)
+                fn()
+
+    def _planned(self, scenario_t: float) -> float:
+        return round(self.start_offset + scenario_t, 6)
+
+    def _apply(self, fault: Fault, repeat: int) -> None:
+        start, end = fault.windows()[repeat]
+        common = {"fault": fault.index, "repeat": repeat, "action": fault.action,
+                  "params": dict(fault.params)}
+        started = time.monotonic()
+        planned = self._planned(start)
+        try:
+            applied = ACTIONS[fault.action](self.env, fault, fault.params)
+        except Exception as exc:  # noqa: BLE001 - any failure is recorded and the run goes on
+            self.log.write("apply", **common, t_s=round(started - self.log.t0, 6),
+                           planned_t_s=planned, ok=False,
+                           error=f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc(),
+                           duration_s=round(time.monotonic() - started, 6))
+            self.log.write("remove", **common, planned_t_s=None, ok=False, error="not applied",
+                           duration_s=0.0)
+            return
+        self.log.write("apply", **common, t_s=round(started - self.log.t0, 6), planned_t_s=planned,
+                       ok=True, error=None, duration_s=round(time.monotonic() - started, 6),
+                       detail=applied.detail)
+        if applied.undo is None:
+            self.log.write("remove", **common, planned_t_s=None, ok=True, error=None, duration_s=0.0)
+            return
+        with self._lock:
+            self._active[(fault.index, repeat)] = _Active(fault, repeat, applied.undo)
+        if end is not None:
+            self._push(end, lambda: self._remove(fault.index, repeat, rollback=False))
+
+    def _remove(self, index: int, repeat: int, *, rollback: bool) -> None:
+        with self._lock:
+            active = self._active.pop((index, repeat), None)
+        if active is None:
+            return
+        fault = active.fault
+        start, end = fault.windows()[repeat]
+        common = {"fault": index, "repeat": repeat, "action": fault.action, "params": dict(fault.params)}
+        started = time.monotonic()
+        try:
+            detail = active.undo()
+            ok, error = True, None
+        except Exception as exc:  # noqa: BLE001 - recorded; rollback must go on to the others
+            detail, ok, error = {}, False, f"{type(exc).__name__}: {exc}"
+        self.log.write("remove", **common, planned_t_s=None if end is None else self._planned(end),
+                       ok=ok, error=error, duration_s=round(time.monotonic() - started, 6),
+                       detail=detail, rollback=rollback)
+
+    def stop(self, timeout: float = 60.0) -> None:
+        """Stop scheduling (faults not yet applied never will be)."""
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+
+    def rollback(self) -> int:
+        """Remove every fault still active, newest first; returns how many."""
+        self.stop()
+        with self._lock:
+            keys = sorted(self._active, reverse=True)
+        for index, repeat in keys:
+            self._remove(index, repeat, rollback=True)
+        return len(keys)

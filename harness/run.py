@@ -1,0 +1,357 @@
+"""One run: provision -> load + fault timeline + observe -> drain -> collect -> verify -> report.
+
+:func:`run_scenario` is the conductor. It owns every process of the run through
+one :class:`~harness.provision.process.Supervisor` and tears everything down on
+every path: normal end, failure, Ctrl-C (the first one stops the run cleanly and
+leaves a consistent run directory marked ``incomplete``; a second one forces) and
+SIGTERM. Faults are rolled back before anything is stopped.
+
+Time: the run's zero (``t0``) is taken when provisioning is done; the scenario's
+clock (fault ``at``) starts when the load starts (the ``load_start`` event).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import shlex
+import signal
+import sys
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from harness.collect import final_read
+from harness.errors import HarnessError, ProvisionError
+from harness.faults.actions import FaultEnv
+from harness.faults.timeline import Timeline, TimelineLog
+from harness.load.command import locust_argv, merge_request_files
+from harness.load.config import LoadConfig
+from harness.observe import Observer, ObserveTargets
+from harness.progress import Progress
+from harness.provision.app import AppSpec, AppTarget
+from harness.provision.pg_external import DsnPostgres
+from harness.provision.postgres import EmbeddedPostgres
+from harness.provision.process import ChildProcess, Supervisor
+from harness.provision.proxy import RunningProxy, start_proxy
+from harness.rundir import RunRecord, host_facts, new_run_dir, versions, wall
+from harness.scenario.loader import load_scenario
+from harness.scenario.schema import Scenario
+
+__all__ = ["RunOutcome", "StopRequest", "run_scenario"]
+
+DEFAULT_REPORTS = Path("reports")
+EXIT_OK, EXIT_VERDICT, EXIT_COULD_NOT_RUN = 0, 1, 2
+
+
+@dataclass
+class RunOutcome:
+    """What a run left: its directory, the exit code it deserves, and its verdicts."""
+
+    run_dir: Path
+    exit_code: int
+    result: dict[str, Any] | None
+    status: str = "complete"
+    error: str | None = None
+
+
+class StopRequest:
+    """Signal handlers only record: the first SIGINT/SIGTERM asks the run to stop, a second forces."""
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+        self.count = 0
+        self._previous: dict[int, Any] = {}
+
+    def _handle(self, signum: int, frame: object) -> None:
+        self.count += 1
+        self.event.set()
+        if self.count > 1:
+            raise KeyboardInterrupt(f"second {signal.Signals(signum).name}: forcing the stop")
+
+    @contextlib.contextmanager
+    def installed(self) -> Iterator[StopRequest]:
+        if threading.current_thread() is not threading.main_thread():
+            yield self
+            return
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            self._previous[sig] = signal.signal(sig, self._handle)
+        try:
+            yield self
+        finally:
+            for sig, handler in self._previous.items():
+                signal.signal(sig, handler)
+
+
+@dataclass
+class _Stack:
+    """The provisioned pieces of one run."""
+
+    pg: EmbeddedPostgres | DsnPostgres
+    proxy: RunningProxy
+    app: AppTarget
+    app_dsn: str
+    admin_token: str
+
+
+def _provision_postgres(scenario: Scenario, sup: Supervisor) -> EmbeddedPostgres | DsnPostgres:
+    spec = scenario.postgres
+    if spec.provider == "dsn":
+        pg: EmbeddedPostgres | DsnPostgres = DsnPostgres(spec.dsn)
+        pg.start()
+        return pg
+    embedded = EmbeddedPostgres(supervisor=sup, fsync=spec.fsync, max_connections=spec.max_connections)
+    try:
+        embedded.init()
+        embedded.start()
+    except BaseException:
+        embedded.destroy()
+        raise
+    return embedded
+
+
+def _proxied_dsn(pg_dsn: str, listen: str) -> str:
+    """The DSN the app uses: the same database and user, through the proxy's listen address."""
+    scheme, rest = pg_dsn.split("://", 1)
+    creds, hostpart = rest.rsplit("@", 1) if "@" in rest else ("", rest)
+    database = hostpart.split("/", 1)[1] if "/" in hostpart else "postgres"
+    host, port = listen.rsplit(":", 1)
+    return f"{scheme}://{creds + '@' if creds else ''}{host}:{port}/{database}"
+
+
+def _pg_hostport(pg_dsn: str) -> str:
+    hostpart = pg_dsn.split("://", 1)[1].rsplit("@", 1)[-1]
+    return hostpart.split("/", 1)[0]
+
+
+def _migrate_to(scenario: Scenario, dsn: str, sup: Supervisor) -> None:
+    """Put the database at an older migration before the app starts (schema-drift scenarios)."""
+    target = scenario.target.migrate_to
+    if not target:
+        return
+    child = sup.spawn("migrate", [sys.executable, "-m", "reference_impl", "migrate", "up",
+                                  "--dsn", dsn, "--target", target])
+    code = child.wait(120.0)
+    sup.reap(child)
+    if code != 0:
+        raise ProvisionError(f"migrating the database to {target} failed", exit_code=code,
+                             output_tail=child.log_tail())
+
+
+def _child_env(t0: float) -> dict[str, str]:
+    return {**os.environ, "PYTHONUNBUFFERED": "1", "CHAOSHARNESS_T0_MONOTONIC": repr(t0)}
+
+
+def _provision(scenario: Scenario, sup: Supervisor, t0_holder: list[float],
+               pg_holder: list[EmbeddedPostgres | DsnPostgres]) -> _Stack:
+    pg = _provision_postgres(scenario, sup)
+    pg_holder.append(pg)  # so teardown destroys it even when a later step fails
+    proxy = start_proxy(sup, scenario.proxy.kind, scenario.proxy.url, scenario.proxy.path)
+    created = proxy.client.create_proxy("postgres", listen="127.0.0.1:0", upstream=_pg_hostport(pg.dsn))
+    app_dsn = _proxied_dsn(pg.dsn, created["listen"])
+    _migrate_to(scenario, pg.dsn, sup)
+    token = secrets.token_urlsafe(24)
+    t = scenario.target
+    spec = AppSpec(kind=t.kind, dsn=app_dsn, profile=t.profile, chaos_hooks=t.chaos_hooks,
+                   auto_migrate=t.auto_migrate, admin_token=token, env=dict(t.env),
+                   command=t.command, url=t.url, ready_path=t.ready_path, dsn_env=t.dsn_env)
+    app = AppTarget(spec, sup, _child_env(t0_holder[0]))
+    app.start(wait_ready=True)
+    return _Stack(pg, proxy, app, app_dsn, token)
+
+
+def _write_load_config(scenario: Scenario, run_dir: Path, t0: float) -> Path:
+    requests_dir = run_dir / "requests"
+    requests_dir.mkdir(exist_ok=True)
+    config = LoadConfig.from_scenario(scenario, requests_dir=str(requests_dir), t0_monotonic=t0)
+    path = run_dir / "load.json"
+    path.write_text(config.to_json())
+    return path
+
+
+def _start_locust(scenario: Scenario, sup: Supervisor, run_dir: Path, host: str, t0: float) -> ChildProcess:
+    config_path = _write_load_config(scenario, run_dir, t0)
+    argv = locust_argv(config_path, host, workers=scenario.load.workers, users=scenario.load.users,
+                       spawn_rate=scenario.load.spawn_rate, run_time_s=scenario.duration,
+                       locustfile=scenario.target.locustfile or None)
+    env = {**_child_env(t0), "CHAOSHARNESS_LOAD_CONFIG": str(config_path)}
+    return sup.spawn("locust", argv, env=env, stop_signal=signal.SIGINT, stop_timeout=15.0)
+
+
+def _observer(scenario: Scenario, stack: _Stack, run_dir: Path, t0: float) -> Observer:
+    app = stack.app
+    pg = stack.pg
+    targets = ObserveTargets(
+        app_url=app.url, app_pid=lambda: app.pid, pg_pid=lambda: pg.pid, pg_dsn=pg.dsn,
+        admin_token=stack.admin_token, app_log=lambda: app.log_path,
+        chaos_hooks=scenario.target.chaos_hooks and scenario.target.kind == "reference",
+    )
+    return Observer(run_dir, targets, tick_s=scenario.observe.tick,
+                    memory_every_s=scenario.observe.memory_every, t0_monotonic=t0)
+
+
+class _Conductor:
+    """The body of one run, split into steps that each stay small."""
+
+    def __init__(self, scenario: Scenario, run_dir: Path, record: RunRecord, stop: StopRequest,
+                 quiet: bool) -> None:
+        self.scenario = scenario
+        self.run_dir = run_dir
+        self.record = record
+        self.stop = stop
+        self.quiet = quiet
+        self.t0 = time.monotonic()
+        self.log = TimelineLog(run_dir / "timeline.jsonl", self.t0)
+        self.pg: list[EmbeddedPostgres | DsnPostgres] = []
+
+    def provision(self, sup: Supervisor) -> _Stack:
+        holder = [self.t0]
+        stack = _provision(self.scenario, sup, holder, self.pg)
+        self.t0 = time.monotonic()  # the run's zero: everything is up
+        self.log = TimelineLog(self.run_dir / "timeline.jsonl", self.t0)
+        self.record.update(t0_monotonic=self.t0, app={"url": stack.app.url, "pid": stack.app.pid},
+                           postgres={"provider": stack.pg.provider,
+                                     "version": getattr(stack.pg, "version", "")},
+                           proxy={"kind": stack.proxy.kind, "url": stack.proxy.url})
+        stack.app.base_env = _child_env(self.t0)
+        return stack
+
+    def drive(self, sup: Supervisor, stack: _Stack) -> str:
+        """Load + faults + samplers until the duration is over or a stop is asked; returns the status."""
+        s = self.scenario
+        self.log.write("run_start")
+        observer = _observer(s, stack, self.run_dir, self.t0)
+        observer.start()
+        env = FaultEnv(pg=stack.pg, app=stack.app, proxy=stack.proxy.client, admin_token=stack.admin_token)
+        locust = _start_locust(s, sup, self.run_dir, stack.app.url, self.t0)
+        load_start = self.log.write("load_start")["t_s"]
+        timeline = Timeline(s.faults, env, self.log, start_offset=load_start)
+        timeline.start()
+        status = "complete"
+        try:
+            status = self._wait_for_load(locust, timeline, observer, load_start)
+        finally:
+            self._wind_down(sup, locust, timeline)
+            self._collect(stack)
+            observer.stop(timeout_s=10)
+        return status
+
+    def _wait_for_load(self, locust: ChildProcess, timeline: Timeline, observer: Observer,
+                       load_start: float) -> str:
+        s = self.scenario
+        progress = Progress(s.name, s.duration, self.run_dir / "requests")
+        baseline_taken = False
+        end = self.t0 + load_start + s.duration + 30.0  # Locust stops itself at the duration
+        last = time.monotonic()
+        while locust.alive and time.monotonic() < end:
+            if self.stop.event.wait(1.0):
+                return "incomplete"
+            now = time.monotonic()
+            elapsed = now - self.t0 - load_start
+            if not self.quiet:
+                progress.tick(elapsed, now - last, timeline.active)
+            last = now
+            if not baseline_taken and elapsed >= s.warmup:
+                observer.baseline_memory()
+                baseline_taken = True
+        if not self.quiet:
+            progress.done()
+        return "complete"
+
+    def _wind_down(self, sup: Supervisor, locust: ChildProcess, timeline: Timeline) -> None:
+        if locust.alive:
+            sup.stop(locust)
+        else:
+            sup.reap(locust)
+        self.log.write("load_stop", locust_exit=locust.returncode)
+        timeline.rollback()
+
+    def _collect(self, stack: _Stack) -> None:
+        deadline = time.monotonic() + self.scenario.cooldown
+        while time.monotonic() < deadline and not (self.stop.count > 1):
+            time.sleep(0.1)
+        if stack.pg.pid is None and stack.pg.provider == "embedded":
+            with contextlib.suppress(HarnessError):
+                stack.pg.start()  # a fault left it down: the final read needs it
+            self.log.write("postgres_ready", cause="collect")
+        final_read(stack.pg.dsn, self.scenario.verify.writes_sql, self.run_dir / "final_read.json", self.t0)
+        merge_request_files(self.run_dir / "requests", self.run_dir / "requests.csv")
+
+
+def _app_exits(app: AppTarget, t0: float) -> list[dict[str, Any]]:
+    return [{"t_s": round(e.t_monotonic - t0, 6), "returncode": e.returncode, "signal": e.signal,
+             "cause": e.cause} for e in app.exits]
+
+
+def _judge(run_dir: Path, secrets_: tuple[str, ...]) -> tuple[dict[str, Any] | None, int]:
+    from harness.report import render_run
+    from harness.verify import exit_code_for, verify_run
+
+    result = verify_run(run_dir)
+    render_run(run_dir, secrets=secrets_)
+    return result, exit_code_for(result)
+
+
+def run_scenario(
+    path: Path | str,
+    overrides: Mapping[str, object] | None = None,
+    *,
+    reports_dir: Path = DEFAULT_REPORTS,
+    replay_of: Path | None = None,
+    quiet: bool = False,
+) -> RunOutcome:
+    """Carry out one scenario and judge it. Never raises for a run that could not be carried out:
+    the outcome says so with exit code 2 and the run directory records why."""
+    scenario = load_scenario(path, overrides)
+    run_dir = new_run_dir(Path(reports_dir), scenario.name)
+    (run_dir / "scenario.toml").write_text(scenario.to_toml())
+    record = RunRecord(run_dir / "run.json", {
+        "scenario": scenario.name, "run_id": run_dir.name, "status": "running", "error": None,
+        "started_wall": wall(), "duration_s": scenario.duration, "warmup_s": scenario.warmup,
+        "seed": scenario.seed, "profile": scenario.target.profile,
+        "command": " ".join(shlex.quote(a) for a in sys.argv) if sys.argv else "",
+        "replay_of": str(replay_of) if replay_of else None,
+        "versions": versions(), "host": host_facts(),
+    })
+    record.save()
+    stop = StopRequest()
+    conductor = _Conductor(scenario, run_dir, record, stop, quiet)
+    status, error, token = "failed", None, ""
+    with stop.installed():
+        try:
+            status, token = _carry_out(conductor, run_dir)
+        except (HarnessError, OSError) as exc:
+            error = str(exc)
+        except KeyboardInterrupt:
+            status, error = "incomplete", "interrupted"
+    record.update(status=status, error=error, ended_wall=wall())
+    conductor.log.write("run_end", status=status)
+    if status == "failed":
+        print(f"chaosharness: the run could not be carried out: {error}", file=sys.stderr)
+        return RunOutcome(run_dir, EXIT_COULD_NOT_RUN, None, status, error)
+    result, code = _judge(run_dir, (token,))
+    return RunOutcome(run_dir, code if status == "complete" else EXIT_COULD_NOT_RUN, result, status, error)
+
+
+def _carry_out(conductor: _Conductor, run_dir: Path) -> tuple[str, str]:
+    with Supervisor(run_dir / "logs") as sup:
+        stack: _Stack | None = None
+        try:
+            stack = conductor.provision(sup)
+            conductor.record.update(versions=versions(getattr(stack.pg, "version", "")))
+            status = conductor.drive(sup, stack)
+            return status, stack.admin_token
+        finally:
+            if stack is not None:
+                stack.app.stop("teardown")
+                conductor.record.data.setdefault("app", {})
+                conductor.record.update(app={**conductor.record.data["app"], "restarts": stack.app.restarts,
+                                             "exits": _app_exits(stack.app, conductor.t0)})
+            for pg in conductor.pg:
+                if isinstance(pg, EmbeddedPostgres):
+                    pg.destroy()
+

@@ -1,0 +1,87 @@
+"""The run directory: where it goes, and ``run.json``, the run's self-description.
+
+See docs/run-directory.md for every file a run writes. ``run.json`` is rewritten
+as the run moves on (``running`` -> ``complete`` / ``incomplete`` / ``failed``),
+so a run cut short still says what it got to.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from harness import __version__
+
+__all__ = ["RunRecord", "host_facts", "new_run_dir", "utc_stamp", "versions"]
+
+
+def utc_stamp() -> str:
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+
+
+def wall() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def new_run_dir(reports_dir: Path, scenario: str) -> Path:
+    """A new ``<reports_dir>/<utc-timestamp>-<scenario>`` (suffixed if it exists)."""
+    safe = re.sub(r"[^A-Za-z0-9_.-]+", "-", scenario).strip("-") or "scenario"
+    base = reports_dir / f"{utc_stamp()}-{safe}"
+    path, n = base, 1
+    while path.exists():
+        n += 1
+        path = base.with_name(f"{base.name}-{n}")
+    path.mkdir(parents=True)
+    return path
+
+
+def _version(dist: str) -> str | None:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def versions(postgres: str = "") -> dict[str, str | None]:
+    return {
+        "chaosharness": __version__,
+        "python": platform.python_version(),
+        "locust": _version("locust"),
+        "asyncpg": _version("asyncpg"),
+        "fastapi": _version("fastapi"),
+        "uvicorn": _version("uvicorn"),
+        "postgres": postgres or None,
+    }
+
+
+def host_facts() -> dict[str, Any]:
+    try:
+        memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError):
+        memory = 0
+    return {"platform": platform.platform(), "machine": platform.machine(),
+            "cpus": os.cpu_count(), "memory_bytes": memory, "hostname": platform.node()}
+
+
+@dataclass
+class RunRecord:
+    """The content of run.json; :meth:`save` writes it atomically."""
+
+    path: Path
+    data: dict[str, Any] = field(default_factory=dict)
+
+    def update(self, **fields: Any) -> None:
+        self.data.update(fields)
+        self.save()
+
+    def save(self) -> None:
+        tmp = self.path.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(self.data, indent=2, default=str) + "\n")
+        tmp.replace(self.path)

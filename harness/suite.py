@@ -1,0 +1,80 @@
+"""Suites: run scenarios in order into one suite directory, never stopping early on a failure.
+
+``suite.json`` (in ``reports/<utc>-suite-<name>/``) lists every run with what it
+expected, its verdict and its exit code; the report stage renders ``summary.md``,
+``summary.html`` and one ``junit.xml`` for the whole suite from it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from harness.errors import HarnessError, ScenarioError
+from harness.run import EXIT_COULD_NOT_RUN, EXIT_OK, RunOutcome, run_scenario
+from harness.rundir import new_run_dir, wall
+from harness.scenario.suite import Suite, list_suites, load_suite
+
+__all__ = ["SuiteOutcome", "find_suite", "run_suite"]
+
+SCENARIO_DIR = Path("scenarios")
+
+
+class SuiteOutcome:
+    """The suite directory, each run's outcome, and the suite's exit code."""
+
+    def __init__(self, suite_dir: Path, runs: list[RunOutcome], exit_code: int) -> None:
+        self.suite_dir = suite_dir
+        self.runs = runs
+        self.exit_code = exit_code
+
+
+def find_suite(name_or_path: str, scenario_dir: Path = SCENARIO_DIR) -> Path:
+    """A suite by file path or by name in ``scenarios/suites``."""
+    path = Path(name_or_path)
+    if path.is_file():
+        return path
+    candidate = scenario_dir / "suites" / f"{name_or_path}.toml"
+    if candidate.is_file():
+        return candidate
+    known = ", ".join(p.stem for p in list_suites(scenario_dir)) or "none"
+    raise ScenarioError(name_or_path, "", f"no such suite (known: {known})")
+
+
+def _entry(outcome: RunOutcome, scenario: Path) -> dict[str, Any]:
+    result = outcome.result or {}
+    return {
+        "scenario": result.get("scenario", scenario.stem), "file": str(scenario),
+        "run_dir": str(outcome.run_dir), "status": outcome.status, "error": outcome.error,
+        "expect": result.get("expect", "pass"), "expect_fail": result.get("expect_fail", []),
+        "verdict": result.get("verdict", "unknown"), "as_expected": result.get("as_expected", False),
+        "exit_code": outcome.exit_code,
+    }
+
+
+def run_suite(suite_path: Path, overrides: Mapping[str, object] | None = None, *,
+              reports_dir: Path = Path("reports"), quiet: bool = False) -> SuiteOutcome:
+    """Run every scenario of the suite in order; each gets the suite's and the caller's overrides."""
+    suite: Suite = load_suite(suite_path)
+    suite_dir = new_run_dir(reports_dir, f"suite-{suite.name}")
+    runs: list[RunOutcome] = []
+    entries: list[dict[str, Any]] = []
+    started = wall()
+    for scenario in suite.scenarios:
+        merged = {**suite.overrides_for(scenario), **(overrides or {})}
+        try:
+            outcome = run_scenario(scenario, merged, reports_dir=suite_dir, quiet=quiet)
+        except HarnessError as exc:  # a scenario that cannot even load still gets its row
+            outcome = RunOutcome(suite_dir, EXIT_COULD_NOT_RUN, None, "failed", str(exc))
+        runs.append(outcome)
+        entries.append(_entry(outcome, scenario))
+        (suite_dir / "suite.json").write_text(json.dumps(
+            {"suite": suite.name, "description": suite.description, "started_wall": started,
+             "ended_wall": wall(), "runs": entries}, indent=2) + "\n")
+    code = max((o.exit_code for o in runs), default=EXIT_OK)
+    from harness.report import render_suite
+
+    render_suite(suite_dir, [o.run_dir for o in runs])
+    return SuiteOutcome(suite_dir, runs, code)
