@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 from array import array
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -90,7 +91,7 @@ def read_requests(path: Path | None, ledger: WriteLedger) -> RequestTable:
 
 
 def _fill(
-    table: RequestTable, reader: object, col: dict[str, int], ledger: WriteLedger, path: Path
+    table: RequestTable, reader: Iterable[list[str]], col: dict[str, int], ledger: WriteLedger, path: Path
 ) -> None:
     """The hot loop: locals bound once, dict lookups only for new error/name strings."""
     it_t, it_l, it_s = col["t_s"], col["latency_ms"], col["status"]
@@ -102,7 +103,7 @@ def _fill(
     name_codes: dict[str, int] = {}
     add_write = ledger.add
     width = max(col.values()) + 1
-    for line_no, row in enumerate(reader, 2):  # type: ignore[call-overload]
+    for line_no, row in enumerate(reader, 2):
         if len(row) < width:
             if not row:
                 continue

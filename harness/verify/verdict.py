@@ -94,9 +94,9 @@ def expectation(facts: ScenarioFacts, judgements: Sequence[Judgement]) -> dict[s
     """``{"as_expected": bool, "reasons": [...]}``: the verdict against ``expect``."""
     verdict = overall_verdict(judgements)
     if facts.expect != "fail":
-        reasons = [f"{j.slo.id}: {j.verdict} (value {j.value}, wanted {j.slo.text})"
-                   for j in judgements if j.verdict != "pass"]
-        return {"as_expected": verdict == "pass", "reasons": reasons}
+        unmet = [f"{j.slo.id}: {j.verdict} (value {j.value}, wanted {j.slo.text})"
+                 for j in judgements if j.verdict != "pass"]
+        return {"as_expected": verdict == "pass", "reasons": unmet}
     if not facts.expect_fail:
         ok = verdict == "fail"
         return {"as_expected": ok, "reasons": [] if ok else
