@@ -15,15 +15,17 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from harness.errors import FaultError
 from harness.faults import postgres as pgf
-from harness.faults.network import ProxyClient
-from harness.provision.app import AppTarget
 from harness.scenario.schema import Fault
 
-__all__ = ["ACTIONS", "Applied", "FaultEnv"]
+if TYPE_CHECKING:
+    from harness.faults.network import ProxyClient
+    from harness.provision.app import AppTarget
+
+__all__ = ["ACTIONS", "Action", "Applied", "FaultEnv", "Undo"]
 
 Undo = Callable[[], dict[str, Any]]
 
@@ -203,7 +205,9 @@ def _app_flood(env: FaultEnv, fault: Fault, params: Mapping[str, Any]) -> Applie
     return Applied(reply)
 
 
-ACTIONS: dict[str, Callable[[FaultEnv, Fault, Mapping[str, Any]], Applied]] = {
+Action = Callable[[FaultEnv, Fault, Mapping[str, Any]], Applied]
+
+ACTIONS: dict[str, Action] = {
     "network.latency": _toxic("latency"),
     "network.bandwidth": _toxic("bandwidth"),
     "network.slow_close": _toxic("slow_close"),

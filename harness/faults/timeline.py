@@ -16,12 +16,12 @@ import json
 import threading
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from harness.faults.actions import ACTIONS, FaultEnv, Undo
+from harness.faults.actions import ACTIONS, Action, FaultEnv, Undo
 from harness.scenario.schema import Fault
 
 __all__ = ["Timeline", "TimelineLog"]
@@ -59,8 +59,9 @@ class Timeline:
     """Applies faults at their planned times and removes them after their window."""
 
     def __init__(self, faults: tuple[Fault, ...], env: FaultEnv, log: TimelineLog,
-                 *, start_offset: float = 0.0) -> None:
+                 *, start_offset: float = 0.0, actions: Mapping[str, Action] = ACTIONS) -> None:
         self.env = env
+        self.actions = actions
         self.log = log
         self.start_offset = start_offset  # run time at which the scenario's clock reads 0
         self._queue: list[tuple[float, int, Callable[[], None]]] = []
@@ -112,7 +113,7 @@ class Timeline:
         started = time.monotonic()
         planned = self._planned(start)
         try:
-            applied = ACTIONS[fault.action](self.env, fault, fault.params)
+            applied = self.actions[fault.action](self.env, fault, fault.params)
         except Exception as exc:  # noqa: BLE001 - any failure is recorded and the run goes on
             self.log.write("apply", **common, t_s=round(started - self.log.t0, 6),
                            planned_t_s=planned, ok=False,

@@ -1,0 +1,100 @@
+"""The fault timeline against a real Postgres: faults applied at their planned times (within
+200 ms), removed after their window, failures recorded while the run goes on, and every
+fault still active rolled back at the end."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from types import MappingProxyType
+
+import pytest
+
+from harness.faults.actions import ACTIONS, FaultEnv
+from harness.faults.catalog import FAULTS
+from harness.faults.timeline import Timeline, TimelineLog
+from harness.provision.pg_external import DsnPostgres
+from harness.provision.pg_probe import can_query, execute, fetch
+from harness.provision.postgres import EmbeddedPostgres
+from harness.scenario.schema import Fault, Repeat
+
+
+def _fault(index: int, action: str, at: float, for_: float | None = None,
+           repeat: Repeat | None = None, **params: object) -> Fault:
+    defaults = {k: p.default for k, p in FAULTS[action].params.items()}
+    return Fault(index=index, action=action, at=at, for_=for_, repeat=repeat,
+                 params=MappingProxyType({**defaults, **params}))
+
+
+def _events(path: Path) -> list[dict[str, object]]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_every_catalogue_entry_has_an_implementation() -> None:
+    """One source: the catalogue and the implementations name the same faults."""
+    assert set(ACTIONS) == set(FAULTS)
+
+
+@pytest.mark.integration
+def test_faults_apply_on_time_and_roll_back(tmp_path: Path) -> None:
+    """Provoke: freeze 0.3-0.8 s, a drift with no window, and a process fault on a DSN-only
+    server. Must hold: applies within 200 ms of plan, freeze removed after its window, the
+    refused fault recorded as failed, the drift reverted by rollback."""
+    with EmbeddedPostgres(log_dir=tmp_path / "pg", fsync=False) as pg:
+        execute(pg.dsn, "create table nodes (node_id text)")
+        t0 = time.monotonic()
+        log = TimelineLog(tmp_path / "timeline.jsonl", t0)
+        faults = (
+            _fault(0, "postgres.freeze", 0.3, 0.5),
+            _fault(1, "postgres.drift_schema", 1.0, None, table="nodes", column="node_id", new_name="id"),
+        )
+        timeline = Timeline(faults, FaultEnv(pg=pg, app=None, proxy=None), log)
+        timeline.start()
+        time.sleep(0.55)
+        assert not can_query(pg.dsn, timeout=0.2), "the server should be frozen inside the window"
+        time.sleep(0.9)
+        assert can_query(pg.dsn), "the freeze should be removed after its window"
+        assert fetch(pg.dsn, "select count(*) from information_schema.columns "
+                             "where table_name = 'nodes' and column_name = 'id'")[0][0] == 1
+        refused = Timeline((_fault(2, "postgres.stop", 0.0, 1.0),),
+                           FaultEnv(pg=DsnPostgres(pg.dsn), app=None, proxy=None), log)
+        refused.start()
+        time.sleep(0.3)
+        assert timeline.rollback() == 1
+        refused.rollback()
+        assert fetch(pg.dsn, "select count(node_id) from nodes")[0][0] == 0
+    events = _events(tmp_path / "timeline.jsonl")
+    applies = {e["fault"]: e for e in events if e["event"] == "apply"}
+    removes = {e["fault"]: e for e in events if e["event"] == "remove"}
+    for i in (0, 1):
+        assert applies[i]["ok"] is True
+        assert abs(float(applies[i]["t_s"]) - float(applies[i]["planned_t_s"])) < 0.2
+    assert abs(float(removes[0]["t_s"]) - 0.8) < 0.3 and removes[0]["rollback"] is False
+    assert removes[1]["rollback"] is True and removes[1]["ok"] is True
+    assert applies[2]["ok"] is False and "given by DSN" in str(applies[2]["error"])
+
+
+def test_repeat_applies_each_window(tmp_path: Path) -> None:
+    """A flapping fault (repeat) is applied and removed once per window, in order."""
+    calls: list[tuple[str, float]] = []
+    t0 = time.monotonic()
+
+    def action(env: FaultEnv, fault: Fault, params: object) -> object:
+        from harness.faults.actions import Applied
+
+        calls.append(("apply", time.monotonic() - t0))
+        return Applied({}, lambda: calls.append(("remove", time.monotonic() - t0)) or {})
+
+    log = TimelineLog(tmp_path / "timeline.jsonl", t0)
+    fault = Fault(index=0, action="x", at=0.1, for_=0.1, repeat=Repeat(every=0.3, count=3))
+    timeline = Timeline((fault,), FaultEnv(pg=None, app=None, proxy=None), log,  # type: ignore[arg-type]
+                        actions={"x": action})  # type: ignore[dict-item]
+    timeline.start()
+    time.sleep(1.2)
+    timeline.rollback()
+    assert [c[0] for c in calls] == ["apply", "remove"] * 3
+    for k in range(3):
+        assert abs(calls[2 * k][1] - (0.1 + 0.3 * k)) < 0.15
+    repeats = [e["repeat"] for e in _events(tmp_path / "timeline.jsonl") if e["event"] == "apply"]
+    assert repeats == [0, 1, 2]
