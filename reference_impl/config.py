@@ -55,6 +55,7 @@ class AppConfig:
     admin_token: str | None = field(default=None, repr=False)
     auto_migrate: bool = True
     plant_leak: bool = False
+    drain_grace_s: float = 0.5
     drain_timeout_s: float = 10.0
     request_deadline_s: float = 2.0
     slow_request_s: float = 0.5
@@ -183,6 +184,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("admin_token", ENV_PREFIX + "ADMIN_TOKEN", str, "a token string"),
     Setting("auto_migrate", ENV_PREFIX + "AUTO_MIGRATE", _parse_bool, "a boolean (1/0/true/false)"),
     Setting("plant_leak", ENV_PREFIX + "PLANT_LEAK", _parse_bool, "a boolean (1/0/true/false)"),
+    Setting("drain_grace_s", ENV_PREFIX + "DRAIN_GRACE_S", _non_negative_float,
+            "seconds >= 0 (readiness 503 before the listener closes)"),
     Setting("drain_timeout_s", ENV_PREFIX + "DRAIN_TIMEOUT_S", _non_negative_float,
             "seconds >= 0"),
     Setting("request_deadline_s", ENV_PREFIX + "REQUEST_DEADLINE_S", _positive_float,

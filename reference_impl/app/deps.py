@@ -1,0 +1,47 @@
+"""FastAPI dependencies: the runtime, the store, and the admin-token guard."""
+
+from __future__ import annotations
+
+import hmac
+from typing import Annotated
+
+from fastapi import Depends, Header, HTTPException, Request
+
+from reference_impl.app.runtime import AppRuntime
+from reference_impl.app.store import Store
+
+__all__ = ["RuntimeDep", "StoreDep", "get_runtime", "get_store", "require_admin"]
+
+
+def get_runtime(request: Request) -> AppRuntime:
+    """The runtime of the app serving this request."""
+    runtime: AppRuntime = request.app.state.runtime
+    return runtime
+
+
+RuntimeDep = Annotated[AppRuntime, Depends(get_runtime)]
+
+
+def get_store(runtime: RuntimeDep) -> Store:
+    """The profile's store; raises NotReady (-> 503 + Retry-After) until the database is usable."""
+    return runtime.backend.store()
+
+
+StoreDep = Annotated[Store, Depends(get_store)]
+
+
+def require_admin(
+    runtime: RuntimeDep, authorization: Annotated[str | None, Header()] = None
+) -> None:
+    """``Authorization: Bearer <REFERENCE_IMPL_ADMIN_TOKEN>``, compared in constant time.
+
+    Without a configured token every admin call is refused (403), so a forgotten
+    variable never opens the admin surface.
+    """
+    expected = runtime.config.admin_token
+    if not expected:
+        raise HTTPException(403, "admin endpoints are disabled: REFERENCE_IMPL_ADMIN_TOKEN is not set")
+    scheme, _, given = (authorization or "").partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(given.encode(), expected.encode()):
+        raise HTTPException(401, "admin token required (Authorization: Bearer ...)",
+                            headers={"WWW-Authenticate": "Bearer"})

@@ -1,0 +1,46 @@
+"""Posting messages: idempotent writes acknowledged only after commit.
+
+``Idempotency-Key`` is required. The first request with a key inserts and
+answers 201; the same key with the same body answers 200 with the stored body
+(no second row); the same key with another body is 409. When the database
+cannot serve (or the commit outcome is unknown) the answer is 503 with
+Retry-After, never an acknowledgement.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Header, HTTPException
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+
+from reference_impl.app import planted_leak
+from reference_impl.app.deps import RuntimeDep, StoreDep
+from reference_impl.app.store import request_hash
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/api/rooms", tags=["messages"])
+MAX_KEY_LENGTH = 200
+
+
+class PostMessage(BaseModel):
+    session_id: str = Field(min_length=1, max_length=200)
+    text: str = Field(min_length=1, max_length=10_000)
+
+
+@router.post("/{room}/messages", status_code=201)
+async def post_message(
+    room: str, body: PostMessage, store: StoreDep, runtime: RuntimeDep,
+    idempotency_key: Annotated[str | None, Header()] = None,
+) -> JSONResponse:
+    """201 {id, key, room, created_at} after commit; 200 with the same body on a replay."""
+    if not idempotency_key or len(idempotency_key) > MAX_KEY_LENGTH:
+        raise HTTPException(400, f"Idempotency-Key header is required (1..{MAX_KEY_LENGTH} chars)")
+    ack, created = await store.post_message(
+        room, body.session_id, body.text, idempotency_key,
+        request_hash(room, body.session_id, body.text))
+    if runtime.config.plant_leak:
+        planted_leak.keep(body.text, ack)
+    return JSONResponse(ack, status_code=201 if created else 200)
