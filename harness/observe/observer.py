@@ -1,0 +1,330 @@
+"""The observer: one sample per tick into ``samples.jsonl``, memory diffs into ``memory/``.
+
+It runs an asyncio loop in its own thread, so the conductor's work never delays
+a tick and a tick never waits on the conductor. Each tick runs every sampler at
+once, each under its own timeout (HTTP and Postgres 0.5 s, psutil and the log
+scan in worker threads), so a frozen app or a frozen Postgres costs that tick
+only the missing fields, never its schedule: tick k is due at
+``t0 + (k0 + k) * tick_s`` on a grid anchored at the run's zero (no drift). A
+tick that falls more than one period behind (the host stalled) skips the
+missed slots rather than bunching up. A sampler whose previous call is still
+stuck in its worker thread is reported missing instead of being called again,
+so stuck calls never pile up.
+
+The pid and log callables are re-read every tick: the app and Postgres restart
+during runs. Every line is flushed when written, so a run killed mid-way still
+leaves every finished tick on disk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import json
+import math
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, Any, TypeVar
+
+import httpx
+
+from harness.observe.app_stats import extract_stats
+from harness.observe.http_probe import AppProbe, ProbeResult, make_client
+from harness.observe.memory_diffs import MemoryDiffs
+from harness.observe.pg_activity import PgActivitySampler
+from harness.observe.proc_sample import ProcessSampler
+from harness.observe.stderr_scan import StderrScanner
+from harness.observe.targets import ObserveTargets
+
+__all__ = ["Observer"]
+
+T = TypeVar("T")
+
+_START_TIMEOUT_S = 5.0
+
+
+def _wall() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _read(getter: Callable[[], T | None]) -> T | None:
+    """A target callable's value; one that raises counts as 'none right now'."""
+    try:
+        return getter()
+    except Exception:  # noqa: BLE001 - a broken getter must not end the observer
+        return None
+
+
+class Observer:
+    """Samples the targets every ``tick_s`` seconds until stopped.
+
+    Construction has no side effects; :meth:`start` opens the files and starts
+    the thread, :meth:`stop` ends it (bounded) and closes them. Timeouts per
+    sampler are parameters so tests can shorten them; the defaults are the
+    documented 0.5 s.
+    """
+
+    def __init__(
+        self,
+        run_dir: Path,
+        targets: ObserveTargets,
+        *,
+        t0_monotonic: float,
+        tick_s: float = 1.0,
+        memory_every_s: float = 10.0,
+        clock: Callable[[], float] = time.monotonic,
+        http_timeout_s: float = 0.5,
+        pg_timeout_s: float = 0.5,
+        proc_timeout_s: float = 0.5,
+        memory_timeout_s: float = 10.0,
+    ) -> None:
+        if tick_s <= 0 or memory_every_s <= 0:
+            raise ValueError(
+                f"tick_s and memory_every_s must be > 0, got {tick_s} and {memory_every_s}"
+            )
+        self.run_dir = Path(run_dir)
+        self.targets = targets
+        self.t0 = t0_monotonic
+        self.tick_s = tick_s
+        self.memory_every_s = memory_every_s
+        self.clock = clock
+        self.proc_timeout_s = proc_timeout_s
+        self._probe = AppProbe(targets.app_url, http_timeout_s)
+        self._http_timeout_s = http_timeout_s
+        self._pg = (
+            PgActivitySampler(targets.pg_dsn, targets.app_name, pg_timeout_s)
+            if targets.pg_dsn else None
+        )
+        self._memory = MemoryDiffs(
+            self.run_dir / "memory", targets.app_url, targets.admin_token,
+            t0_monotonic, clock, memory_timeout_s,
+        )
+        self._app_proc = ProcessSampler()
+        self._pg_proc = ProcessSampler()
+        self._scanner = StderrScanner()
+        self._pending: dict[str, concurrent.futures.Future[Any]] = {}
+        self._executor: concurrent.futures.ThreadPoolExecutor | None = None
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop_event: asyncio.Event | None = None
+        self._started = threading.Event()
+        self._client: httpx.AsyncClient | None = None
+        self._out: IO[str] | None = None
+        self._last: dict[str, Any] | None = None
+        self._next_memory: float | None = None
+        self._memory_task: asyncio.Task[Any] | None = None
+        self.ticks = 0
+        self.error: BaseException | None = None
+
+    # -- public --------------------------------------------------------------------
+
+    @property
+    def last_sample(self) -> dict[str, Any] | None:
+        """The most recent sample written (a dict as in samples.jsonl), or ``None``."""
+        return self._last
+
+    @property
+    def memory_diffs_written(self) -> int:
+        return self._memory.written
+
+    def start(self) -> None:
+        """Open ``samples.jsonl`` (append) and start sampling; returns once the loop runs."""
+        if self._thread is not None:
+            raise RuntimeError("Observer.start called twice")
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self._out = (self.run_dir / "samples.jsonl").open("a", encoding="utf-8")
+        self._executor = concurrent.futures.ThreadPoolExecutor(4, thread_name_prefix="observe")
+        self._thread = threading.Thread(target=self._thread_main, name="observer", daemon=True)
+        self._thread.start()
+        if not self._started.wait(_START_TIMEOUT_S):
+            raise RuntimeError(f"observer loop did not start within {_START_TIMEOUT_S}s")
+
+    def stop(self, timeout_s: float = 5.0) -> bool:
+        """Stop sampling, join the thread (bounded), flush and close. True if it ended in time."""
+        thread, loop, event = self._thread, self._loop, self._stop_event
+        if thread is None:
+            return True
+        if loop is not None and event is not None and not loop.is_closed():
+            with contextlib.suppress(RuntimeError):  # the loop already finished
+                loop.call_soon_threadsafe(event.set)
+        thread.join(timeout_s)
+        ended = not thread.is_alive()
+        if self._executor is not None:
+            self._executor.shutdown(wait=False, cancel_futures=True)
+        if ended and self._out is not None:
+            self._out.close()
+        return ended
+
+    def baseline_memory(self, timeout_s: float | None = None) -> dict[str, Any] | None:
+        """Take the baseline tracemalloc snapshot now (call it after warm-up).
+
+        Periodic diffs start ``memory_every_s`` after it. Returns the hook's answer,
+        or ``None`` when chaos hooks are off, the observer is not running, or the
+        call failed (recorded in ``memory/failed.jsonl``). Until it is called, the
+        first scheduled call becomes the baseline.
+        """
+        loop = self._loop
+        if not self.targets.chaos_hooks or loop is None or self._thread is None:
+            return None
+        limit = (timeout_s or self._memory.timeout_s) + 1.0
+        future = asyncio.run_coroutine_threadsafe(self._take_memory(), loop)
+        try:
+            return future.result(limit)
+        except (concurrent.futures.TimeoutError, concurrent.futures.CancelledError):
+            future.cancel()
+            return None
+
+    # -- the loop ------------------------------------------------------------------
+
+    def _thread_main(self) -> None:
+        try:
+            asyncio.run(self._main())
+        except BaseException as exc:  # noqa: BLE001 - kept for the conductor to report
+            self.error = exc
+        finally:
+            self._started.set()
+
+    async def _main(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._stop_event = asyncio.Event()
+        self._client = make_client(self._http_timeout_s)
+        self._next_memory = self.clock() + self.memory_every_s
+        self._started.set()
+        try:
+            await self._schedule()
+        finally:
+            if self._memory_task is not None:
+                self._memory_task.cancel()
+                with contextlib.suppress(BaseException):
+                    await self._memory_task
+            await self._client.aclose()
+            if self._pg is not None:
+                await self._pg.close()
+            if self._out is not None:
+                self._out.flush()
+
+    async def _schedule(self) -> None:
+        assert self._stop_event is not None
+        slot = max(0, math.ceil((self.clock() - self.t0) / self.tick_s - 1e-9))
+        while not self._stop_event.is_set():
+            due = self.t0 + slot * self.tick_s
+            delay = due - self.clock()
+            if delay > 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stop_event.wait(), delay)
+                if self._stop_event.is_set():
+                    break
+            now = self.clock()
+            # a stall (host paused) skips the slots it swallowed instead of bunching up
+            slot = max(slot, int((now - self.t0) / self.tick_s + 1e-9))
+            sample = await self._tick(now, slot)
+            self._write(sample)
+            self._maybe_take_memory()
+            slot += 1
+
+    def _write(self, sample: dict[str, Any]) -> None:
+        assert self._out is not None
+        self._out.write(json.dumps(sample, separators=(",", ":"), default=str) + "\n")
+        self._out.flush()
+        self._last = sample
+        self.ticks += 1
+
+    # -- one tick ------------------------------------------------------------------
+
+    async def _tick(self, now: float, slot: int) -> dict[str, Any]:
+        """Run every sampler at once; each fills its fields or names itself missing."""
+        assert self._client is not None
+        targets = self.targets
+        app_pid, pg_pid, log = _read(targets.app_pid), _read(targets.pg_pid), _read(targets.app_log)
+        missing: list[str] = []
+        probe, app_proc, pg_proc, pg_conn, stderr = await asyncio.gather(
+            self._app_http(),
+            self._in_thread("app_proc", missing, self._app_proc.sample, app_pid)
+            if app_pid else _none(),
+            self._in_thread("pg_proc", missing, self._pg_proc.sample, pg_pid, with_children=True)
+            if pg_pid else _none(),
+            self._pg_connections(missing),
+            self._in_thread("stderr_unhandled", missing, self._scanner.scan, log)
+            if log else _none(),
+        )
+        missing[:0] = probe.missing
+        sample: dict[str, Any] = {
+            "t_s": round(now - self.t0, 4),
+            "wall": _wall(),
+            "tick": slot,
+            "lag_ms": round((now - (self.t0 + slot * self.tick_s)) * 1000, 1),
+            "sample_ms": round((self.clock() - now) * 1000, 1),
+            "missing": missing,
+            **{k: v for k, v in probe.fields.items() if k != "app_stats"},
+            "stderr_unhandled": stderr if log else self._scanner.total_or_none,
+            "app_proc": app_proc,
+            "pg_proc": pg_proc,
+            "pg_connections": pg_conn,
+            "app_stats": probe.fields.get("app_stats"),
+        }
+        return sample
+
+    async def _app_http(self) -> ProbeResult:
+        assert self._client is not None
+        try:
+            return await self._probe.probe(self._client)
+        except Exception:  # noqa: BLE001 - e.g. a malformed URL: record, never end the observer
+            return ProbeResult(fields=extract_stats(None) | {"ready": None, "live": None,
+                                                             "app_stats": None},
+                               missing=["live", "ready", "app_stats"])
+
+    async def _in_thread(
+        self, name: str, missing: list[str], fn: Callable[..., T], *args: Any, **kwargs: Any
+    ) -> T | None:
+        """``fn`` in a worker thread under the proc timeout; ``None`` + missing if it overruns.
+
+        While an earlier call of the same sampler is still stuck, it is not called again.
+        """
+        assert self._executor is not None
+        pending = self._pending.get(name)
+        if pending is not None and not pending.done():
+            missing.append(name)
+            return None
+        future = self._executor.submit(fn, *args, **kwargs)
+        self._pending[name] = future
+        try:
+            return await asyncio.wait_for(asyncio.wrap_future(future), self.proc_timeout_s)
+        except Exception:  # noqa: BLE001 - timed out, file gone, process unreadable: no figure
+            missing.append(name)
+            return None
+
+    async def _pg_connections(self, missing: list[str]) -> dict[str, Any] | None:
+        if self._pg is None:
+            return None
+        try:
+            return await self._pg.sample()
+        except Exception:  # noqa: BLE001 - down, restarting or frozen: this tick has no figure
+            missing.append("pg_connections")
+            return None
+
+    # -- memory --------------------------------------------------------------------
+
+    async def _take_memory(self) -> dict[str, Any] | None:
+        assert self._client is not None
+        diff = await self._memory.take(self._client)
+        self._next_memory = self.clock() + self.memory_every_s
+        return diff
+
+    def _maybe_take_memory(self) -> None:
+        """Start a memory diff in the background when one is due and none is running."""
+        if not self.targets.chaos_hooks or self._next_memory is None:
+            return
+        if self.clock() < self._next_memory:
+            return
+        if self._memory_task is not None and not self._memory_task.done():
+            return
+        self._next_memory += self.memory_every_s
+        self._memory_task = asyncio.get_running_loop().create_task(self._take_memory())
+
+
+async def _none() -> None:
+    return None
