@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import html
+import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from harness.report.plots import Plot
 from harness.report.rundata import RunData, replay_command
 from harness.report.tables import (
     Table,
+    expectation_reasons,
     fault_table,
     fmt_bytes,
     fmt_number,
@@ -137,6 +139,10 @@ def _header(data: RunData) -> str:
            f"<p>Replay: <code>{_e(replay_command(data.run_dir))}</code></p>"]
     if run.get("error"):
         out.append(f'<p class="note">Run error: {_e(run["error"])}</p>')
+    reasons = expectation_reasons(data.result)
+    if reasons:
+        items = "".join(f"<li>{_e(r)}</li>" for r in reasons)
+        out.append(f'<div id="expectation"><p>Not as expected because:</p><ul>{items}</ul></div>')
     if data.missing:
         out.append(f'<p class="note">Missing from the run directory: {_e(", ".join(data.missing))}'
                    "</p>")
@@ -150,6 +156,11 @@ def _writes_section(data: RunData) -> str:
         shown = ", ".join(f"<code>{_e(k)}</code>" for k in keys[:_MAX_KEYS])
         more = f" and {len(keys) - _MAX_KEYS} more" if len(keys) > _MAX_KEYS else ""
         parts.append(f"<p>First {_e(cls)} keys: {shown}{_e(more)}</p>")
+    attempts = ((data.result or {}).get("writes") or {}).get("lost_attempts")
+    if isinstance(attempts, dict) and attempts:
+        text = json.dumps(attempts, indent=1, default=str)
+        parts.append("<details><summary>Every recorded attempt of the first lost keys</summary>"
+                     f"<pre>{_e(text)}</pre></details>")
     return "".join(parts) + "</section>"
 
 
@@ -174,8 +185,9 @@ def _memory_extra(data: RunData) -> str:
         out.append(
             f"<details><summary><code>{_e(site.get('site', '?'))}</code>: "
             f"{_e(fmt_bytes(site.get('size_bytes')))} "
-            f"({_e(fmt_bytes(site.get('size_diff_bytes'), True))}), "
-            f"{_e(fmt_number(site.get('count')))} blocks</summary>"
+            f"({_e(fmt_bytes(site.get('growth_bytes'), True))}), "
+            f"{_e(fmt_number(site.get('count')))} blocks, growing in "
+            f"{_e(fmt_number(site.get('consecutive_diffs')))} consecutive diffs</summary>"
             f"<pre>{_e(lines or 'no traceback recorded')}</pre></details>")
     return "".join(out)
 

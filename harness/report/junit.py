@@ -19,7 +19,13 @@ from pathlib import Path
 from typing import Any
 
 from harness.report.scrub import Scrubber
-from harness.report.tables import expected_to_fail, fmt_value, slo_outcome, threshold_text
+from harness.report.tables import (
+    ANY_SLO,
+    expected_to_fail,
+    fmt_value,
+    slo_outcome,
+    threshold_text,
+)
 from harness.verify.catalog import slo_id
 
 __all__ = ["SuiteEntry", "junit_testsuite", "write_run_junit", "write_suite_junit"]
@@ -57,6 +63,19 @@ def _slo_case(suite: ET.Element, scenario: str, slo: dict[str, Any], expect_fail
     return status
 
 
+def _control_case(suite: ET.Element, scenario: str, slos: list[dict[str, Any]]) -> str:
+    """A negative control naming no SLO: it passes only if some SLO failed."""
+    case = _case(suite, scenario, "negative_control@run")
+    failed = [slo_id(str(s.get("name")), str(s.get("phase", "run"))) for s in slos
+              if s.get("verdict") == "fail"]
+    if failed:
+        ET.SubElement(case, "system-out").text = f"failed as expected: {', '.join(failed)}"
+        return "pass"
+    ET.SubElement(case, "failure", type="NegativeControl",
+                  message="expected a failing SLO, none failed: the detectors did not fire")
+    return "fail"
+
+
 def junit_testsuite(entry: SuiteEntry, scrub: Scrubber | None = None) -> ET.Element:
     """One ``<testsuite>`` for a run, with its counts filled in."""
     scrub = scrub or Scrubber()
@@ -73,9 +92,11 @@ def junit_testsuite(entry: SuiteEntry, scrub: Scrubber | None = None) -> ET.Elem
         statuses.append("unknown")
     else:
         expect_fail = expected_to_fail(result)
-        for slo in result.get("slos") or []:
-            if isinstance(slo, dict):
-                statuses.append(_slo_case(suite, entry.scenario, slo, expect_fail, scrub))
+        slos = [slo for slo in result.get("slos") or [] if isinstance(slo, dict)]
+        for slo in slos:
+            statuses.append(_slo_case(suite, entry.scenario, slo, expect_fail, scrub))
+        if ANY_SLO in expect_fail:
+            statuses.append(_control_case(suite, entry.scenario, slos))
     suite.set("tests", str(len(statuses)))
     suite.set("failures", str(statuses.count("fail")))
     suite.set("errors", str(statuses.count("unknown")))

@@ -15,6 +15,7 @@ from harness.report.plots import Plot
 from harness.report.rundata import RunData, replay_command
 from harness.report.tables import (
     Table,
+    expectation_reasons,
     fault_table,
     fmt_bytes,
     fmt_number,
@@ -75,6 +76,9 @@ def _header(data: RunData) -> list[str]:
     lines = [f"# {data.scenario}: {verdict_line(data.result)}", "", " · ".join(facts), ""]
     if run.get("error"):
         lines += [f"> run error: {run['error']}", ""]
+    reasons = expectation_reasons(data.result)
+    if reasons:
+        lines += ["Not as expected because:", *(f"- {r}" for r in reasons), ""]
     if data.missing:
         lines += [f"_Missing from the run directory: {', '.join(data.missing)}._", ""]
     return lines
@@ -104,11 +108,13 @@ def _memory(data: RunData) -> list[str]:
         f"{fmt_value('peak_rss_mb', _mb(mem.get('peak_rss_bytes')))}")
     sites = memory_sites(data.result)
     if sites:
-        lines += ["", "| top growing site | size | growth | count |", "|---|---|---|---|"]
+        lines += ["", "| top growing site | size | growth | blocks | growing diffs |",
+                  "|---|---|---|---|---|"]
         for site in sites[:_MAX_SITES]:
             lines.append(
                 f"| `{_cell(str(site.get('site', '?')))}` | {fmt_bytes(site.get('size_bytes'))} | "
-                f"{fmt_bytes(site.get('size_diff_bytes'), True)} | {fmt_number(site.get('count'))} |")
+                f"{fmt_bytes(site.get('growth_bytes'), True)} | {fmt_number(site.get('count'))} | "
+                f"{fmt_number(site.get('consecutive_diffs'))} |")
     return lines + [""]
 
 

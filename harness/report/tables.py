@@ -16,6 +16,8 @@ from harness.verify.catalog import METRICS, slo_id, split_slo_id
 
 __all__ = [
     "Table",
+    "ANY_SLO",
+    "expectation_reasons",
     "expected_to_fail",
     "fault_table",
     "fmt_bytes",
@@ -101,8 +103,18 @@ def threshold_text(slo: dict[str, Any]) -> str:
     return f"{op} {fmt_value(str(slo.get('name', '')), slo.get('threshold'))}".strip()
 
 
+#: ``expected_to_fail`` of a negative control that names no SLO: any failing SLO will do.
+ANY_SLO = "*"
+
+
 def expected_to_fail(result: dict[str, Any]) -> set[str]:
-    """The SLO ids (``metric@phase``) a negative control declares must fail."""
+    """The SLO ids (``metric@phase``) a negative control declares must fail.
+
+    A control (``expect = "fail"``) that names none gets ``{ANY_SLO}``: whichever SLO
+    fails is the expected failure, and a passing SLO is still just a pass.
+    """
+    if result.get("expect") == "fail" and not result.get("expect_fail"):
+        return {ANY_SLO}
     out: set[str] = set()
     for item in result.get("expect_fail") or []:
         if isinstance(item, str):
@@ -121,6 +133,9 @@ def slo_outcome(slo: dict[str, Any], expect_fail: set[str]) -> tuple[str, str]:
     expected_fail = slo_id(str(slo.get("name")), str(slo.get("phase", "run"))) in expect_fail
     if verdict not in ("pass", "fail"):
         return "unknown", "not measured"
+    if ANY_SLO in expect_fail:
+        return ("pass", "fail (expected: negative control)") if verdict == "fail" \
+            else ("pass", "pass")
     if not expected_fail:
         return verdict, verdict
     if verdict == "fail":
@@ -151,10 +166,10 @@ def fault_table(result: dict[str, Any] | None, windows: list[Any]) -> Table:
     """Each fault: action, window, recovery and detection times, whether it applied."""
     table = Table("Faults", ["#", "action", "applied (s)", "removed (s)", "recovery",
                              "detect", "applied ok"])
-    measured = {int(f.get("fault", -1)): f for f in (result or {}).get("faults") or []
-                if isinstance(f, dict)}
+    measured = {(int(f.get("fault", -1)), f.get("repeat")): f
+                for f in (result or {}).get("faults") or [] if isinstance(f, dict)}
     for win in windows:
-        meas = measured.get(win.fault, {})
+        meas = measured.get((win.fault, win.repeat), {})
         ok = "yes" if win.ok else f"no: {win.error or 'failed'}"
         table.add([win.label.split(" ", 1)[0], win.action, fmt_number(win.start_s),
                    fmt_number(win.end_s) if win.end_s is not None else "never",
@@ -169,6 +184,7 @@ def fault_table(result: dict[str, Any] | None, windows: list[Any]) -> Table:
 _WRITE_ROWS = (("attempted", "keys the load generator tried to write"),
                ("acknowledged", "answered 2xx"), ("failed", "definitely failed (4xx)"),
                ("read", "keys read back from Postgres"),
+               ("indeterminate", "unknown outcome, absent from the read (not a failure)"),
                ("lost", "acknowledged, absent from the read"),
                ("duplicated", "more than one row"), ("unexpected", "never attempted"),
                ("phantom", "definitely failed, yet present"),
@@ -183,7 +199,11 @@ def write_table(result: dict[str, Any] | None) -> tuple[Table, dict[str, list[st
     if not isinstance(writes, dict):
         table.note = "No write accounting in result.json."
         return table, {}, "unknown"
+    if writes.get("reason"):
+        table.note = f"No verdict: {writes['reason']}"
     for name, meaning in _WRITE_ROWS:
+        if name not in writes:
+            continue
         count = writes.get(name)
         bad = name in _BAD_WRITES and isinstance(count, int) and count > 0
         table.add([name, fmt_number(count), meaning], "fail" if bad else "")
@@ -194,10 +214,27 @@ def write_table(result: dict[str, Any] | None) -> tuple[Table, dict[str, list[st
 
 
 def memory_sites(result: dict[str, Any] | None) -> list[dict[str, Any]]:
-    """The top growing allocation sites from result.json, as dicts with a traceback list."""
+    """The top growing allocation sites from result.json.
+
+    Each dict has ``site``, ``size_bytes``, ``growth_bytes`` (verify's total growth, or a
+    diff's ``size_diff_bytes``), ``count``, ``consecutive_diffs`` and a ``traceback`` list.
+    """
     mem = (result or {}).get("memory")
     sites = mem.get("top_sites") if isinstance(mem, dict) else None
-    return [s for s in sites or [] if isinstance(s, dict)]
+    out = []
+    for site in sites or []:
+        if isinstance(site, dict):
+            growth = site.get("growth_bytes", site.get("size_diff_bytes"))
+            out.append({**site, "growth_bytes": growth})
+    return out
+
+
+def expectation_reasons(result: dict[str, Any] | None) -> list[str]:
+    """Why the verdict is not what the scenario expects (verify's words), if it is not."""
+    reasons = (result or {}).get("expectation_reasons")
+    if (result or {}).get("as_expected") is False and isinstance(reasons, list):
+        return [str(r) for r in reasons]
+    return []
 
 
 def metrics_table(result: dict[str, Any] | None) -> Table:

@@ -18,7 +18,7 @@ DSN_PASSWORD = "pw-Hunter2-xyz"
 ADMIN_TOKEN = "tok-4dm1n-0123456789abcdef"
 SECRET_DSN = f"postgresql://app:{DSN_PASSWORD}@127.0.0.1:5432/app"
 LOST_KEYS = ["k-7-000123", "k-7-000456"]
-DUPLICATED_KEYS = ["k-7-000789"]
+DUPLICATED_KEYS = ["k-7-000321"]
 LEAK_SITE = "reference_impl/app/leak.py:42"
 
 
@@ -141,6 +141,34 @@ def _sample(t: float) -> dict[str, Any]:
     }
 
 
+SCENARIO_TOML = """name = "{name}"
+seed = 7
+duration = "60s"
+
+[slo.steady]
+availability = ">= 99.9%"
+p99_latency_ms = "< 100"
+
+[slo.recovery]
+recovery_seconds = "< 5"
+
+[slo.run]
+lost_writes = "== 0"
+duplicated_writes = "== 0"
+memory_growth_mb_per_hour = "< 50"
+"""
+
+
+def _final_rows(requests_csv: Path) -> dict[str, int]:
+    """Every acknowledged key once, minus LOST_KEYS, with DUPLICATED_KEYS twice."""
+    rows: dict[str, int] = {}
+    for line in requests_csv.read_text().splitlines()[1:]:
+        cols = line.split(",")
+        if cols[6] and cols[7] == "1" and cols[6] not in LOST_KEYS:
+            rows[cols[6]] = 2 if cols[6] in DUPLICATED_KEYS else 1
+    return rows
+
+
 def make_run_dir(root: Path, scenario: str = "db-restart", *, rps: int = 20,
                  profile: str = "resilient", result: dict[str, Any] | None = None,
                  with_result: bool = True) -> Path:
@@ -159,7 +187,7 @@ def make_run_dir(root: Path, scenario: str = "db-restart", *, rps: int = 20,
            "postgres": {"provider": "embedded", "version": "15", "dsn": SECRET_DSN},
            "proxy": {"kind": "embedded", "url": "http://127.0.0.1:8474"}}
     (run_dir / "run.json").write_text(json.dumps(run), encoding="utf-8")
-    (run_dir / "scenario.toml").write_text(f'name = "{scenario}"\nseed = 7\n', encoding="utf-8")
+    (run_dir / "scenario.toml").write_text(SCENARIO_TOML.format(name=scenario), encoding="utf-8")
     (run_dir / "timeline.jsonl").write_text(
         "".join(json.dumps(e) + "\n" for e in _timeline()), encoding="utf-8")
     _requests_csv(run_dir / "requests.csv", rps)
@@ -171,7 +199,8 @@ def make_run_dir(root: Path, scenario: str = "db-restart", *, rps: int = 20,
     (run_dir / "memory" / "diff-0001.json").write_text(json.dumps(diff), encoding="utf-8")
     (run_dir / "final_read.json").write_text(json.dumps(
         {"ok": True, "error": None, "t_s": 61.0, "reads": 2, "agreed": True,
-         "sql": "select 1", "rows": {}}), encoding="utf-8")
+         "sql": "select idempotency_key, count(*) from messages group by 1",
+         "rows": _final_rows(run_dir / "requests.csv")}), encoding="utf-8")
     if with_result:
         doc = result if result is not None else result_doc(scenario)
         (run_dir / "result.json").write_text(json.dumps(doc), encoding="utf-8")

@@ -1,0 +1,133 @@
+"""Pure logic of the report: secret scrubbing, the per-second series, value formatting,
+fault-window pairing and shading. No files but small temporary ones."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from harness.report.plots import shade_faults
+from harness.report.rundata import fault_windows
+from harness.report.scrub import MASK, Scrubber
+from harness.report.series import request_series, sample_series
+from harness.report.tables import fmt_value, slo_outcome
+
+
+def test_scrubber_masks_every_secret_form() -> None:
+    """DSN passwords, bearer tokens, flags, env pairs, JSON pairs and remembered values are
+    masked; ordinary prose with the word token and password-less DSNs are untouched."""
+    scrub = Scrubber(["literal-secret-value"], from_environ=False)
+    cases = {
+        "postgresql://app:hunter22@127.0.0.1:5432/db": "postgresql://app:***@127.0.0.1:5432/db",
+        "Authorization: Bearer abc.def": "Authorization: Bearer ***",
+        "--admin-token xyz123 next": "--admin-token *** next",
+        "--password=pw1 rest": "--password=*** rest",
+        "ADMIN_TOKEN=qq1234": "ADMIN_TOKEN=***",
+        '{"admin_token": "zz9999"}': '{"admin_token": "***"}',
+        "x literal-secret-value y": f"x {MASK} y",
+        "the admin token never appears": "the admin token never appears",
+        "postgresql://postgres@127.0.0.1:5/postgres": "postgresql://postgres@127.0.0.1:5/postgres",
+    }
+    for raw, want in cases.items():
+        assert scrub.text(raw) == want, raw
+
+
+def test_scrubber_obj_masks_keys_and_remembers_values() -> None:
+    """A value under a secret key is masked and then masked wherever else it appears."""
+    scrub = Scrubber(from_environ=False)
+    out = scrub.obj({"app": {"admin_token": "s3cr3t-tok"}, "cmd": "run --x s3cr3t-tok"})
+    assert out["app"]["admin_token"] == MASK
+    assert scrub.text("later: s3cr3t-tok") == f"later: {MASK}"
+
+
+def test_scrubber_masks_secret_env_values(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Values of secret-named environment variables (PGPASSWORD) are masked literally."""
+    monkeypatch.setenv("H7_TEST_PASSWORD", "env-pass-123456")
+    assert Scrubber().text("x env-pass-123456") == f"x {MASK}"
+
+
+def test_request_series_exact_percentiles_and_errors(tmp_path: Path) -> None:
+    """Per-second buckets hold exact percentiles (numpy on the same values), counts and
+    error counts; a second with no request is an empty bucket, not a missing one."""
+    rng = np.random.default_rng(7)
+    lat0 = rng.exponential(20.0, 500)
+    lat2 = rng.exponential(5.0, 300)
+    lines = ["t_s,name,status,ok,latency_ms,error,write_key,ack,attempt"]
+    lines += [f"{0.001 * i:.6f},read,200,1,{v:.6f},,,,1" for i, v in enumerate(lat0)]
+    lines += [f"{2 + 0.001 * i:.6f},read,503,0,{v:.6f},http_503,,,1" if i % 3 == 0
+              else f"{2 + 0.001 * i:.6f},read,200,1,{v:.6f},,,,1" for i, v in enumerate(lat2)]
+    path = tmp_path / "requests.csv"
+    path.write_text("\n".join(lines) + "\n")
+    series = request_series(path)
+    assert series.t_s == [0.0, 1.0, 2.0]
+    assert series.requests == [500, 0, 300]
+    assert series.errors == [0, 0, 100]
+    assert series.error_classes == {"http_503": 100}
+    parsed0 = np.array([float(f"{v:.6f}") for v in lat0])
+    assert series.p99_ms[0] == np.percentile(parsed0, 99)
+    assert math.isnan(series.p50_ms[1])
+    assert series.error_rate[2] == 100 * 100 / 300
+
+
+def test_sample_series_keeps_last_tick_per_second(tmp_path: Path) -> None:
+    """Two ticks in one second keep the later; missing sampler fields are NaN, not 0."""
+    path = tmp_path / "samples.jsonl"
+    path.write_text(
+        '{"t_s": 0.1, "app_proc": {"rss_bytes": 1048576}, "pool": {"in_use": 1}}\n'
+        '{"t_s": 0.9, "app_proc": {"rss_bytes": 2097152}, "pool": {"in_use": 2},'
+        ' "pg_connections": {"by_state": {"active": 3}}}\n'
+        '{"t_s": 1.5, "app_proc": null, "pool": null, "breaker": "open"}\n')
+    series = sample_series(path)
+    assert series.ticks == 3 and series.t_s == [0.9, 1.5]
+    assert series.rss_mb[0] == 2.0 and math.isnan(series.rss_mb[1])
+    assert series.pool_in_use[0] == 2.0 and series.breaker == [None, "open"]
+    assert series.pg_states["active"][0] == 3.0 and math.isnan(series.pg_states["active"][1])
+
+
+def test_fault_windows_pair_repeats_and_unremoved() -> None:
+    """apply/remove pair by (fault, repeat); a fault never removed ends at the run's end."""
+    timeline = [
+        {"event": "apply", "fault": 0, "repeat": 0, "action": "postgres.stop", "t_s": 10.0},
+        {"event": "remove", "fault": 0, "repeat": 0, "action": "postgres.stop", "t_s": 12.0},
+        {"event": "apply", "fault": 0, "repeat": 1, "action": "postgres.stop", "t_s": 20.0},
+        {"event": "apply", "fault": 1, "action": "app.kill", "t_s": 21.0, "ok": False,
+         "error": "no pid"},
+        {"event": "remove", "fault": 0, "repeat": 1, "action": "postgres.stop", "t_s": 22.5},
+    ]
+    wins = fault_windows(timeline, end_s=30.0)
+    assert [(w.fault, w.repeat, w.start_s, w.end_s) for w in wins] == [
+        (0, 0, 10.0, 12.0), (0, 1, 20.0, 22.5), (1, None, 21.0, 30.0)]
+    assert wins[1].label == "#0.1 postgres.stop"
+    assert wins[2].label == "#1 app.kill (failed)" and not wins[2].ok
+
+
+def test_shade_faults_draws_one_span_and_label_per_window() -> None:
+    """Each window becomes one shaded span and one text label on the axes."""
+    wins = fault_windows([
+        {"event": "apply", "fault": 0, "action": "a.one", "t_s": 1.0},
+        {"event": "remove", "fault": 0, "action": "a.one", "t_s": 2.0},
+        {"event": "apply", "fault": 1, "action": "b.two", "t_s": 5.0},
+    ], end_s=9.0)
+    fig = Figure()
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    shade_faults(ax, wins, 9.0)
+    assert len(ax.patches) == 2
+    assert [t.get_text().strip() for t in ax.texts] == ["#0 a.one", "#1 b.two"]
+
+
+def test_fmt_value_and_outcomes() -> None:
+    """Fractions print as percent with units elsewhere; expected failures invert."""
+    assert fmt_value("availability", 0.9995) == "99.950%"
+    assert fmt_value("p99_latency_ms", 12.3456) == "12.3 ms"
+    assert fmt_value("lost_writes", None) == "not measured"
+    slo = {"name": "lost_writes", "phase": "run", "verdict": "fail"}
+    assert slo_outcome(slo, set()) == ("fail", "fail")
+    assert slo_outcome(slo, {"lost_writes@run"})[0] == "pass"
+    assert slo_outcome({**slo, "verdict": "pass"}, {"lost_writes@run"})[0] == "fail"
+    assert slo_outcome({**slo, "verdict": "unknown"}, set())[0] == "unknown"
