@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import VerifyError
-from harness.verify.verdict import exit_code_for
+from harness.verify.exitcode import exit_code_for
 
 __all__ = ["exit_code_for", "verify_run"]
 

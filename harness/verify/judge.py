@@ -55,7 +55,9 @@ def _recoveries(
     for pos, w in enumerate(windows):
         if not w.ok or w.recovery_from_s is None:
             recovered_at[pos] = None
-            why = "the fault did not apply" if not w.ok else "the fault was never removed"
+            why = ("the fault did not apply" if not w.ok else
+                   "removed by the end-of-run rollback: no load left to recover"
+                   if w.rolled_back else "the fault was never removed")
             evidence.append({"reason": why})
             continue
         point, ev = recovery_point(series, w.recovery_from_s, data_end, rule)
@@ -81,7 +83,7 @@ def _fault_entries(
         entries.append({
             "fault": w.fault, "repeat": w.repeat, "name": w.name, "action": w.action,
             "params": w.params, "ok": w.ok, "error": w.error,
-            "applied_s": w.applied_s, "removed_s": w.removed_s,
+            "applied_s": w.applied_s, "removed_s": w.removed_s, "rolled_back": w.rolled_back,
             "recovery_from": w.recovery_from if start is not None else None,
             "recovery_from_s": start, "recovered_s": point,
             "recovery_s": point - start if point is not None and start is not None else None,
@@ -105,7 +107,8 @@ def _fault_metrics(
     """recovery_seconds / detect_seconds (worst fault); forced failures for faults that
     applied but never recovered or were never detected."""
     forced: dict[tuple[str, str], str] = {}
-    applied = [f for f in faults if f["ok"] and f["removed_s"] is not None]
+    applied = [f for f in faults
+               if f["ok"] and f["removed_s"] is not None and not f["rolled_back"]]
     for metric, key, flag, phases, verb in (
         ("recovery_seconds", "recovery_s", "recovered", ("recovery", "run"), "recover"),
         ("detect_seconds", "detect_s", "detected", ("fault", "run"), "get detected"),
@@ -129,12 +132,12 @@ def judge_run(root: Path) -> dict[str, Any]:
     ledger = WriteLedger()
     table = read_requests(files.requests_csv(), ledger)
     series = TimeSeries.from_table(table)
-    warm_end, load_end = run_bounds(events, run_info)
+    warm_end, load_end = run_bounds(events, run_info, facts.warmup_s)
     end_s = _end_of_run(files, table, load_end)
     rule = RecoveryRule(
         window_s=float(facts.verify.get("recovery_window_s", RecoveryRule.window_s)),
         min_ok=float(facts.verify.get("recovery_min_ok", RecoveryRule.min_ok)))
-    windows = fault_windows(events)
+    windows = fault_windows(events, load_end)
     recovered_at, rec_evidence = _recoveries(windows, series, end_s, rule)
     index = PhaseIndex(build_phases(windows, recovered_at, warm_end, end_s))
     by_kind, by_name = request_metrics(table, index, tally(table, index))

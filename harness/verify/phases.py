@@ -41,10 +41,11 @@ class FaultWindow:
     error: str | None
     recovery_from_s: float | None = None
     recovery_from: str = "removed"
+    rolled_back: bool = False
 
     @property
     def name(self) -> str:
-        return f"fault-{self.fault}" + (f".{self.repeat}" if self.repeat is not None else "")
+        return f"fault-{self.fault}" + _repeat_suffix(self.repeat)
 
 
 @dataclass(frozen=True)
@@ -65,23 +66,42 @@ class Phase:
         return asdict(self)
 
 
-def run_bounds(events: list[TimelineEvent], run_info: dict[str, Any]) -> tuple[float, float]:
-    """(warm-up end, load end) in run seconds; load end falls back to run_end, then inf."""
+def _repeat_suffix(repeat: int | None) -> str:
+    """The first (or only) application of a fault has no suffix; later repeats get ``.k``."""
+    return f".{repeat}" if repeat else ""
+
+
+def run_bounds(
+    events: list[TimelineEvent], run_info: dict[str, Any], warmup_s: float | None = None
+) -> tuple[float, float]:
+    """(warm-up end, load end) in run seconds.
+
+    The scenario's clock starts at ``load_start`` (0 when absent) and its warm-up lasts
+    run.json's ``warmup_s`` (else ``warmup_s`` given here, from the scenario) after it.
+    Load end is ``load_stop``, else ``run_end``, else infinity (the caller bounds it).
+    """
     by_name: dict[str, float] = {}
     for e in events:
         by_name.setdefault(e.event, e.t_s)
-    warm = by_name.get("load_start")
-    if warm is None:
-        warm = float(run_info.get("warmup_s") or 0.0)
+    warm = run_info.get("warmup_s")
+    if not isinstance(warm, int | float):
+        warm = warmup_s or 0.0
+    start = by_name.get("load_start", 0.0)
     end = by_name.get("load_stop", by_name.get("run_end", float("inf")))
-    return warm, end
+    return start + float(warm), end
 
 
-def fault_windows(events: list[TimelineEvent]) -> list[FaultWindow]:
-    """Pair every ``apply`` with its ``remove`` (same fault index and repeat), in time order."""
+def fault_windows(
+    events: list[TimelineEvent], load_end_s: float = float("inf")
+) -> list[FaultWindow]:
+    """Pair every ``apply`` with its ``remove`` (same fault index and repeat), in time order.
+
+    A fault removed by the end-of-run rollback (or at/after the load ended) has no
+    recovery to measure: there was no load left to recover.
+    """
     open_: dict[tuple[int, int | None], FaultWindow] = {}
     windows: list[FaultWindow] = []
-    ready_times = [e.t_s for e in events if e.event == "postgres_ready"]
+    ready_times = [e.t_s for e in events if e.event == "postgres_ready" and e.t_s < load_end_s]
     for e in events:
         if e.event not in ("apply", "remove") or e.fault is None:
             continue
@@ -96,7 +116,9 @@ def fault_windows(events: list[TimelineEvent]) -> list[FaultWindow]:
             open_[key] = w
             windows.append(w)
         elif key in open_:
-            open_.pop(key).removed_s = e.t_s
+            w = open_.pop(key)
+            w.removed_s = e.t_s
+            w.rolled_back = bool(e.raw.get("rollback")) or e.t_s >= load_end_s
     for w in windows:
         _set_recovery_start(w, ready_times)
     return windows
@@ -104,7 +126,7 @@ def fault_windows(events: list[TimelineEvent]) -> list[FaultWindow]:
 
 def _set_recovery_start(w: FaultWindow, ready_times: list[float]) -> None:
     """Recovery counts from removal, or from Postgres ready when that came after it."""
-    if w.removed_s is None:
+    if w.removed_s is None or w.rolled_back or not w.ok:
         return
     w.recovery_from_s, w.recovery_from = w.removed_s, "removed"
     for t in ready_times:
@@ -134,8 +156,8 @@ def build_phases(
         cap = applies[nxt] if nxt < len(applies) else end_s
         rec_end = recovered_at.get(pos)
         rec_end = cap if rec_end is None else min(rec_end, cap)
-        spans.append((fault_end, max(fault_end, rec_end), "recovery", f"recovery-{w.fault}"
-                      + (f".{w.repeat}" if w.repeat is not None else ""), w.fault))
+        spans.append((fault_end, max(fault_end, rec_end), "recovery",
+                      f"recovery-{w.fault}{_repeat_suffix(w.repeat)}", w.fault))
     return _flatten(spans, end_s)
 
 

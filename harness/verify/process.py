@@ -18,6 +18,7 @@ All from samples.jsonl, run.json ``app.exits``, timeline.jsonl and the app's log
 from __future__ import annotations
 
 import bisect
+import math
 import re
 from collections.abc import Iterable
 from pathlib import Path
@@ -39,6 +40,8 @@ __all__ = [
 #: Exit causes that are not crashes besides the scenario's own fault actions.
 EXPECTED_EXIT_CAUSES = frozenset({"run_end", "shutdown", "stop", "teardown", "restart"})
 _SCHEMA_ERROR = re.compile(r"UndefinedColumnError|UndefinedTableError|\b42703\b|\b42P01\b")
+#: Slack around an app.* fault window within which a pid change is that fault's doing.
+CRASH_SLACK_S = 5.0
 #: How far before a SIGTERM a request may have started and still be in flight.
 MAX_IN_FLIGHT_S = 60.0
 
@@ -172,10 +175,47 @@ def _startup(samples: list[dict[str, Any]], events: list[TimelineEvent]) -> dict
             "from": "postgres_ready" if pg else "run_start", "from_t_s": ref}
 
 
-def _crashes(exits: list[dict[str, Any]], events: list[TimelineEvent]) -> list[dict[str, Any]]:
+def _app_fault_windows(events: list[TimelineEvent]) -> list[tuple[float, float]]:
+    """Windows of app.* faults (the app is meant to go away and come back in them)."""
+    opened: dict[tuple[Any, Any], float] = {}
+    out: list[tuple[float, float]] = []
+    for e in events:
+        if not str(e.raw.get("action", "")).startswith("app."):
+            continue
+        key = (e.raw.get("fault"), e.raw.get("repeat"))
+        if e.event == "apply":
+            opened[key] = e.t_s
+        elif e.event == "remove" and key in opened:
+            out.append((opened.pop(key), e.t_s))
+    out += [(t, math.inf) for t in opened.values()]
+    return out
+
+
+def _crashes(
+    exits: list[dict[str, Any]], events: list[TimelineEvent], samples: list[dict[str, Any]],
+    load_end_s: float,
+) -> list[dict[str, Any]]:
+    """App exits nothing in the scenario caused: recorded exits with an unknown cause, and
+    app pids that vanished or changed in the samples outside any app.* fault window."""
     actions = {str(e.raw.get("action")) for e in events if e.event == "apply"}
-    return [ex for ex in exits
-            if str(ex.get("cause") or "") not in actions | EXPECTED_EXIT_CAUSES]
+    found = [{"t_s": ex.get("t_s"), "how": "exit", "detail": ex} for ex in exits
+             if str(ex.get("cause") or "") not in actions | EXPECTED_EXIT_CAUSES]
+    windows = _app_fault_windows(events)
+    last_pid: int | None = None
+    for s in samples:
+        if "app_proc" in (s.get("missing") or ()):
+            continue  # the sampler did not answer: no news about the pid
+        t = float(s["t_s"])
+        proc = s.get("app_proc")
+        pid = proc.get("pid") if isinstance(proc, dict) else None
+        if last_pid is not None and pid != last_pid and t < load_end_s and not any(
+            lo - CRASH_SLACK_S <= t <= hi + CRASH_SLACK_S for lo, hi in windows
+        ):
+            found.append({"t_s": t, "how": "pid vanished" if pid is None else "pid changed",
+                          "pid": last_pid, "new_pid": pid})
+        if pid is not None or last_pid is not None:
+            last_pid = pid if pid is not None else None
+    return found
 
 
 def process_metrics(
@@ -207,7 +247,7 @@ def process_metrics(
     for k in kinds:
         metrics[k]["task_queue_overflow"] = int(counts.get(k, 0)) if k in overflow else None
     exits = list((run_info.get("app") or {}).get("exits") or [])
-    crashes = _crashes(exits, events)
+    crashes = _crashes(exits, events, samples, load_end_s)
     crash_sums = _sum_by_kind(((float(c.get("t_s") or 0.0), 1.0) for c in crashes), index)
     for k in kinds:
         metrics[k]["crashes"] = int(crash_sums.get(k, 0)) if run_info else None

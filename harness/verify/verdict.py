@@ -19,8 +19,15 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import ScenarioError, VerifyError
+from harness.scenario.durations import parse_duration
 from harness.slo import Slo, parse_slo
 from harness.verify.catalog import slo_id, split_slo_id
+from harness.verify.exitcode import (
+    EXIT_AS_EXPECTED,
+    EXIT_COULD_NOT_RUN,
+    EXIT_NOT_AS_EXPECTED,
+    exit_code_for,
+)
 from harness.verify.slo import Judgement
 
 __all__ = [
@@ -33,10 +40,6 @@ __all__ = [
     "overall_verdict",
     "read_scenario_facts",
 ]
-
-EXIT_AS_EXPECTED = 0
-EXIT_NOT_AS_EXPECTED = 1
-EXIT_COULD_NOT_RUN = 2
 
 
 @dataclass(frozen=True)
@@ -71,14 +74,17 @@ def read_scenario_facts(path: Path) -> ScenarioFacts:
     expect_fail = data.get("expect_fail") or ()
     if isinstance(expect_fail, str):
         expect_fail = (expect_fail,)
-    warm = data.get("warmup")
+    try:
+        warm = parse_duration(data["warmup"]) if "warmup" in data else None
+    except ValueError as exc:
+        raise ScenarioError(str(path), "warmup", str(exc)) from exc
     return ScenarioFacts(
         name=str(data.get("name") or path.parent.name),
         expect=str(data.get("expect") or "pass"),
         expect_fail=tuple(slo_id(*split_slo_id(str(x))) for x in expect_fail),
         slos=tuple(slos),
         verify=dict(data.get("verify") or {}),
-        warmup_s=float(warm) if isinstance(warm, int | float) else None,
+        warmup_s=warm,
     )
 
 
@@ -111,10 +117,3 @@ def expectation(facts: ScenarioFacts, judgements: Sequence[Judgement]) -> dict[s
             reasons.append(f"{wanted}: expected to fail, but it is {j.verdict} "
                            f"(value {j.value}, threshold {j.slo.text}): the detector did not fire")
     return {"as_expected": not reasons, "reasons": reasons}
-
-
-def exit_code_for(result: dict[str, Any]) -> int:
-    """0 when every verdict is what the scenario expects, 1 when not, 2 when it could not run."""
-    if result.get("run_status") in ("failed", "incomplete") or result.get("error"):
-        return EXIT_COULD_NOT_RUN
-    return EXIT_AS_EXPECTED if result.get("as_expected") else EXIT_NOT_AS_EXPECTED

@@ -69,22 +69,35 @@ def test_detect_time_from_readiness_or_breaker() -> None:
 
 
 def test_phases_split_warmup_steady_fault_recovery(tmp_path: Path) -> None:
-    """Timeline: load 5..65, fault 0 at 20..25 with Postgres ready at 26, recovered at 28,
-    fault 1 at 40 never removed. Phases must tile 0..65 with the recovery counted from
-    postgres_ready and the last fault lasting to the end."""
+    """Timeline: load 5..65 with a 5 s warm-up (so warm-up ends at 10), fault 0 at 20..25
+    with Postgres ready at 26, recovered at 28, fault 1 at 40 never removed. Phases must
+    tile 0..65 with the recovery counted from postgres_ready and the last fault lasting to
+    the end."""
     b = RunDirBuilder(tmp_path).bounds()
     b.fault(0, "postgres.stop", 20.0, 25.0).event("postgres_ready", 26.0)
     b.fault(1, "network.latency", 40.0, None)
     files = RunFiles(b.write())
     warm, end = run_bounds(files.timeline(), files.run_info())
     windows = fault_windows(files.timeline())
-    assert (warm, end) == (5.0, 65.0)
+    assert (warm, end) == (10.0, 65.0)
     assert windows[0].recovery_from == "postgres_ready" and windows[0].recovery_from_s == 26.0
     phases = build_phases(windows, {0: 28.0, 1: None}, warm, end)
     got = [(p.kind, p.start_s, p.end_s) for p in phases]
-    assert got == [("warmup", 0.0, 5.0), ("steady", 5.0, 20.0), ("fault", 20.0, 25.0),
+    assert got == [("warmup", 0.0, 10.0), ("steady", 10.0, 20.0), ("fault", 20.0, 25.0),
                    ("recovery", 25.0, 28.0), ("steady", 28.0, 40.0), ("fault", 40.0, 65.0)]
     assert phases[3].name == "recovery-0" and phases[5].fault == 1
+
+
+def test_a_fault_removed_by_the_rollback_has_no_recovery(tmp_path: Path) -> None:
+    """A fault still active at load end is removed by the rollback (and a postgres_ready is
+    logged while collecting): there is no load left to recover, so no recovery start."""
+    b = RunDirBuilder(tmp_path).bounds()
+    b.fault(0, "postgres.stop", 50.0, None)
+    b.event("remove", 65.5, fault=0, action="postgres.stop", params={}, ok=True, rollback=True)
+    b.event("postgres_ready", 66.0, cause="collect")
+    files = RunFiles(b.write())
+    (w,) = fault_windows(files.timeline(), 65.0)
+    assert w.rolled_back and w.recovery_from_s is None
 
 
 def test_overlapping_faults_and_recovery_cut_by_the_next_fault() -> None:

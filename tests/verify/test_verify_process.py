@@ -72,3 +72,22 @@ def test_schema_errors_are_counted_from_the_app_logs(tmp_path: Path) -> None:
         '{"event": "db_error", "sqlstate": "42703"}\nall good\n')
     (logs / "postgres.log").write_text("ERROR: 42703 column does not exist\n")
     assert schema_error_count(logs) == 2
+
+
+def test_crashes_are_pid_losses_outside_app_faults(tmp_path: Path) -> None:
+    """pid 100 vanishes at 12 s (no fault: a crash); pid 200 is killed by an app.kill fault
+    at 30..32 s (not a crash); a sampler timeout at 40 s says nothing; the teardown after
+    load end is not a crash either. Exactly one crash, at 12 s."""
+    from harness.verify.process import _crashes
+
+    b = RunDirBuilder(tmp_path).bounds()
+    b.fault(0, "app.kill", 30.0, 32.0)
+    files = RunFiles(b.write())
+    pids = {**{t: 100 for t in range(0, 12)}, 12: None, **{t: 200 for t in range(13, 31)},
+            31: None, **{t: 300 for t in range(32, 66)}, 66: None}
+    samples = [{"t_s": float(t), "missing": [], "app_proc": {"pid": p} if p else None}
+               for t, p in sorted(pids.items())]
+    samples[40] = {"t_s": 40.0, "missing": ["app_proc"], "app_proc": None}
+    exits = [{"t_s": 30.0, "cause": "app.kill"}, {"t_s": 66.0, "cause": "teardown"}]
+    crashes = _crashes(exits, files.timeline(), samples, load_end_s=65.0)
+    assert [(c["t_s"], c["how"], c["pid"]) for c in crashes] == [(12.0, "pid vanished", 100)]
