@@ -8,7 +8,7 @@ call is its baseline. Here the first successful call is written as
 appended to ``memory/failed.jsonl`` with the reason, so a report can say why
 diffs are absent. The body is kept as the app sent it; only ``top`` entries
 are normalised to the documented key names, and ``t_s`` (when the request
-started) is set by the harness.
+started) is set by the harness (the app's own ``t_s`` is kept as ``app_t_s``).
 """
 
 from __future__ import annotations
@@ -51,6 +51,8 @@ def _top_entry(entry: Any) -> Any:
 def normalize_diff(body: Mapping[str, Any], t_s: float) -> dict[str, Any]:
     """The hook's answer with ``t_s`` set and ``top`` entries under the documented names."""
     out = dict(body)
+    if "t_s" in body:
+        out["app_t_s"] = body["t_s"]  # the app's own clock, kept for reference
     out["t_s"] = round(t_s, 3)
     top = body.get("top")
     if top is None:

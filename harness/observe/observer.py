@@ -65,7 +65,9 @@ class Observer:
     Construction has no side effects; :meth:`start` opens the files and starts
     the thread, :meth:`stop` ends it (bounded) and closes them. Timeouts per
     sampler are parameters so tests can shorten them; the defaults are the
-    documented 0.5 s.
+    documented 0.5 s. ``raw_stats_every_s`` thins the raw stats body kept in each
+    line (``app_stats``) to one per that many seconds, for day-long soaks; 0 keeps
+    it on every tick. The figures extracted from it are kept on every tick.
     """
 
     def __init__(
@@ -81,6 +83,7 @@ class Observer:
         pg_timeout_s: float = 0.5,
         proc_timeout_s: float = 0.5,
         memory_timeout_s: float = 10.0,
+        raw_stats_every_s: float = 0.0,
     ) -> None:
         if tick_s <= 0 or memory_every_s <= 0:
             raise ValueError(
@@ -93,6 +96,8 @@ class Observer:
         self.memory_every_s = memory_every_s
         self.clock = clock
         self.proc_timeout_s = proc_timeout_s
+        self.raw_stats_every_s = raw_stats_every_s
+        self._next_raw_stats = -math.inf
         self._probe = AppProbe(targets.app_url, http_timeout_s)
         self._http_timeout_s = http_timeout_s
         self._pg = (
@@ -264,9 +269,18 @@ class Observer:
             "app_proc": app_proc,
             "pg_proc": pg_proc,
             "pg_connections": pg_conn,
-            "app_stats": probe.fields.get("app_stats"),
+            "app_stats": self._raw_stats(now, probe.fields.get("app_stats")),
         }
         return sample
+
+    def _raw_stats(self, now: float, body: Any) -> Any:
+        """The raw stats body, or ``None`` on ticks thinned out by ``raw_stats_every_s``."""
+        if body is None or self.raw_stats_every_s <= 0:
+            return body
+        if now < self._next_raw_stats:
+            return None
+        self._next_raw_stats = now + self.raw_stats_every_s - self.tick_s / 2
+        return body
 
     async def _app_http(self) -> ProbeResult:
         assert self._client is not None

@@ -1,12 +1,16 @@
-"""Extraction of sample fields from a stats body: the reference shape, other shapes, junk."""
+"""Pure logic: sample fields from a stats body (reference shape, other shapes, junk), memory diff
+normalisation and raw-stats thinning."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from harness.observe import Observer, ObserveTargets
 from harness.observe.app_stats import extract_stats, normalize_breaker_state
+from harness.observe.memory_diffs import normalize_diff
 
 REFERENCE_LIKE: dict[str, Any] = {
     "pool": {"size": 10, "in_use": 3, "idle": 7, "waiting": 0, "max": 10, "acquire_timeouts": 1},
@@ -70,3 +74,24 @@ def test_single_unnamed_breaker_is_the_database_breaker() -> None:
 def test_breaker_state_normalisation(raw: Any, want: str | None) -> None:
     """Breaker spellings map onto closed|open|half_open; anything else is None."""
     assert normalize_breaker_state(raw) == want
+
+
+def test_memory_diff_normalisation_keeps_the_body_and_sets_harness_time() -> None:
+    """The hook's body is kept; t_s becomes the harness' (the app's kept as app_t_s); top
+    entries get the documented names from common aliases; a missing top becomes []."""
+    body = {"t_s": 3.5, "total_bytes": 10, "extra": 1,
+            "top": [{"location": "a.py:1", "size": 5, "size_diff": 2, "count": 1}]}
+    out = normalize_diff(body, 12.34567)
+    assert out["t_s"] == 12.346 and out["app_t_s"] == 3.5 and out["extra"] == 1
+    assert out["top"][0] == {"location": "a.py:1", "site": "a.py:1", "size": 5, "size_bytes": 5,
+                             "size_diff": 2, "size_diff_bytes": 2, "count": 1}
+    assert normalize_diff({}, 1.0)["top"] == []
+
+
+def test_thinned_raw_stats_keep_one_body_per_period(tmp_path: Path) -> None:
+    """raw_stats_every_s keeps the raw body on the first tick of each period only."""
+    targets = ObserveTargets("http://127.0.0.1:9", lambda: None, lambda: None, None, None,
+                             lambda: None, chaos_hooks=False)
+    obs = Observer(tmp_path, targets, t0_monotonic=0.0, tick_s=1.0, raw_stats_every_s=5.0)
+    kept = [obs._raw_stats(float(t), {"n": t}) is not None for t in range(12)]
+    assert kept == [True, False, False, False, False] * 2 + [True, False]
