@@ -25,7 +25,7 @@ async def _until(pred: Callable[[], bool], timeout_s: float = 5.0) -> None:
 
 
 def _run(coro: Awaitable[Any]) -> Any:
-    return asyncio.run(asyncio.wait_for(coro, 20))  # type: ignore[arg-type]
+    return asyncio.run(asyncio.wait_for(coro, 20))
 
 
 def test_priorities_are_served_in_order() -> None:
@@ -274,7 +274,7 @@ def test_finished_records_are_bounded() -> None:
 
     tm, ids = _run(scenario())
     assert tm.status(ids[0]) is None
-    assert tm.status(ids[-1])["state"] == "completed"  # type: ignore[index]
+    assert tm.status(ids[-1])["state"] == "completed"
     assert tm.status("t999") is None
 
 
