@@ -52,16 +52,14 @@ def verdicts_side_by_side(a: RunData, b: RunData) -> Table:
         slo = sa.get(key) or sb[key]
         name = str(slo.get("name"))
         row = [key, str(slo.get("threshold_text") or slo.get("threshold"))]
-        statuses = []
         for slos, expect in ((sa, ea), (sb, eb)):
             one = slos.get(key)
             if one is None:
                 row += ["", "not judged"]
                 continue
-            status, words = slo_outcome(one, expect)
-            statuses.append(status)
+            _, words = slo_outcome(one, expect)
             row += [fmt_value(name, one.get("value")), words]
-        table.add(row, "fail" if "fail" in statuses else "")
+        table.add(row)
     return table
 
 
@@ -83,7 +81,7 @@ def delta_table(a: RunData, b: RunData) -> Table:
         va, vb = ma.get(key, (name, None))[1], mb.get(key, (name, None))[1]
         delta = ""
         if all(isinstance(v, int | float) and not isinstance(v, bool) for v in (va, vb)):
-            delta = fmt_number(float(vb) - float(va), 4)
+            delta = fmt_number(float(vb) - float(va))
             if va and math.isfinite(float(va)):
                 delta += f" ({100.0 * (float(vb) - float(va)) / abs(float(va)):+.1f}%)"
         table.add([key, fmt_value(name, va), fmt_value(name, vb), delta])

@@ -127,8 +127,7 @@ def _special(row: SeedRow, runs: list[SuiteRun]) -> Measured:
             return _judge(row, None, "")
         started = [r for r in judged if _metric(r.result, "startup_seconds", "run") is not None]
         rate = len(started) / len(judged)
-        return _judge(row, rate, f"{len(started)}/{len(judged)} runs",
-                      f"{100.0 * rate:.1f}% ({len(started)}/{len(judged)} runs)")
+        return _judge(row, rate, "", f"{100.0 * rate:.1f}% ({len(started)}/{len(judged)} runs)")
     chosen = [r for r in runs if r.scenario in row.prefer and r.result is not None]
     if not chosen:
         return _judge(row, None, "")

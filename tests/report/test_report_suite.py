@@ -1,0 +1,127 @@
+"""Suite summary, compare and the seed-metrics table from hand-made run directories."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from typing import Any
+
+from report_rundirs import ADMIN_TOKEN, DSN_PASSWORD, make_run_dir, result_doc
+
+from harness.report import compare_runs, render_run, render_seed_metrics, render_suite
+from harness.report.seed_metrics import SEED_ROWS
+
+
+def _suite(suite_dir: Path, runs: list[dict[str, Any]]) -> None:
+    suite_dir.mkdir(parents=True, exist_ok=True)
+    (suite_dir / "suite.json").write_text(json.dumps({"suite": "smoke", "runs": runs}))
+
+
+def _entry(run_dir: Path | None, scenario: str, expect: str = "pass") -> dict[str, Any]:
+    return {"scenario": scenario, "run_dir": str(run_dir) if run_dir else None,
+            "expect": expect, "verdict": None, "as_expected": None, "exit_code": None}
+
+
+def test_suite_summary_and_combined_junit(tmp_path: Path) -> None:
+    """One row per scenario with expectation, verdict, key figures and a relative link to
+    its report; a scenario that did not run says so; junit totals are the sums."""
+    suite_dir = tmp_path / "suite"
+    good = make_run_dir(suite_dir, "db-restart",
+                        result=result_doc("db-restart", "pass", availability=0.9995, lost=0))
+    control = make_run_dir(suite_dir, "planted-leak", result=result_doc(
+        "planted-leak", "fail", expect="fail", expect_fail=["lost_writes@run"]))
+    render_run(good)
+    render_run(control)
+    _suite(suite_dir, [_entry(good, "db-restart"), _entry(control, "planted-leak", "fail"),
+                       _entry(None, "db-freeze")])
+    paths = render_suite(suite_dir, [good, control])
+    assert [p.name for p in paths] == ["summary.md", "summary.html", "junit.xml"]
+    md = (suite_dir / "summary.md").read_text()
+    assert md.startswith("# Suite smoke: 2/3 as expected")
+    rel = f"{good.name}/report.html"
+    assert re.search(rf"\| db-restart \| pass \| pass \| yes \| 99\.950% \|.*\[report\]\({rel}\)",
+                     md)
+    assert "| planted-leak | fail | fail | yes |" in md
+    assert "| db-freeze | pass | unknown | not judged |" in md
+    assert "no run directory: the scenario did not run" in md
+    page = (suite_dir / "summary.html").read_text()
+    assert f'<a href="{rel}">report</a>' in page
+    root = ET.parse(suite_dir / "junit.xml").getroot()
+    suites = root.findall("testsuite")
+    assert [s.get("name") for s in suites] == ["db-restart", "planted-leak", "db-freeze"]
+    for key in ("tests", "failures", "errors", "skipped"):
+        assert int(root.get(key, "-1")) == sum(int(s.get(key, "0")) for s in suites)
+    for suite in suites:
+        cases = suite.findall("testcase")
+        assert int(suite.get("tests", "-1")) == len(cases)
+        assert int(suite.get("failures", "-1")) == sum(c.find("failure") is not None
+                                                       for c in cases)
+        assert int(suite.get("errors", "-1")) == sum(c.find("error") is not None for c in cases)
+    assert suites[2].find("testcase/error") is not None
+    for path in paths:
+        assert DSN_PASSWORD not in path.read_text() and ADMIN_TOKEN not in path.read_text()
+
+
+def test_compare_renders_both_runs(tmp_path: Path) -> None:
+    """Compare shows both verdict columns, deltas per figure, and one overlaid plot."""
+    naive = make_run_dir(tmp_path, "db-restart", profile="naive", result=result_doc(
+        "db-restart", "fail", availability=0.90, lost=3, recovery_s=12.0))
+    resilient = make_run_dir(tmp_path, "db-restart", profile="resilient", result=result_doc(
+        "db-restart", "pass", availability=0.9995, lost=0))
+    out = tmp_path / "cmp"
+    paths = compare_runs(naive, resilient, out)
+    assert [p.name for p in paths] == ["compare.md", "compare.html", "compare.png"]
+    md = (out / "compare.md").read_text()
+    assert "A: db-restart (naive)" in md and "B: db-restart (resilient)" in md
+    assert "| lost_writes@run | == 0 | 3 | fail | 0 | pass |" in md
+    assert "| availability@steady | >= 99.9% | 90% | fail | 99.950% | pass |" in md
+    assert "| recovery_seconds@run | 12 s | 1.40 s | -10.6 (-88.3%) |" in md
+    page = (out / "compare.html").read_text()
+    (data,) = re.findall(r'data-plot="compare" src="data:image/png;base64,([^"]+)"', page)
+    assert base64.b64decode(data)[:4] == b"\x89PNG"
+    for text in (md, page):
+        assert DSN_PASSWORD not in text and ADMIN_TOKEN not in text
+
+
+def _seed_run(root: Path, scenario: str, profile: str, **kw: Any) -> Path:
+    verdict = kw.pop("verdict", "pass")
+    doc = result_doc(scenario, verdict, **kw)
+    doc["profile"] = profile
+    return make_run_dir(root, scenario, profile=profile, result=doc)
+
+
+def test_seed_metrics_before_after_table(tmp_path: Path) -> None:
+    """Every seed row is present with a target; values are the worst over the profile's runs
+    with their scenario; the naive column fails lost writes and recovery; a figure no run
+    produced reads 'not measured' and is not a pass."""
+    suite_dir = tmp_path / "seed"
+    runs = [
+        _seed_run(suite_dir, "db-restart", "naive", verdict="fail", availability=0.9,
+                  lost=3, recovery_s=12.0),
+        _seed_run(suite_dir, "db-restart", "resilient", availability=0.9995, lost=0),
+        _seed_run(suite_dir, "load-10x", "resilient", availability=0.9995, lost=0,
+                  recovery_s=2.5),
+    ]
+    doc = json.loads((runs[0] / "result.json").read_text())
+    del doc["metrics"]["run"]["uptime"]
+    (runs[0] / "result.json").write_text(json.dumps(doc))
+    _suite(suite_dir, [_entry(r, n) for r, n in zip(runs, ["db-restart", "db-restart",
+                                                           "load-10x"], strict=True)])
+    md_path = render_seed_metrics(suite_dir)
+    md = md_path.read_text()
+    assert (suite_dir / "seed-metrics.html").is_file()
+    assert "| seed metric | target | naive | naive verdict | resilient | resilient verdict |" in md
+    for row in SEED_ROWS:
+        assert f"| {row.label} | {row.target} |" in md, row.label
+    assert "| Lost acknowledged writes | 0 | 3 (db-restart) | fail | 0 (db-restart) | pass |" in md
+    assert ("| Recovery after a database outage | < 1 min (ours: < 5 s) | 12 s (db-restart) | "
+            "fail | 2.50 s (load-10x) | pass |") in md
+    assert "| Uptime | >= 99.9% | not measured | not measured | 99.950% (db-restart) | pass |" \
+        in md
+    assert ("| Load 10x expected traffic held | every SLO passes | not measured | not measured |"
+            " held (load-10x) | pass |") in md
+    assert ("| Startup success rate | >= 99% | 100.0% (1/1 runs) | pass | 100.0% (2/2 runs) | "
+            "pass |") in md
