@@ -1,0 +1,153 @@
+"""The fault catalogue: every fault action a scenario may name, with its parameters.
+
+One registry, no implementations: the scenario loader validates ``[[fault]]`` entries
+against it, ``chaosharness list`` and the docs iterate it, and the conductor maps each
+name to a function in ``harness.faults.actions``. A new fault is one entry here plus
+one function there.
+
+``window`` says how an entry uses the scenario's ``for``:
+
+- ``"required"``: the fault lasts ``for`` and is then removed (latency, freeze, ...);
+- ``"optional"``: without ``for`` it stays until the end-of-run rollback;
+- ``"forbidden"``: an instant action (restart, kill + restart, raise); its effect ends by itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+__all__ = ["FAULTS", "FaultSpec", "ParamSpec", "ParamType", "Requirement", "Window"]
+
+ParamType = Literal["int", "float", "str", "bool", "duration"]
+Window = Literal["required", "optional", "forbidden"]
+#: What a fault acts on, so a scenario whose target lacks it is rejected at load time.
+Requirement = Literal["proxy", "postgres_process", "postgres_sql", "app_process", "app_hooks"]
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    """One parameter of a fault: its type, default, and the values it accepts.
+
+    ``duration`` parameters are written like scenario durations and resolve to float
+    seconds. ``min``/``max`` bound numbers; ``choices`` bounds strings.
+    """
+
+    type: ParamType
+    description: str
+    default: object = None
+    required: bool = False
+    choices: tuple[str, ...] | None = None
+    min: float | None = None
+    max: float | None = None
+
+
+@dataclass(frozen=True)
+class FaultSpec:
+    """A fault action: ``name`` as scenarios write it, what it does, its parameters."""
+
+    name: str
+    description: str
+    params: dict[str, ParamSpec] = field(default_factory=dict)
+    window: Window = "optional"
+    requires: Requirement = "proxy"
+
+    @property
+    def needs_window(self) -> bool:
+        """The entry must have ``for``."""
+        return self.window == "required"
+
+    @property
+    def instant(self) -> bool:
+        """The entry must not have ``for``: its effect ends by itself."""
+        return self.window == "forbidden"
+
+
+def _p(type_: ParamType, description: str, default: object = None, **kw: object) -> ParamSpec:
+    return ParamSpec(type=type_, description=description, default=default, **kw)  # type: ignore[arg-type]
+
+
+_PROXY = _p("str", "name of the proxy the toxic goes on", "postgres")
+_STREAM = _p("str", "which direction it affects", "downstream",
+             choices=("upstream", "downstream"))
+_TOXICITY = _p("float", "probability the toxic applies to a connection", 1.0, min=0.0, max=1.0)
+
+
+def _toxic(name: str, description: str, **attrs: ParamSpec) -> FaultSpec:
+    params = {"proxy": _PROXY, "stream": _STREAM, "toxicity": _TOXICITY, **attrs}
+    return FaultSpec(f"network.{name}", description, params, "required", "proxy")
+
+
+_MODE = _p("str", "pg_ctl shutdown mode", "fast", choices=("smart", "fast", "immediate"))
+_RESTART_AFTER = _p("duration", "how long the app stays down before it is restarted", 1.0,
+                    min=0.0)
+
+_SPECS: tuple[FaultSpec, ...] = (
+    # --- network, through the proxy's Toxiproxy API ---
+    _toxic("latency", "delay every packet by latency +- jitter ms",
+           latency=_p("int", "added delay, ms", required=True, min=0),
+           jitter=_p("int", "random +- variation, ms", 0, min=0)),
+    _toxic("bandwidth", "limit throughput to rate KB/s",
+           rate=_p("int", "KB per second", required=True, min=0)),
+    _toxic("slow_close", "delay closing a connection by delay ms",
+           delay=_p("int", "close delay, ms", required=True, min=0)),
+    _toxic("timeout", "stop all data; close the connection after timeout ms (0: never)",
+           timeout=_p("int", "ms until the connection is closed, 0 = hold it", 0, min=0)),
+    _toxic("reset_peer", "reset connections (TCP RST) after timeout ms",
+           timeout=_p("int", "ms before the reset", 0, min=0)),
+    _toxic("slicer", "slice data into small pieces with a delay between them",
+           average_size=_p("int", "average slice size, bytes", 64, min=1),
+           size_variation=_p("int", "slice size variation, bytes", 32, min=0),
+           delay=_p("int", "delay between slices, microseconds", 100, min=0)),
+    _toxic("limit_data", "close a connection after bytes have passed",
+           bytes=_p("int", "bytes allowed through per connection", required=True, min=0)),
+    FaultSpec("network.down", "disable the proxy: new connections refused, open ones closed",
+              {"proxy": _PROXY}, "required", "proxy"),
+    # --- postgres: the server process ---
+    FaultSpec("postgres.stop", "stop Postgres for `for` (the downtime), then start it",
+              {"mode": _MODE}, "required", "postgres_process"),
+    FaultSpec("postgres.crash", "SIGKILL the postmaster; restart after `for` (default at once)",
+              {}, "optional", "postgres_process"),
+    FaultSpec("postgres.restart", "stop and start Postgres at once", {"mode": _MODE},
+              "forbidden", "postgres_process"),
+    FaultSpec("postgres.freeze", "SIGSTOP every Postgres process for `for`, then SIGCONT",
+              {}, "required", "postgres_process"),
+    # --- postgres: SQL ---
+    FaultSpec("postgres.exhaust_connections",
+              "hold connections from outside the app (count, or all free ones but leave)",
+              {"count": _p("int", "connections to hold (default: every free one)", min=1),
+               "leave": _p("int", "free slots left when count is not given", 0, min=0)},
+              "required", "postgres_sql"),
+    FaultSpec("postgres.set_max_connections",
+              "lower max_connections (restarts Postgres); restored after `for`",
+              {"value": _p("int", "new max_connections", required=True, min=5, max=10000)},
+              "required", "postgres_process"),
+    FaultSpec("postgres.terminate_backends",
+              "pg_terminate_backend every connection of an application_name",
+              {"application": _p("str", "application_name to terminate", "reference_impl")},
+              "forbidden", "postgres_sql"),
+    FaultSpec("postgres.drift_schema",
+              "rename table.column to new_name; reverted after `for` (or at rollback)",
+              {"table": _p("str", "table name", required=True),
+               "column": _p("str", "column to rename", required=True),
+               "new_name": _p("str", "its new name", required=True)},
+              "optional", "postgres_sql"),
+    # --- the app process ---
+    FaultSpec("app.kill", "SIGKILL the app, restart it after restart_after",
+              {"restart_after": _RESTART_AFTER}, "forbidden", "app_process"),
+    FaultSpec("app.term", "SIGTERM the app (graceful drain), restart it after restart_after",
+              {"restart_after": _RESTART_AFTER}, "forbidden", "app_process"),
+    FaultSpec("app.freeze", "SIGSTOP the app for `for`, then SIGCONT", {}, "required",
+              "app_process"),
+    FaultSpec("app.raise", "make the app raise unhandled errors through its chaos hooks",
+              {"where": _p("str", "where the error is raised", "handler",
+                           choices=("handler", "task", "thread")),
+               "count": _p("int", "how many errors", 1, min=1, max=100000)},
+              "forbidden", "app_hooks"),
+    FaultSpec("app.flood_tasks", "submit a burst of background tasks through the chaos hooks",
+              {"count": _p("int", "tasks submitted", 1000, min=1, max=10_000_000)},
+              "forbidden", "app_hooks"),
+)
+
+#: Every fault action by name, in catalogue order.
+FAULTS: dict[str, FaultSpec] = {spec.name: spec for spec in _SPECS}

@@ -1,0 +1,267 @@
+"""Read a scenario TOML file into a resolved, validated :class:`Scenario`.
+
+Every problem is a :class:`~harness.errors.ScenarioError` naming the file, the key
+path and what was expected (``db-restart.toml: fault[2].at: must be <= duration
+(30s), got 45s``); unknown keys are errors with a did-you-mean. Faults are checked
+against :data:`harness.faults.catalog.FAULTS`, SLOs against the metric catalogue.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from harness.errors import ScenarioError
+from harness.scenario.fault_entries import parse_faults
+from harness.scenario.fields import Table, did_you_mean_text, type_name
+from harness.scenario.load_section import LOAD_KEYS, parse_load
+from harness.scenario.schema import (
+    DEFAULT_WRITES_SQL,
+    EXPECTS,
+    PROFILES,
+    ObserveSpec,
+    PostgresSpec,
+    ProxySpec,
+    Scenario,
+    TargetSpec,
+    VerifySpec,
+    frozen_map,
+)
+from harness.slo import Slo, parse_slo
+from harness.verify.catalog import PHASE_KINDS, split_slo_id
+
+__all__ = ["OVERRIDABLE", "load_scenario", "loads_scenario", "read_toml"]
+
+_TOP = ("name", "description", "seed", "duration", "warmup", "cooldown", "expect",
+        "expect_fail", "target", "postgres", "proxy", "load", "fault", "observe", "slo",
+        "verify")
+_TARGET = ("kind", "profile", "chaos_hooks", "env", "auto_migrate", "migrate_to", "command",
+           "url", "ready_path", "dsn_env", "locustfile")
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,79}")
+#: Override name -> key path in the scenario file.
+OVERRIDABLE: dict[str, tuple[str, ...]] = {
+    "duration": ("duration",), "seed": ("seed",), "profile": ("target", "profile"),
+    "workers": ("load", "workers"), "users": ("load", "users"),
+}
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    """Parse ``path`` as TOML; unreadable or malformed files raise ScenarioError."""
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except OSError as exc:
+        raise ScenarioError(str(path), "", f"cannot read the file: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise ScenarioError(str(path), "", f"not UTF-8 text: {exc}") from None
+    return _parse_toml(text, str(path))
+
+
+def _parse_toml(text: str, file: str) -> dict[str, Any]:
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ScenarioError(file, "", f"not valid TOML: {exc}") from None
+
+
+def load_scenario(path: Path | str, overrides: Mapping[str, object] | None = None) -> Scenario:
+    """The resolved scenario in ``path``, with ``overrides`` (duration, profile, seed,
+    workers, users) applied before validation."""
+    path = Path(path)
+    raw = read_toml(path)
+    scenario = _build(raw, str(path), path.stem, overrides)
+    return _with_source(scenario, path)
+
+
+def loads_scenario(
+    text: str, file: str = "<string>", overrides: Mapping[str, object] | None = None
+) -> Scenario:
+    """Like :func:`load_scenario` for TOML text (``file`` only labels errors)."""
+    return _build(_parse_toml(text, file), file, Path(file).stem, overrides)
+
+
+def _with_source(scenario: Scenario, path: Path) -> Scenario:
+    object.__setattr__(scenario, "source", path)
+    return scenario
+
+
+def apply_overrides(raw: dict[str, Any], overrides: Mapping[str, object], file: str) -> None:
+    """Set each override's key in the raw document (CLI strings become ints where due)."""
+    for name, value in overrides.items():
+        keys = OVERRIDABLE.get(name)
+        if keys is None:
+            raise ScenarioError(file, f"overrides.{name}", "cannot be overridden"
+                                + did_you_mean_text(name, OVERRIDABLE)
+                                + f"; expected one of: {', '.join(OVERRIDABLE)}")
+        if name in ("seed", "workers", "users") and isinstance(value, str):
+            try:
+                value = int(value)
+            except ValueError:
+                raise ScenarioError(file, f"overrides.{name}",
+                                    f"expected an integer, got {value!r}") from None
+        table = raw
+        for key in keys[:-1]:
+            sub = table.setdefault(key, {})
+            if not isinstance(sub, dict):
+                raise ScenarioError(file, key, f"expected a table, got {type_name(sub)}")
+            table = sub
+        table[keys[-1]] = value
+
+
+def _build(
+    raw: dict[str, Any], file: str, stem: str, overrides: Mapping[str, object] | None
+) -> Scenario:
+    if overrides:
+        apply_overrides(raw, overrides, file)
+    top = Table(file, "", raw, _TOP)
+    name = top.str_("name", stem)
+    if not _NAME.fullmatch(name):
+        raise top.error("name", "expected letters, digits, '.', '_' or '-' (it names the run "
+                        f"directory), got {name!r}")
+    duration = top.duration("duration", 60.0)
+    if duration <= 0:
+        raise top.error("duration", "must be > 0")
+    target = _parse_target(top)
+    postgres = _parse_postgres(top)
+    slos = _parse_slos(top)
+    expect, expect_fail = _parse_expect(top, slos)
+    return Scenario(
+        name=name,
+        description=top.str_("description", ""),
+        seed=top.int_("seed", 0, 0, 2**63 - 1),
+        duration=duration,
+        warmup=top.duration("warmup", 5.0),
+        cooldown=top.duration("cooldown", 5.0),
+        expect=expect,
+        expect_fail=expect_fail,
+        target=target,
+        postgres=postgres,
+        proxy=_parse_proxy(top),
+        load=parse_load(top.table("load", LOAD_KEYS), duration),
+        faults=parse_faults(top, duration, target, postgres),
+        observe=_parse_observe(top),
+        slos=slos,
+        verify=_parse_verify(top),
+    )
+
+
+def _parse_target(top: Table) -> TargetSpec:
+    t = top.table("target", _TARGET)
+    kind = t.str_("kind", "reference", ("reference", "command", "url"))
+    spec = TargetSpec(
+        kind=kind,
+        profile=t.str_("profile", "resilient", PROFILES),
+        chaos_hooks=t.bool_("chaos_hooks", True),
+        env=frozen_map(t.str_map("env")),  # type: ignore[arg-type]
+        auto_migrate=t.bool_("auto_migrate", True),
+        migrate_to=t.str_("migrate_to", ""),
+        command=t.str_("command", ""),
+        url=t.str_("url", ""),
+        ready_path=t.str_("ready_path", "/health/ready"),
+        dsn_env=t.str_("dsn_env", "DATABASE_URL"),
+        locustfile=t.str_("locustfile", ""),
+    )
+    if spec.migrate_to and not re.fullmatch(r"\d{3}", spec.migrate_to):
+        raise t.error("migrate_to", f'expected a migration number like "001", got '
+                      f"{spec.migrate_to!r}")
+    if not spec.ready_path.startswith("/"):
+        raise t.error("ready_path", f"expected a path starting with '/', got {spec.ready_path!r}")
+    if kind == "command" and not spec.command:
+        raise t.error("command", 'required when kind = "command" (the line that starts it)')
+    if kind in ("command", "url") and not spec.url:
+        raise t.error("url", f'required when kind = "{kind}" (where the service answers)')
+    if kind == "reference":
+        for key in ("command", "url"):
+            if getattr(spec, key):
+                raise t.error(key, 'only used with kind = "command" or "url"')
+    if spec.url and not re.match(r"https?://", spec.url):
+        raise t.error("url", f"expected an http:// or https:// URL, got {spec.url!r}")
+    return spec
+
+
+def _parse_postgres(top: Table) -> PostgresSpec:
+    t = top.table("postgres", ("provider", "dsn", "fsync", "max_connections"))
+    spec = PostgresSpec(
+        provider=t.str_("provider", "embedded", ("embedded", "dsn")),
+        dsn=t.str_("dsn", ""),
+        fsync=t.bool_("fsync", True),
+        max_connections=t.int_("max_connections", 100, 10, 10000),
+    )
+    if spec.provider == "dsn" and not spec.dsn:
+        raise t.error("dsn", 'required when provider = "dsn"')
+    if spec.provider == "embedded" and spec.dsn:
+        raise t.error("dsn", 'only used with provider = "dsn"')
+    return spec
+
+
+def _parse_proxy(top: Table) -> ProxySpec:
+    t = top.table("proxy", ("kind", "url", "path"))
+    spec = ProxySpec(kind=t.str_("kind", "embedded", ("embedded", "toxiproxy")),
+                     url=t.str_("url", ""), path=t.str_("path", ""))
+    if spec.kind == "embedded" and (spec.url or spec.path):
+        raise t.error("url" if spec.url else "path", 'only used with kind = "toxiproxy"')
+    return spec
+
+
+def _parse_observe(top: Table) -> ObserveSpec:
+    t = top.table("observe", ("tick", "memory_every", "tracemalloc"))
+    tick = t.duration("tick", 1.0, lo=0.05)
+    return ObserveSpec(tick=tick, memory_every=t.duration("memory_every", 10.0, lo=tick),
+                       tracemalloc=t.bool_("tracemalloc", False))
+
+
+def _parse_verify(top: Table) -> VerifySpec:
+    t = top.table("verify", ("abort_on_lost_write", "writes"))
+    writes = t.table("writes", ("sql",))
+    sql = writes.str_("sql", DEFAULT_WRITES_SQL)
+    if not sql.strip():
+        raise writes.error("sql", "must not be empty")
+    return VerifySpec(abort_on_lost_write=t.bool_("abort_on_lost_write", False), writes_sql=sql)
+
+
+def _parse_slos(top: Table) -> tuple[Slo, ...]:
+    if not top.has("slo"):
+        return ()
+    raw = top.data["slo"]
+    if not isinstance(raw, dict):
+        raise top.error("slo", f"expected tables [slo.<phase>], got {type_name(raw)}")
+    slos: list[Slo] = []
+    for phase, table in raw.items():
+        if not isinstance(table, dict):
+            raise ScenarioError(top.file, f"slo.{phase}",
+                                f"expected a table of metric = \"<op> <number>\", got "
+                                f"{type_name(table)}")
+        if phase not in PHASE_KINDS:
+            raise ScenarioError(top.file, f"slo.{phase}", "unknown phase"
+                                + did_you_mean_text(phase, PHASE_KINDS)
+                                + f"; expected one of: {', '.join(PHASE_KINDS)}")
+        for metric, text in table.items():
+            try:
+                slos.append(parse_slo(phase, metric, text))
+            except ValueError as exc:
+                raise ScenarioError(top.file, f"slo.{phase}.{metric}", str(exc)) from None
+    return tuple(slos)
+
+
+def _parse_expect(top: Table, slos: tuple[Slo, ...]) -> tuple[str, tuple[str, ...]]:
+    expect = top.str_("expect", "pass", EXPECTS)
+    names = top.str_list("expect_fail")
+    ids: list[str] = []
+    declared = [s.id for s in slos]
+    for i, text in enumerate(names):
+        metric, phase = split_slo_id(text)
+        slo_id = f"{metric}@{phase}"
+        if slo_id not in declared:
+            raise ScenarioError(top.file, f"expect_fail[{i}]",
+                                f"names {slo_id!r}, which no [slo.{phase}] table declares"
+                                + did_you_mean_text(slo_id, declared))
+        ids.append(slo_id)
+    if expect == "fail" and not ids:
+        raise top.error("expect_fail", 'required when expect = "fail": the SLO ids '
+                        '("<metric>@<phase>") this negative control must break')
+    if expect == "pass" and ids:
+        raise top.error("expect_fail", 'only used with expect = "fail"')
+    return expect, tuple(ids)
+
