@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 
 from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
@@ -25,13 +26,15 @@ async def _ndjson(store: Store, room: str) -> AsyncIterator[bytes]:
     """Lines of JSON, sent in chunks of about 64 KiB."""
     chunk: list[bytes] = []
     size = 0
-    async for message in store.export_messages(room):
-        line = json.dumps(message, separators=(",", ":")).encode() + b"\n"
-        chunk.append(line)
-        size += len(line)
-        if size >= _FLUSH_BYTES:
-            yield b"".join(chunk)
-            chunk, size = [], 0
+    messages = store.export_messages(room)
+    async with aclosing(messages):  # a client that goes away releases the cursor at once
+        async for message in messages:
+            line = json.dumps(message, separators=(",", ":")).encode() + b"\n"
+            chunk.append(line)
+            size += len(line)
+            if size >= _FLUSH_BYTES:
+                yield b"".join(chunk)
+                chunk, size = [], 0
     if chunk:
         yield b"".join(chunk)
 
