@@ -10,8 +10,8 @@ States (as in resilience4j)::
 The open time starts at ``open_s`` and doubles on each consecutive re-open up to
 ``max_open_s``; closing resets it.  The window is ``window_s`` long, kept as
 ``_BUCKETS`` fixed buckets so recording a call is O(1) and memory does not grow
-with the call rate (a call leaves the window between ``window_s`` and
-``window_s * (1 + 1/_BUCKETS)`` after it happened).
+with the call rate: a call stays counted for between ``window_s * (1 - 1/_BUCKETS)``
+and ``window_s`` after it happened.
 
 Only the caller knows which errors say "the dependency is unhealthy"; with
 ``call()`` that is ``is_failure`` (default: every ``Exception``), with the manual
@@ -91,10 +91,12 @@ class BreakerConfig:
 class _Window:
     """Call, failure and slow-call counts over the last ``window_s`` in fixed buckets."""
 
-    __slots__ = ("_width", "_epochs", "_calls", "_fails", "_slow", "calls", "failures", "slow")
+    __slots__ = ("_width", "_epochs", "_calls", "_fails", "_slow", "_epoch", "_slot",
+                 "calls", "failures", "slow")
 
     def __init__(self, window_s: float) -> None:
         self._width = window_s / _BUCKETS
+        self._epoch = self._slot = -1
         self._epochs = [-1] * _BUCKETS
         self._calls = [0] * _BUCKETS
         self._fails = [0] * _BUCKETS
@@ -104,6 +106,8 @@ class _Window:
     def advance(self, now: float) -> int:
         """Drop buckets that fell out of the window; return the current bucket's slot."""
         epoch = int(now // self._width)
+        if epoch == self._epoch:  # the common case: still in the current bucket
+            return self._slot
         slot = epoch % _BUCKETS
         for i in range(_BUCKETS):
             if self._epochs[i] != -1 and epoch - self._epochs[i] >= _BUCKETS:
@@ -111,6 +115,7 @@ class _Window:
         if self._epochs[slot] != epoch:
             self._evict(slot)
             self._epochs[slot] = epoch
+        self._epoch, self._slot = epoch, slot
         return slot
 
     def _evict(self, i: int) -> None:
@@ -134,6 +139,7 @@ class _Window:
     def clear(self) -> None:
         for i in range(_BUCKETS):
             self._evict(i)
+        self._epoch = self._slot = -1
 
 
 class CircuitBreaker:

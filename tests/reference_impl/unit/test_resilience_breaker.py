@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from resilience_fakes import FakeClock
 
 from reference_impl.resilience.breaker import (
@@ -300,3 +302,20 @@ def test_config_validation_names_the_field() -> None:
         BreakerConfig(failure_rate=1.5)
     with pytest.raises(ValueError, match="open_s"):
         BreakerConfig(open_s=40, max_open_s=30)
+
+
+@given(gaps=st.lists(st.floats(0.0, 4.0), min_size=1, max_size=60))
+def test_window_counts_recent_calls_and_forgets_old_ones(gaps: list[float]) -> None:
+    """For any call timing, a call younger than window_s * 0.9 is always counted and a call
+    window_s old or older never is (the bucket granularity is window_s / 10)."""
+    clock = FakeClock()
+    breaker = CircuitBreaker("db", BreakerConfig(min_calls=10**6), clock)
+    times = []
+    for gap in gaps:
+        clock.advance(gap)
+        breaker.record_success(0.0)
+        times.append(clock())
+    clock.advance(gaps[0])
+    ages = [clock() - t for t in times]
+    counted = breaker.snapshot()["calls"]
+    assert sum(age < 9.0 - 1e-9 for age in ages) <= counted <= sum(age < 10.0 for age in ages)
