@@ -121,6 +121,7 @@ class Observer:
         self._out: IO[str] | None = None
         self._last: dict[str, Any] | None = None
         self._next_memory: float | None = None
+        self._memory_armed = False
         self._memory_task: asyncio.Task[Any] | None = None
         self.ticks = 0
         self.error: BaseException | None = None
@@ -147,6 +148,8 @@ class Observer:
         self._thread.start()
         if not self._started.wait(_START_TIMEOUT_S):
             raise RuntimeError(f"observer loop did not start within {_START_TIMEOUT_S}s")
+        if self.error is not None:
+            raise RuntimeError(f"observer loop failed at start: {self.error!r}") from self.error
 
     def stop(self, timeout_s: float = 5.0) -> bool:
         """Stop sampling, join the thread (bounded), flush and close. True if it ended in time."""
@@ -167,15 +170,16 @@ class Observer:
     def baseline_memory(self, timeout_s: float | None = None) -> dict[str, Any] | None:
         """Take the baseline tracemalloc snapshot now (call it after warm-up).
 
-        Periodic diffs start ``memory_every_s`` after it. Returns the hook's answer,
-        or ``None`` when chaos hooks are off, the observer is not running, or the
-        call failed (recorded in ``memory/failed.jsonl``). Until it is called, the
-        first scheduled call becomes the baseline.
+        Periodic diffs start only after this call, ``memory_every_s`` apart (none are
+        taken during warm-up). Returns the hook's answer, or ``None`` when chaos hooks
+        are off, the observer is not running, or the call failed (recorded in
+        ``memory/failed.jsonl``; the next scheduled call then takes the baseline).
         """
         loop = self._loop
         if not self.targets.chaos_hooks or loop is None or self._thread is None:
             return None
         limit = (timeout_s or self._memory.timeout_s) + 1.0
+        self._memory_armed = True
         future = asyncio.run_coroutine_threadsafe(self._take_memory(), loop)
         try:
             return future.result(limit)
@@ -214,7 +218,8 @@ class Observer:
 
     async def _schedule(self) -> None:
         assert self._stop_event is not None
-        slot = max(0, math.ceil((self.clock() - self.t0) / self.tick_s - 1e-9))
+        # the first slot: the current one if it began less than a tenth of a tick ago
+        slot = max(0, math.ceil((self.clock() - self.t0) / self.tick_s - 0.1))
         while not self._stop_event.is_set():
             due = self.t0 + slot * self.tick_s
             delay = due - self.clock()
@@ -303,9 +308,9 @@ class Observer:
         if pending is not None and not pending.done():
             missing.append(name)
             return None
-        future = self._executor.submit(fn, *args, **kwargs)
-        self._pending[name] = future
         try:
+            future = self._executor.submit(fn, *args, **kwargs)
+            self._pending[name] = future
             return await asyncio.wait_for(asyncio.wrap_future(future), self.proc_timeout_s)
         except Exception:  # noqa: BLE001 - timed out, file gone, process unreadable: no figure
             missing.append(name)
@@ -330,7 +335,7 @@ class Observer:
 
     def _maybe_take_memory(self) -> None:
         """Start a memory diff in the background when one is due and none is running."""
-        if not self.targets.chaos_hooks or self._next_memory is None:
+        if not self.targets.chaos_hooks or not self._memory_armed or self._next_memory is None:
             return
         if self.clock() < self._next_memory:
             return
