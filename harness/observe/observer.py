@@ -124,6 +124,8 @@ class Observer:
         self._memory_armed = False
         self._memory_task: asyncio.Task[Any] | None = None
         self.ticks = 0
+        self._missing_counts: dict[str, int] = {}
+        self._max_lag_ms = 0.0
         self.error: BaseException | None = None
 
     # -- public --------------------------------------------------------------------
@@ -133,9 +135,19 @@ class Observer:
         """The most recent sample written (a dict as in samples.jsonl), or ``None``."""
         return self._last
 
-    @property
-    def memory_diffs_written(self) -> int:
-        return self._memory.written
+    def summary(self) -> dict[str, Any]:
+        """What the observer did, for run.json: ticks, per-sampler missing counts, memory calls."""
+        return {
+            "ticks": self.ticks,
+            "tick_s": self.tick_s,
+            "missing": dict(sorted(self._missing_counts.items())),
+            "max_lag_ms": round(self._max_lag_ms, 1),
+            "memory_diffs": self._memory.written,
+            "memory_baseline": self._memory.has_baseline,
+            "memory_failed": self._memory.failed,
+            "stderr_unhandled": self._scanner.total_or_none,
+            "error": repr(self.error) if self.error is not None else None,
+        }
 
     def start(self) -> None:
         """Open ``samples.jsonl`` (append) and start sampling; returns once the loop runs."""
@@ -242,6 +254,9 @@ class Observer:
         self._out.flush()
         self._last = sample
         self.ticks += 1
+        self._max_lag_ms = max(self._max_lag_ms, sample["lag_ms"])
+        for name in sample["missing"]:
+            self._missing_counts[name] = self._missing_counts.get(name, 0) + 1
 
     # -- one tick ------------------------------------------------------------------
 

@@ -121,7 +121,7 @@ def test_frozen_app_is_missing_while_ticks_keep_their_schedule(
     app = fake_app()
     run_dir = tmp_path / "run"
     targets = _targets(app.url, app_pid=lambda: app.child.pid)
-    with _observing(run_dir, targets, tick_s=0.5, http_timeout_s=0.3):
+    with _observing(run_dir, targets, tick_s=0.5, http_timeout_s=0.3) as obs:
         time.sleep(1.2)
         app.child.send_signal(signal.SIGSTOP)
         try:
@@ -139,6 +139,9 @@ def test_frozen_app_is_missing_while_ticks_keep_their_schedule(
         assert s["app_proc"]["pid"] == app.child.pid
         assert s["sample_ms"] < 500  # the 0.3 s timeout bounds it, within one tick
     assert samples[-1]["live"] is True and not samples[-1]["missing"]
+    summary = obs.summary()
+    assert summary["ticks"] == len(samples) and summary["missing"]["live"] == len(frozen)
+    assert summary["max_lag_ms"] < SLACK_S * 1000 and summary["error"] is None
 
 
 def test_pid_and_log_changes_are_picked_up_and_a_dead_app_reads_not_live(
