@@ -15,7 +15,7 @@ from typing import Any
 
 from reference_impl.db.errors import ConfigError
 
-__all__ = ["ENV_VARS", "DbConfig"]
+__all__ = ["ENV_VARS", "DbConfig", "redact_dsn"]
 
 #: Which environment variable sets which field (DATABASE_URL is the DSN).
 ENV_VARS: dict[str, str] = {
@@ -57,7 +57,7 @@ class DbConfig:
         """Every invalid setting as (field, value, what was expected)."""
         out: list[tuple[str, object, str]] = []
         if not self.dsn.startswith(("postgres://", "postgresql://")):
-            out.append(("dsn", _redact(self.dsn), "a postgresql:// URL"))
+            out.append(("dsn", redact_dsn(self.dsn), "a postgresql:// URL"))
         if self.pool_min < 0:
             out.append(("pool_min", self.pool_min, "an integer >= 0"))
         if self.pool_max < 1 or self.pool_max < self.pool_min:
@@ -118,7 +118,7 @@ def _parse(var: str, raw: str, parser: tuple[Callable[[str], Any], str]) -> Any:
     try:
         return convert(raw)
     except ValueError:
-        raise ConfigError(var, _redact(raw), expected) from None
+        raise ConfigError(var, redact_dsn(raw), expected) from None
 
 
 _PARSERS: dict[str, tuple[Callable[[str], Any], str]] = {
@@ -128,7 +128,7 @@ _PARSERS: dict[str, tuple[Callable[[str], Any], str]] = {
 }
 
 
-def _redact(dsn: str) -> str:
+def redact_dsn(dsn: str) -> str:
     """A DSN with its password replaced, for error messages."""
     scheme, sep, rest = dsn.partition("://")
     if not sep or "@" not in rest:
