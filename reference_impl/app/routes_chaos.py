@@ -31,6 +31,7 @@ class ChaosError(RuntimeError):
 
 class Flood(BaseModel):
     count: int = Field(ge=1, le=100_000)
+    seconds: float = Field(default=FLOOD_TASK_SECONDS, ge=0.0, le=60.0)
 
 
 @router.post("/memory/snapshot")
@@ -63,17 +64,18 @@ async def raise_somewhere(where: Literal["handler", "task", "thread"],
     return {"raised": where}
 
 
-async def _short_task() -> None:
-    await asyncio.sleep(FLOOD_TASK_SECONDS)
-
-
 @router.post("/flood_tasks")
 async def flood_tasks(body: Flood, runtime: RuntimeDep) -> dict[str, Any]:
-    """Submit ``count`` short tasks; report how many the queue took and how many it refused."""
+    """Submit ``count`` tasks of ``seconds`` each; report how many the queue took and refused."""
+    seconds = body.seconds
+
+    async def task() -> None:
+        await asyncio.sleep(seconds)
+
     accepted = rejected = 0
     for _ in range(body.count):
         try:
-            runtime.backend.submit("chaos-flood", _short_task)
+            runtime.backend.submit("chaos-flood", task)
             accepted += 1
         except QueueFullError:
             rejected += 1

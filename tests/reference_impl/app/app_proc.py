@@ -8,6 +8,7 @@ tail as evidence.
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 import signal
@@ -20,12 +21,15 @@ from typing import Any
 
 import httpx
 
+from harness.provision.pg_probe import execute
+from harness.provision.postgres import EmbeddedPostgres
 from harness.provision.process import ChildProcess, Supervisor
 from harness.provision.ready import wait_until
 
 ADMIN_TOKEN = "test-admin-token-7f3a"
 REPO_ROOT = Path(__file__).resolve().parents[3]
 _LISTENING = re.compile(r"listening on (http://\S+)")
+_names = itertools.count(1)
 
 
 @dataclass
@@ -129,3 +133,15 @@ def wait_exit(child: ChildProcess, timeout_s: float) -> int | None:
             return code
         time.sleep(0.05)
     return None
+
+
+def create_database(pg: EmbeddedPostgres, prefix: str = "app") -> str:
+    """A new empty database on ``pg``; returns its DSN."""
+    name = f"{prefix}{next(_names)}_{id(pg) % 10000}"
+    execute(pg.dsn, f'create database "{name}"')
+    return pg.dsn_for(name)
+
+
+def drop_database(pg: EmbeddedPostgres, dsn: str) -> None:
+    name = dsn.rsplit("/", 1)[1]
+    execute(pg.dsn, f'drop database if exists "{name}" with (force)')
