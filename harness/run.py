@@ -30,7 +30,7 @@ from harness.errors import HarnessError, ProvisionError
 from harness.faults.actions import FaultEnv
 from harness.faults.timeline import Timeline, TimelineLog
 from harness.load.command import locust_argv, merge_request_files
-from harness.load.config import LoadConfig
+from harness.load.config import LoadRunConfig
 from harness.observe import Observer, ObserveTargets
 from harness.progress import Progress
 from harness.provision.app import AppSpec, AppTarget
@@ -167,19 +167,19 @@ def _provision(scenario: Scenario, sup: Supervisor, t0_holder: list[float],
 def _write_load_config(scenario: Scenario, run_dir: Path, t0: float) -> Path:
     requests_dir = run_dir / "requests"
     requests_dir.mkdir(exist_ok=True)
-    config = LoadConfig.from_scenario(scenario, requests_dir=str(requests_dir), t0_monotonic=t0)
-    path = run_dir / "load.json"
-    path.write_text(config.to_json())
-    return path
+    config = LoadRunConfig.from_scenario(scenario, requests_dir=requests_dir, t0_monotonic=t0)
+    return config.write(run_dir / "load.json")
 
 
 def _start_locust(scenario: Scenario, sup: Supervisor, run_dir: Path, host: str, t0: float) -> ChildProcess:
     config_path = _write_load_config(scenario, run_dir, t0)
-    argv = locust_argv(config_path, host, workers=scenario.load.workers, users=scenario.load.users,
-                       spawn_rate=scenario.load.spawn_rate, run_time_s=scenario.duration,
-                       locustfile=scenario.target.locustfile or None)
-    env = {**_child_env(t0), "CHAOSHARNESS_LOAD_CONFIG": str(config_path)}
-    return sup.spawn("locust", argv, env=env, stop_signal=signal.SIGINT, stop_timeout=15.0)
+    load = scenario.load
+    drain_s = load.request_timeout * (load.write_retries + 1)  # a write and its retries finish
+    argv = locust_argv(config_path, host, workers=load.workers, users=load.users,
+                       spawn_rate=load.spawn_rate, run_time_s=scenario.duration,
+                       locustfile=scenario.target.locustfile or None, stop_timeout_s=drain_s)
+    return sup.spawn("locust", argv, env=_child_env(t0), stop_signal=signal.SIGINT,
+                     stop_timeout=drain_s + 10.0)
 
 
 def _observer(scenario: Scenario, stack: _Stack, run_dir: Path, t0: float) -> Observer:
