@@ -72,7 +72,7 @@ class ErrorBoundary:
         self._total = 0
         self._recovery: dict[str, list[RecoveryHandler]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
         self._saved: dict[str, Any] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -121,7 +121,7 @@ class ErrorBoundary:
             self._by_severity[severity] += 1
             self._recent_times.append(self._clock())
             self._ring.append(entry)
-        self._write(entry)
+            self._write(entry)  # under the lock: lines from threads never interleave
         self._recover(exc, entry)
         return entry
 
@@ -139,13 +139,14 @@ class ErrorBoundary:
             try:
                 handler(exc, entry)
             except Exception as failure:  # reported, never recursed into record()
-                self._write({"event": "recovery_failed", "class": entry["class"],
-                             "handler": getattr(handler, "__qualname__", repr(handler)),
-                             "type": type(failure).__name__, "message": str(failure)})
+                with self._lock:
+                    self._write({"event": "recovery_failed", "class": entry["class"],
+                                 "handler": getattr(handler, "__qualname__", repr(handler)),
+                                 "type": type(failure).__name__, "message": str(failure)})
 
     # -- queries -------------------------------------------------------------------------
 
-    def recent(self, limit: int = 50, type: str | None = None) -> list[dict[str, Any]]:  # noqa: A002
+    def recent(self, limit: int = 50, type: str | None = None) -> list[dict[str, Any]]:
         """Newest first; ``type`` filters on the error class or the exception type name."""
         with self._lock:
             entries = list(self._ring)

@@ -3,8 +3,9 @@
 ``sample()`` reads RSS (psutil, or an injected reader) and, while tracing, the
 traced total, and turns it into a level: ``ok`` below ``warning_bytes``,
 ``warning`` below ``critical_bytes``, else ``critical``.  A change of level is
-announced to ``on_pressure`` listeners (the task manager suspends work); every
-sample at warning or above runs the cleanup callbacks (drop caches, ...).
+announced to ``on_pressure`` listeners (the task manager suspends work).  The
+background loop (``start()``) runs the cleanup callbacks (drop caches, ...) after
+every sample at warning or above; ``run_cleanups()`` runs them on demand.
 
 ``snapshot_diff()`` returns a tracemalloc top-N diff in the exact shape of
 docs/run-directory.md ``memory/diff-NNNN.json``: allocation sites
@@ -138,7 +139,7 @@ class MemoryMonitor:
         return dict(self._last)
 
     def add_cleanup(self, callback: Cleanup) -> None:
-        """Run ``callback()`` (sync or async) on every sample at warning or above."""
+        """Run ``callback()`` (sync or async) after every background sample at warning or above."""
         self._cleanups.append(callback)
 
     def on_pressure(self, callback: PressureListener) -> None:

@@ -282,3 +282,21 @@ def test_constructor_validation() -> None:
     """Nonsense limits are refused with their values."""
     with pytest.raises(ValueError, match="max_queue"):
         TaskManager(max_queue=0)
+
+
+def test_shutdown_right_after_dispatch_leaves_nothing_running() -> None:
+    """A task dispatched but not yet stepped when shutdown cancels it is still accounted
+    as cancelled (no phantom 'running' entry survives shutdown)."""
+    async def scenario() -> tuple[int, dict[str, Any], dict[str, Any] | None]:
+        tm = TaskManager(concurrency=2)
+        await tm.start()
+        task_id = tm.submit("job", lambda: asyncio.sleep(30))
+        await asyncio.sleep(0)  # the dispatcher creates the runner; it has not run yet
+        assert tm.metrics()["running"] == 1
+        cancelled = await tm.shutdown(1)
+        return cancelled, tm.metrics(), tm.status(task_id)
+
+    cancelled, metrics, status = _run(scenario())
+    assert cancelled == 1
+    assert metrics["running"] == 0 and metrics["cancelled"] == 1
+    assert status is not None and status["state"] == "cancelled"
