@@ -25,7 +25,7 @@ from harness.report.scrub import Scrubber
 from harness.report.suite_summary import SuiteRun, load_suite_runs
 from harness.report.tables import Table, fmt_value
 
-__all__ = ["SEED_ROWS", "Measured", "SeedRow", "measure_row", "profile_of",
+__all__ = ["SEED_ROWS", "Measured", "SeedRow", "base_scenario", "measure_row", "profile_of",
            "render_seed_metrics", "seed_table"]
 
 _OPS: dict[str, Callable[[float, float], bool]] = {
@@ -83,7 +83,10 @@ class Measured:
 
 
 def profile_of(run: SuiteRun, scrub: Scrubber) -> str:
-    """The run's profile: run.json, the suite entry, scenario.toml, else ``unknown``."""
+    """The run's profile: result.json, the suite entry, run.json, scenario.toml, else
+    ``unknown``."""
+    if (run.result or {}).get("profile"):
+        return str((run.result or {})["profile"])
     if run.entry.get("profile"):
         return str(run.entry["profile"])
     if run.run_dir is not None:
@@ -120,6 +123,14 @@ def _judge(row: SeedRow, value: float | None, source: str, text: str | None = No
     return Measured(value, "pass" if ok else "fail", source, shown)
 
 
+def base_scenario(name: str) -> str:
+    """A scenario's name without a profile prefix (``naive-db-restart`` -> ``db-restart``)."""
+    for prefix in ("naive-", "resilient-"):
+        if name.startswith(prefix):
+            return name[len(prefix):]
+    return name
+
+
 def _special(row: SeedRow, runs: list[SuiteRun]) -> Measured:
     if row.special == "startup":
         judged = [r for r in runs if r.result is not None]
@@ -128,7 +139,7 @@ def _special(row: SeedRow, runs: list[SuiteRun]) -> Measured:
         started = [r for r in judged if _metric(r.result, "startup_seconds", "run") is not None]
         rate = len(started) / len(judged)
         return _judge(row, rate, "", f"{100.0 * rate:.1f}% ({len(started)}/{len(judged)} runs)")
-    chosen = [r for r in runs if r.scenario in row.prefer and r.result is not None]
+    chosen = [r for r in runs if base_scenario(r.scenario) in row.prefer and r.result is not None]
     if not chosen:
         return _judge(row, None, "")
     held = all(r.verdict == "pass" for r in chosen)
@@ -140,7 +151,7 @@ def measure_row(row: SeedRow, runs: list[SuiteRun]) -> Measured:
     """The worst value of ``row`` over ``runs`` (preferring its named scenarios), judged."""
     if row.special:
         return _special(row, runs)
-    preferred = [r for r in runs if r.scenario in row.prefer]
+    preferred = [r for r in runs if base_scenario(r.scenario) in row.prefer]
     pool = preferred if any(_has(row, r) for r in preferred) else runs
     worst: tuple[float, str] | None = None
     for run in pool:

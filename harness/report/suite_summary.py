@@ -148,7 +148,11 @@ def _esc(text: str) -> str:
 
 
 def render_suite(suite_dir: Path, runs: list[Path], secrets: tuple[str, ...] = ()) -> list[Path]:
-    """Write ``summary.md``, ``summary.html`` and the combined ``junit.xml`` into ``suite_dir``."""
+    """Write ``summary.md``, ``summary.html`` and the combined ``junit.xml`` into ``suite_dir``.
+
+    A suite named ``seed-metrics*`` also gets the seeds' before/after table
+    (``seed-metrics.md`` / ``.html``, :mod:`harness.report.seed_metrics`).
+    """
     suite_dir = Path(suite_dir)
     suite_dir.mkdir(parents=True, exist_ok=True)
     scrub = Scrubber(secrets)
@@ -165,4 +169,10 @@ def render_suite(suite_dir: Path, runs: list[Path], secrets: tuple[str, ...] = (
                           (r.run_dir / "report.html") if r.run_dir else None, r.problem)
                for r in suite_runs]
     junit = write_suite_junit(name, entries, suite_dir / "junit.xml", scrub)
-    return [md_path, html_path, junit]
+    paths = [md_path, html_path, junit]
+    if name.startswith("seed-metrics"):
+        from harness.report.seed_metrics import render_seed_metrics
+
+        seed_md = render_seed_metrics(suite_dir, secrets)
+        paths += [seed_md, seed_md.with_suffix(".html")]
+    return paths

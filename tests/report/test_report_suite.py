@@ -15,9 +15,9 @@ from harness.report import compare_runs, render_run, render_seed_metrics, render
 from harness.report.seed_metrics import SEED_ROWS
 
 
-def _suite(suite_dir: Path, runs: list[dict[str, Any]]) -> None:
+def _suite(suite_dir: Path, runs: list[dict[str, Any]], name: str = "smoke") -> None:
     suite_dir.mkdir(parents=True, exist_ok=True)
-    (suite_dir / "suite.json").write_text(json.dumps({"suite": "smoke", "runs": runs}))
+    (suite_dir / "suite.json").write_text(json.dumps({"suite": name, "runs": runs}))
 
 
 def _entry(run_dir: Path | None, scenario: str, expect: str = "pass") -> dict[str, Any]:
@@ -94,34 +94,43 @@ def _seed_run(root: Path, scenario: str, profile: str, **kw: Any) -> Path:
 
 
 def test_seed_metrics_before_after_table(tmp_path: Path) -> None:
-    """Every seed row is present with a target; values are the worst over the profile's runs
-    with their scenario; the naive column fails lost writes and recovery; a figure no run
-    produced reads 'not measured' and is not a pass."""
+    """The seed-metrics suite's summary also renders the before/after table: every seed row
+    with its target; values are the worst over the profile's runs (preferring the row's own
+    scenario, profile prefix aside) with their scenario; the naive column fails lost writes
+    and recovery; a figure no run produced reads 'not measured' and is not a pass."""
     suite_dir = tmp_path / "seed"
     runs = [
-        _seed_run(suite_dir, "db-restart", "naive", verdict="fail", availability=0.9,
+        _seed_run(suite_dir, "naive-db-restart", "naive", verdict="fail", availability=0.9,
                   lost=3, recovery_s=12.0),
+        _seed_run(suite_dir, "naive-soak", "naive", availability=0.999, lost=0),
         _seed_run(suite_dir, "db-restart", "resilient", availability=0.9995, lost=0),
         _seed_run(suite_dir, "load-10x", "resilient", availability=0.9995, lost=0,
                   recovery_s=2.5),
     ]
-    doc = json.loads((runs[0] / "result.json").read_text())
-    del doc["metrics"]["run"]["uptime"]
-    (runs[0] / "result.json").write_text(json.dumps(doc))
-    _suite(suite_dir, [_entry(r, n) for r, n in zip(runs, ["db-restart", "db-restart",
-                                                           "load-10x"], strict=True)])
-    md_path = render_seed_metrics(suite_dir)
-    md = md_path.read_text()
-    assert (suite_dir / "seed-metrics.html").is_file()
+    docs = [json.loads((r / "result.json").read_text()) for r in runs]
+    del docs[0]["metrics"]["run"]["uptime"]
+    del docs[1]["metrics"]["run"]["uptime"]
+    docs[1]["metrics"]["run"]["memory_warnings_per_hour"] = 9.0
+    docs[0]["metrics"]["run"]["memory_warnings_per_hour"] = 1.0
+    for run, doc in zip(runs, docs, strict=True):
+        (run / "result.json").write_text(json.dumps(doc))
+    _suite(suite_dir, [_entry(r, d["scenario"]) for r, d in zip(runs, docs, strict=True)],
+           name="seed-metrics")
+    paths = render_suite(suite_dir, runs)
+    assert [p.name for p in paths][-2:] == ["seed-metrics.md", "seed-metrics.html"]
+    md = (suite_dir / "seed-metrics.md").read_text()
     assert "| seed metric | target | naive | naive verdict | resilient | resilient verdict |" in md
     for row in SEED_ROWS:
         assert f"| {row.label} | {row.target} |" in md, row.label
-    assert "| Lost acknowledged writes | 0 | 3 (db-restart) | fail | 0 (db-restart) | pass |" in md
-    assert ("| Recovery after a database outage | < 1 min (ours: < 5 s) | 12 s (db-restart) | "
-            "fail | 2.50 s (load-10x) | pass |") in md
+    assert ("| Lost acknowledged writes | 0 | 3 (naive-db-restart) | fail | 0 (db-restart) | "
+            "pass |") in md
+    assert ("| Recovery after a database outage | < 1 min (ours: < 5 s) | 12 s "
+            "(naive-db-restart) | fail | 2.50 s (load-10x) | pass |") in md
+    assert "| Memory warnings per hour | < 5 | 9 /h (naive-soak) | fail |" in md
     assert "| Uptime | >= 99.9% | not measured | not measured | 99.950% (db-restart) | pass |" \
         in md
     assert ("| Load 10x expected traffic held | every SLO passes | not measured | not measured |"
             " held (load-10x) | pass |") in md
-    assert ("| Startup success rate | >= 99% | 100.0% (1/1 runs) | pass | 100.0% (2/2 runs) | "
+    assert ("| Startup success rate | >= 99% | 100.0% (2/2 runs) | pass | 100.0% (2/2 runs) | "
             "pass |") in md
+    assert render_seed_metrics(suite_dir) == suite_dir / "seed-metrics.md"
