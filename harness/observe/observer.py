@@ -122,6 +122,7 @@ class Observer:
         self._last: dict[str, Any] | None = None
         self._next_memory: float | None = None
         self._memory_armed = False
+        self._memory_grace_s = 0.0
         self._memory_task: asyncio.Task[Any] | None = None
         self.ticks = 0
         self._missing_counts: dict[str, int] = {}
@@ -145,6 +146,7 @@ class Observer:
             "memory_diffs": self._memory.written,
             "memory_baseline": self._memory.has_baseline,
             "memory_failed": self._memory.failed,
+            "memory_in_flight": self._memory_task is not None and not self._memory_task.done(),
             "stderr_unhandled": self._scanner.total_or_none,
             "error": repr(self.error) if self.error is not None else None,
         }
@@ -168,6 +170,8 @@ class Observer:
         thread, loop, event = self._thread, self._loop, self._stop_event
         if thread is None:
             return True
+        # an in-flight memory diff may finish within most of the budget (snapshots are slow)
+        self._memory_grace_s = max(0.0, timeout_s - 1.0)
         if loop is not None and event is not None and not loop.is_closed():
             with contextlib.suppress(RuntimeError):  # the loop already finished
                 loop.call_soon_threadsafe(event.set)
@@ -218,10 +222,7 @@ class Observer:
         try:
             await self._schedule()
         finally:
-            if self._memory_task is not None:
-                self._memory_task.cancel()
-                with contextlib.suppress(BaseException):
-                    await self._memory_task
+            await self._finish_memory_task()
             await self._client.aclose()
             if self._pg is not None:
                 await self._pg.close()
@@ -347,6 +348,18 @@ class Observer:
         diff = await self._memory.take(self._client)
         self._next_memory = self.clock() + self.memory_every_s
         return diff
+
+    async def _finish_memory_task(self) -> None:
+        """Let an in-flight memory diff finish within the stop grace, then cancel it."""
+        task = self._memory_task
+        if task is None or task.done():
+            return
+        with contextlib.suppress(TimeoutError, asyncio.CancelledError):
+            await asyncio.wait_for(asyncio.shield(task), self._memory_grace_s)
+        if not task.done():
+            task.cancel()
+            with contextlib.suppress(BaseException):
+                await task
 
     def _maybe_take_memory(self) -> None:
         """Start a memory diff in the background when one is due and none is running."""

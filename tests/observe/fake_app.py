@@ -6,7 +6,7 @@ reference implementation's shape) and ``POST /api/chaos/memory/snapshot``
 stderr, as an app without an error boundary would. It binds port 0 and writes
 the port it got into ``--port-file`` (atomically), so there is no free-port race.
 
-    python fake_app.py --port-file PATH [--token TOKEN]
+    python fake_app.py --port-file PATH [--token TOKEN] [--snapshot-delay SECONDS]
 """
 
 from __future__ import annotations
@@ -16,14 +16,16 @@ import json
 import os
 import sys
 import threading
+import time
 import traceback
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 
 class _State:
-    def __init__(self, token: str | None) -> None:
+    def __init__(self, token: str | None, snapshot_delay_s: float) -> None:
         self.token = token
+        self.snapshot_delay_s = snapshot_delay_s
         self.lock = threading.Lock()
         self.requests = 0
         self.snapshots = 0
@@ -97,6 +99,7 @@ def make_handler(state: _State) -> type[BaseHTTPRequestHandler]:
                     self._send(404, {"error": "not found"})
 
         def do_POST(self) -> None:
+            time.sleep(state.snapshot_delay_s)  # a slow tracemalloc snapshot, outside the lock
             with state.lock:
                 if self.path != "/api/chaos/memory/snapshot":
                     self._send(404, {"error": "not found"})
@@ -112,8 +115,10 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--port-file", required=True)
     parser.add_argument("--token", default=None)
+    parser.add_argument("--snapshot-delay", type=float, default=0.0)
     args = parser.parse_args()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), make_handler(_State(args.token)))
+    state = _State(args.token, args.snapshot_delay)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), make_handler(state))
     server.daemon_threads = True
     tmp = args.port_file + ".tmp"
     with open(tmp, "w") as fh:

@@ -241,3 +241,21 @@ def test_memory_diffs_written_when_the_hook_answers(
         assert obs.baseline_memory() is None
         time.sleep(0.5)
     assert not (off_dir / "memory").exists()
+
+
+def test_stop_lets_an_in_flight_memory_diff_finish(
+    fake_app: Callable[..., Any], tmp_path: Path
+) -> None:
+    """A snapshot that takes 1 s and is in flight when stop() is called is still written
+    (stop waits within its budget), and ticks went on while it ran."""
+    app = fake_app(token="s3cret", snapshot_delay_s=1.0)
+    run_dir = tmp_path / "run"
+    with _observing(run_dir, _targets(app.url, hooks=True), tick_s=0.2,
+                    memory_every_s=0.3) as obs:
+        assert obs.baseline_memory() is not None
+        wait_until(lambda: obs.summary()["memory_in_flight"], 2.0, what="a memory call in flight")
+        started = time.monotonic()
+    assert time.monotonic() - started > 0.3  # stop waited for the call
+    assert (run_dir / "memory" / "diff-0000.json").exists()
+    samples = _samples(run_dir)
+    assert all(s["sample_ms"] < 200 for s in samples[-3:])
