@@ -1,0 +1,106 @@
+"""The ``locust`` command line and merging its per-process request files (no locust import).
+
+The conductor spawns ``locust_argv(...)`` through the supervisor (with the load
+config named by ``--chaosharness-config``), waits for it, then calls
+``merge_request_files(requests_dir, run_dir / "requests.csv")``.
+"""
+
+from __future__ import annotations
+
+import csv
+import heapq
+import math
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+from harness.load.config import CONFIG_ARG, REQUEST_FILE_GLOB
+
+__all__ = ["LOCUSTFILE", "locust_argv", "merge_request_files"]
+
+#: The harness' own locustfile (the reference API).
+LOCUSTFILE = Path(__file__).with_name("locustfile.py")
+_COLUMNS = ["t_s", "name", "status", "ok", "latency_ms", "error", "write_key", "ack", "attempt"]
+
+
+def locust_argv(
+    config_path: Path | str, host: str, *, workers: int, users: int, spawn_rate: float,
+    run_time_s: float, locustfile: Path | str | None = None, stop_timeout_s: float = 10.0,
+    python: str = sys.executable,
+) -> list[str]:
+    """``python -m locust --headless ...`` for one load run.
+
+    ``workers`` > 0 runs that many worker processes (``--processes``). Failed requests are
+    data, not an error, so the exit code is 0 when Locust itself worked. ``stop_timeout_s``
+    lets in-flight tasks (a write and its retries) finish at the end, so no write is
+    left half-recorded; the conductor passes about ``request_timeout * (retries + 1)``.
+    """
+    if workers < 0 or users < 1 or spawn_rate <= 0 or run_time_s <= 0:
+        raise ValueError(f"locust_argv: workers >= 0, users >= 1, spawn_rate > 0 and "
+                         f"run_time_s > 0 needed, got {workers}, {users}, {spawn_rate}, "
+                         f"{run_time_s}")
+    argv = [
+        python, "-m", "locust", "-f", str(locustfile or LOCUSTFILE), "--headless",
+        "--host", host, "--users", str(users), "--spawn-rate", f"{spawn_rate:g}",
+        "--run-time", f"{math.ceil(run_time_s)}s", "--stop-timeout", f"{math.ceil(stop_timeout_s)}",
+        "--exit-code-on-error", "0", "--only-summary", "--skip-log-setup",
+        CONFIG_ARG, str(config_path),
+    ]
+    if workers > 0:
+        argv += ["--processes", str(workers)]
+    return argv
+
+
+def _rows(path: Path) -> Iterator[tuple[float, list[str]]]:
+    with path.open(newline="", encoding="utf-8") as fh:
+        reader = csv.reader(fh)
+        header = next(reader, None)
+        if header is None:
+            return
+        if header != _COLUMNS:
+            raise ValueError(f"{path}: unexpected header {header}, expected {_COLUMNS}")
+        for row in reader:
+            if len(row) == len(_COLUMNS):  # a torn last line of a killed process is dropped
+                yield float(row[0]), row
+
+
+def _reordered(rows: Iterator[tuple[float, list[str]]], window_s: float) -> Iterator[
+        tuple[float, list[str]]]:
+    """``rows`` in ``t_s`` order, given that none arrives more than ``window_s`` late.
+
+    A process writes a row when its request ends and ``t_s`` is when it started, so its
+    file is in order up to the longest request; a bounded heap restores the order in
+    streaming fashion (a 24 h soak's file is never held in memory whole). A row later
+    than that (it cannot happen with request timeouts of seconds) is still written, just
+    out of place, rather than losing the run's data.
+    """
+    heap: list[tuple[float, int, list[str]]] = []
+    newest = -math.inf
+    for seq, (t, row) in enumerate(rows):
+        heapq.heappush(heap, (t, seq, row))
+        newest = max(newest, t)
+        while heap and heap[0][0] < newest - window_s:
+            t0, _, r = heapq.heappop(heap)
+            yield t0, r
+    while heap:
+        t0, _, r = heapq.heappop(heap)
+        yield t0, r
+
+
+def merge_request_files(
+    requests_dir: Path | str, out_csv: Path | str, reorder_window_s: float = 600.0
+) -> int:
+    """Merge every ``requests-<pid>.csv`` in ``requests_dir`` into ``out_csv`` sorted by
+    ``t_s``; returns the number of rows. Rows are streamed; each file is reordered within
+    ``reorder_window_s`` (far beyond any request timeout)."""
+    files = sorted(Path(requests_dir).glob(REQUEST_FILE_GLOB))
+    streams = [_reordered(_rows(f), reorder_window_s) for f in files]
+    count = 0
+    out = Path(out_csv)
+    with out.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh, lineterminator="\n")
+        writer.writerow(_COLUMNS)
+        for _, row in heapq.merge(*streams, key=lambda r: r[0]):
+            writer.writerow(row)
+            count += 1
+    return count
