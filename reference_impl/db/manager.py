@@ -254,7 +254,8 @@ class DatabaseManager:
         if discard or expired:
             self.discarded += discard
             self.retired += expired and not discard
-            conn.terminate()
+            with contextlib.suppress(asyncpg.InterfaceError):  # already closed and detached
+                conn.terminate()
         with contextlib.suppress(Exception):
             await pool.release(conn, timeout=self.config.command_timeout_s)
 
