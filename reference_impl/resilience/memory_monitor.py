@@ -96,6 +96,7 @@ class MemoryMonitor:
         self._trace_t0: float | None = None
         self._previous: tracemalloc.Snapshot | None = None
         self._streaks: dict[str, int] = {}
+        self._paths: dict[str, str] = {}
         self.warnings_total = 0
         self.samples_total = 0
         self.cleanups_total = 0
@@ -216,9 +217,12 @@ class MemoryMonitor:
         return tracemalloc.take_snapshot().filter_traces(_FILTERS)
 
     def _site(self, frame: tracemalloc.Frame) -> str:
-        path = frame.filename
-        with contextlib.suppress(ValueError):
-            path = Path(path).resolve().relative_to(self._root).as_posix()
+        path = self._paths.get(frame.filename)
+        if path is None:
+            path = frame.filename
+            with contextlib.suppress(ValueError, OSError):
+                path = Path(path).resolve().relative_to(self._root).as_posix()
+            self._paths[frame.filename] = path
         return f"{path}:{frame.lineno}"
 
     def snapshot_diff(self, top_n: int | None = None) -> dict[str, Any]:
@@ -230,7 +234,7 @@ class MemoryMonitor:
         limit = top_n or self.top_n
         diffs = current.compare_to(self._previous, "lineno")
         self._update_streaks(diffs)
-        biggest_tb = self._biggest_traceback_by_site(current)
+        biggest_tb = self._biggest_traceback_by_site(current, diffs[:limit])
         top = []
         for stat in diffs[:limit]:
             site = self._site(stat.traceback[-1])
@@ -246,15 +250,22 @@ class MemoryMonitor:
         self._previous = current
         return result
 
-    def _biggest_traceback_by_site(self, snapshot: tracemalloc.Snapshot) -> dict[str, list[str]]:
-        """For each site, the frames (most recent first) of its largest allocating call path."""
-        best: dict[str, tuple[int, list[str]]] = {}
-        for stat in snapshot.statistics("traceback"):
-            site = self._site(stat.traceback[-1])
-            if site not in best or stat.size > best[site][0]:
-                frames = [self._site(frame) for frame in reversed(stat.traceback)]
-                best[site] = (stat.size, frames)
-        return {site: frames for site, (_, frames) in best.items()}
+    def _biggest_traceback_by_site(self, snapshot: tracemalloc.Snapshot,
+                                   top: list[tracemalloc.StatisticDiff]) -> dict[str, list[str]]:
+        """For each top site, the frames (most recent first) of its largest call path."""
+        wanted = {(stat.traceback[-1].filename, stat.traceback[-1].lineno) for stat in top}
+        sizes: dict[tracemalloc.Traceback, int] = {}
+        for trace in snapshot.traces:  # one pass; Snapshot.statistics would group everything
+            frame = trace.traceback[-1]
+            if (frame.filename, frame.lineno) in wanted:
+                sizes[trace.traceback] = sizes.get(trace.traceback, 0) + trace.size
+        best: dict[str, tuple[int, tracemalloc.Traceback]] = {}
+        for traceback, size in sizes.items():
+            site = self._site(traceback[-1])
+            if site not in best or size > best[site][0]:
+                best[site] = (size, traceback)
+        return {site: [self._site(frame) for frame in reversed(traceback)]
+                for site, (_, traceback) in best.items()}
 
     def _update_streaks(self, diffs: list[tracemalloc.StatisticDiff]) -> None:
         grown = {self._site(s.traceback[-1]) for s in diffs if s.size_diff > 0}
