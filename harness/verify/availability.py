@@ -17,7 +17,8 @@ import bisect
 from array import array
 from collections import Counter
 from dataclasses import dataclass, field
-from itertools import accumulate
+from itertools import accumulate, compress
+from operator import not_
 from typing import Any
 
 from harness.verify.latency import latency_metrics
@@ -52,10 +53,11 @@ class TimeSeries:
 
     @classmethod
     def from_table(cls, table: RequestTable) -> TimeSeries:
+        if table.in_time_order:
+            return cls(array("d", table.t_s), array("q", accumulate(table.ok, initial=0)))
         order = table.time_order()
-        t = array("d", (table.t_s[i] for i in order))
-        ok = table.ok
-        prefix = array("q", accumulate((ok[i] for i in order), initial=0))
+        t = array("d", map(table.t_s.__getitem__, order))
+        prefix = array("q", accumulate(map(table.ok.__getitem__, order), initial=0))
         return cls(t, prefix)
 
     def count(self, lo_s: float, hi_s: float) -> tuple[int, int]:
@@ -118,26 +120,31 @@ class Tally:
     latencies: dict[str, array] = field(default_factory=dict)
 
 
-def tally(table: RequestTable, index: PhaseIndex) -> Tally:
-    """Assign every request to its phase by start time and count it there."""
+def tally(table: RequestTable, index: PhaseIndex, series: TimeSeries | None = None) -> Tally:
+    """Count every request in the phase its start time falls in.
+
+    Rows in time order split into one contiguous slice per phase (a bisect per phase,
+    not per row), and each slice is counted with C-level ``map``/``Counter``.
+    """
+    series = series or TimeSeries.from_table(table)
+    order = table.time_order()
     k = len(index.phases)
     out = Tally([0] * k, [0] * k, [Counter() for _ in range(k)], [0] * k)
     kinds = index.kinds()
-    lat = {kind: array("d") for kind in set(kinds)}
-    appenders = [lat[kind].append for kind in kinds]
-    where = index.index_of
-    n, ok, errs, s5 = out.n, out.ok, out.errors, out.status_5xx
-    for i, t in enumerate(table.t_s):
-        p = where(t)
-        n[p] += 1
-        if table.ok[i]:
-            ok[p] += 1
-        else:
-            errs[p][table.error_code[i]] += 1
-        if table.status[i] >= 500:
-            s5[p] += 1
-        appenders[p](table.latency_ms[i])
-    out.latencies = lat
+    out.latencies = {kind: array("d") for kind in set(kinds)}
+    n_rows = len(series.t_s)
+    for p, phase in enumerate(index.phases):
+        lo = 0 if p == 0 else bisect.bisect_left(series.t_s, phase.start_s)
+        hi = n_rows if p == k - 1 else bisect.bisect_left(series.t_s, index.phases[p + 1].start_s)
+        rows = order[lo:hi]
+        out.n[p] = len(rows)
+        out.ok[p] = series.ok_prefix[hi] - series.ok_prefix[lo] if hi > lo else 0
+        if out.ok[p] < out.n[p]:
+            failed = compress(rows, map(not_, map(table.ok.__getitem__, rows)))
+            out.errors[p].update(map(table.error_code.__getitem__, failed))
+        statuses = Counter(map(table.status.__getitem__, rows))
+        out.status_5xx[p] = sum(v for code, v in statuses.items() if code >= 500)
+        out.latencies[kinds[p]].extend(map(table.latency_ms.__getitem__, rows))
     return out
 
 

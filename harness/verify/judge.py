@@ -140,7 +140,7 @@ def judge_run(root: Path) -> dict[str, Any]:
     windows = fault_windows(events, load_end)
     recovered_at, rec_evidence = _recoveries(windows, series, end_s, rule)
     index = PhaseIndex(build_phases(windows, recovered_at, warm_end, end_s))
-    by_kind, by_name = request_metrics(table, index, tally(table, index))
+    by_kind, by_name = request_metrics(table, index, tally(table, index, series))
     faults = _fault_entries(windows, recovered_at, rec_evidence, samples, index, by_name)
     metrics: dict[str, dict[str, Any]] = {k: dict(by_kind.get(k, {})) for k in PHASE_KINDS}
     forced = _fault_metrics(faults, metrics)

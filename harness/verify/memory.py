@@ -36,7 +36,7 @@ __all__ = [
 MB = 1_000_000.0
 _Z95 = 1.959963984540054
 #: Pairwise slopes grow as n**2; longer series are thinned to this many evenly spaced points.
-MAX_FIT_POINTS = 600
+MAX_FIT_POINTS = 400
 #: Growth after recovery counts as persisting beyond max(this, 10 % of the level before).
 PERSIST_MIN_MB = 10.0
 

@@ -19,8 +19,10 @@ a pass: absence of evidence is not evidence of safety.
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterable
+import operator
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from itertools import compress, repeat
 from pathlib import Path
 from typing import Any
 
@@ -29,42 +31,59 @@ __all__ = ["EXAMPLES", "WriteLedger", "account_writes", "describe_keys"]
 #: How many keys of each class the evidence lists.
 EXAMPLES = 10
 
-_ACK = 1
-_UNKNOWN = 2
-_DEFINITE = 4
-
 
 def is_definite_failure(status: int, ack: bool) -> bool:
     """A 4xx without ack committed nothing (400, 404, 409, 422, ...); 408 may have."""
     return not ack and 400 <= status < 500 and status != 408
 
 
+#: Status texts of a definite failure (when not acknowledged), for the columnar path.
+DEFINITE_STATUS_TEXT = frozenset(str(c) for c in range(400, 500) if c != 408)
+
+
 @dataclass
 class WriteLedger:
-    """Per-key outcome flags, fed one attempt at a time while requests.csv streams by.
+    """Which keys were attempted, acknowledged, definitely failed or of unknown outcome.
 
-    One small int per key (insertion order = first-attempt order), so a million
-    attempts cost a dict, not a list of rows.
+    Fed while requests.csv streams by, one attempt (:meth:`add`) or one chunk of
+    columns (:meth:`add_columns`, set operations in C) at a time. ``order`` keeps the
+    first-attempt order of keys for the evidence; sets hold string references only.
     """
 
-    flags: dict[str, int] = field(default_factory=dict)
+    order: dict[str, None] = field(default_factory=dict)
+    acked: set[str] = field(default_factory=set)
+    definite: set[str] = field(default_factory=set)
+    unknown: set[str] = field(default_factory=set)
 
     def add(self, key: str, status: int, ack: bool) -> None:
         """Record one attempt of ``key``."""
+        self.order.setdefault(key, None)
         if ack:
-            bit = _ACK
+            self.acked.add(key)
         elif is_definite_failure(status, ack):
-            bit = _DEFINITE
+            self.definite.add(key)
         else:
-            bit = _UNKNOWN
-        self.flags[key] = self.flags.get(key, 0) | bit
+            self.unknown.add(key)
 
-    def classes(self) -> tuple[set[str], set[str], set[str]]:
-        """(A attempted, K acknowledged, F definitely failed)."""
-        attempted = set(self.flags)
-        acked = {k for k, f in self.flags.items() if f & _ACK}
-        failed = {k for k, f in self.flags.items() if f == _DEFINITE}
-        return attempted, acked, failed
+    def add_columns(
+        self, keys: Sequence[str], statuses: Sequence[str], acks: Sequence[str]
+    ) -> None:
+        """Record a chunk of attempts given as CSV text columns (rows without a key skipped)."""
+        has_key = list(map(bool, keys))
+        if not any(has_key):
+            return
+        self.order.update(dict.fromkeys(compress(keys, has_key)))
+        is_ack = list(map(operator.eq, acks, repeat("1")))
+        self.acked.update(compress(keys, map(operator.and_, has_key, is_ack)))
+        not_ack = [h and not a for h, a in zip(has_key, is_ack, strict=True)]
+        is_def = list(map(DEFINITE_STATUS_TEXT.__contains__, statuses))
+        self.definite.update(compress(keys, map(operator.and_, not_ack, is_def)))
+        self.unknown.update(compress(keys, map(operator.gt, not_ack, is_def)))
+
+    def classes(self) -> tuple[dict[str, None], set[str], set[str]]:
+        """(A attempted, in first-attempt order; K acknowledged; F definitely failed)."""
+        failed = self.definite - self.acked - self.unknown
+        return self.order, self.acked, failed
 
 
 def _final_rows(final: dict[str, Any] | None) -> tuple[dict[str, int] | None, str | None]:
@@ -76,12 +95,22 @@ def _final_rows(final: dict[str, Any] | None) -> tuple[dict[str, int] | None, st
     rows = final.get("rows")
     if not isinstance(rows, dict):
         return None, "final_read.json has no rows object"
-    out: dict[str, int] = {}
-    for key, count in rows.items():
-        if key is None or key == "":
-            continue
-        out[str(key)] = int(count)
-    return out, None
+    rows.pop("", None)  # JSON keys are strings; an empty key is no key
+    if rows and min(rows.values()) < 1:
+        rows = {str(k): int(n) for k, n in rows.items() if int(n) >= 1}
+    return rows, None
+
+
+def _position(order: dict[str, None]) -> Callable[[str], int]:
+    """Sort key: a key's first-attempt position (computed only for the few keys sorted)."""
+    index: dict[str, int] = {}
+
+    def pos(key: str) -> int:
+        if not index:
+            index.update((k, i) for i, k in enumerate(order))
+        return index.get(key, len(index))
+
+    return pos
 
 
 def _first(keys: Iterable[str], limit: int = EXAMPLES) -> list[str]:
@@ -107,19 +136,23 @@ def account_writes(ledger: WriteLedger, final: dict[str, Any] | None) -> dict[st
             "verdict": "unknown", "reason": why_none, "examples": {},
         })
         return result
-    read = {k for k, n in rows.items() if n >= 1}
-    order = list(ledger.flags)  # first-attempt order for keys we attempted
-    lost = [k for k in order if k in acked and k not in read]
-    phantom = [k for k in order if k in failed and k in read]
-    recovered = [k for k in order if k in read and k not in acked and k not in failed]
-    indeterminate = [k for k in order if k not in read and k not in acked and k not in failed]
-    unexpected = sorted(k for k in read if k not in attempted)
-    duplicated = sorted(k for k, n in rows.items() if n > 1)
+    read = rows  # every key in the read has at least one row
+    pos = _position(attempted)
+    lost = sorted(acked.difference(read), key=pos)
+    phantom = sorted(failed.intersection(read), key=pos)
+    unexpected = sorted(read.keys() - attempted.keys())
+    # |(R & A) - K - F| without building it: K and F are disjoint subsets of A
+    n_recovered = len(read) - len(unexpected) - (len(acked) - len(lost)) - len(phantom)
+    recovered = _first(k for k in attempted
+                       if k in read and k not in acked and k not in failed) if n_recovered else []
+    indeterminate = len(attempted) - len(acked) - len(failed) - n_recovered
+    duplicated = sorted(k for k, n in rows.items() if n > 1) \
+        if rows and max(rows.values()) > 1 else []
     bad = bool(lost or phantom or unexpected or duplicated)
     result.update({
         "read": len(read), "lost": len(lost), "unexpected": len(unexpected),
-        "duplicated": len(duplicated), "phantom": len(phantom), "recovered": len(recovered),
-        "indeterminate": len(indeterminate),
+        "duplicated": len(duplicated), "phantom": len(phantom), "recovered": n_recovered,
+        "indeterminate": indeterminate,
         "verdict": "fail" if bad else "pass", "reason": None,
         "examples": {
             "lost": _first(lost), "duplicated": _first(duplicated),
