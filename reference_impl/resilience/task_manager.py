@@ -169,9 +169,9 @@ class TaskManager:
         for task_id in list(self._running):
             # a runner cancelled before its first step never ran _run's cleanup
             self._running.pop(task_id)
-            task = self._tasks.get(task_id)
-            if task is not None:
-                self._finish(task, "cancelled", error="cancelled at shutdown")
+            leftover = self._tasks.get(task_id)
+            if leftover is not None:
+                self._finish(leftover, "cancelled", error="cancelled at shutdown")
         return cancelled
 
     # -- submission and status -----------------------------------------------------------

@@ -82,7 +82,8 @@ def test_lock_timeout_and_deadlock(fresh_db: str) -> None:
                 try:
                     await conn.execute(f"update r set id = id where id = {row}")
                 except asyncpg.PostgresError as exc:
-                    return exc
+                    error: BaseException = exc
+                    return error
                 return None
 
             results = await asyncio.wait_for(asyncio.gather(cross(a, 2), cross(b, 1)), 10)
