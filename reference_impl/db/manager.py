@@ -55,7 +55,7 @@ _CONNECTION_STATES = ("08", "57P01", "57P02", "57P03")
 _UNAVAILABLE_BY_CLASS = {"network": "unreachable", "timeout": "timeout"}
 
 
-class ManagedConnection(asyncpg.Connection):
+class ManagedConnection(asyncpg.Connection):  # type: ignore[misc]  # asyncpg is untyped
     """An asyncpg connection that remembers when it was opened (for the max lifetime)."""
 
     __slots__ = ("born_at",)
@@ -155,7 +155,7 @@ class DatabaseManager:
         length says nothing about the database and is not judged as a slow call.
         """
         try:
-            async with self._session(streaming) as conn:
+            async with self._session(streaming, observe=not streaming) as conn:
                 yield conn
         except Exception as exc:
             surfaced = self._surface(exc)
@@ -189,8 +189,13 @@ class DatabaseManager:
                 raise
 
     @asynccontextmanager
-    async def _session(self, streaming: bool) -> AsyncIterator[asyncpg.Connection]:
-        """Breaker admission, bounded acquire, outcome recording, bounded release."""
+    async def _session(
+        self, streaming: bool, *, observe: bool = False
+    ) -> AsyncIterator[asyncpg.Connection]:
+        """Breaker admission, bounded acquire, outcome recording, bounded release.
+
+        ``observe``: count the block's time (after the acquire) as one query latency.
+        """
         pool = self._pool
         if pool is None:
             raise DatabaseUnavailable("not_connected", 1.0, "the pool is not open (yet)")
@@ -205,6 +210,7 @@ class DatabaseManager:
             self._record_failure_or_ignore(exc, self._clock() - started)
             raise
         discard = False
+        acquired = self._clock()
         try:
             yield conn
         except BaseException as exc:
@@ -215,6 +221,8 @@ class DatabaseManager:
             if self.breaker is not None:
                 self.breaker.record_success(0.0 if streaming else self._clock() - started)
         finally:
+            if observe:
+                self.metrics.observe_query((self._clock() - acquired) * 1000)
             await self._release(pool, conn, discard)
 
     def _admit(self) -> None:
@@ -234,6 +242,10 @@ class DatabaseManager:
         started = self._clock()
         try:
             conn = await pool.acquire(timeout=timeout)
+        except asyncpg.InterfaceError as exc:
+            if pool.is_closing():
+                raise DatabaseUnavailable("closing", 1.0, "the pool is closing") from exc
+            raise
         except TimeoutError as exc:
             if busy or self._in_use >= cfg.pool_max:
                 raise DatabaseUnavailable(

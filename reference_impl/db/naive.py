@@ -66,7 +66,8 @@ class NaiveDatabase:
     async def fetch(
         self, sql: str, *args: Any, timeout: float | None = None, retry: bool = True
     ) -> list[asyncpg.Record]:
-        return await self._require_pool().fetch(sql, *args, timeout=timeout)
+        rows: list[asyncpg.Record] = await self._require_pool().fetch(sql, *args, timeout=timeout)
+        return rows
 
     async def fetchrow(
         self, sql: str, *args: Any, timeout: float | None = None, retry: bool = True
@@ -81,7 +82,8 @@ class NaiveDatabase:
     async def execute(
         self, sql: str, *args: Any, timeout: float | None = None, retry: bool = False
     ) -> str:
-        return await self._require_pool().execute(sql, *args, timeout=timeout)
+        status: str = await self._require_pool().execute(sql, *args, timeout=timeout)
+        return status
 
     def pool_stats(self) -> dict[str, Any]:
         """What a plain pool can tell: size and idle (in_use derived; no waiting count)."""

@@ -61,3 +61,14 @@ def test_dsn_password_is_redacted_in_errors() -> None:
     with pytest.raises(ConfigError) as info:
         DbConfig("postgres-ish://u:pw@h/d")
     assert "pw" not in str(info.value)
+
+
+def test_public_names_exist() -> None:
+    """Every name a module of the database layer exports in __all__ is defined there."""
+    import importlib
+
+    for name in ("config", "errors", "manager", "metrics", "migrate", "migration_files", "naive",
+                 "queries", "schema"):
+        module = importlib.import_module(f"reference_impl.db.{name}")
+        missing = [n for n in module.__all__ if not hasattr(module, n)]
+        assert not missing, (name, missing)
