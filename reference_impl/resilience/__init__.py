@@ -13,7 +13,7 @@ wiring are built from these:
 """
 
 from .breaker import BreakerConfig, BreakerRegistry, BreakerState, CircuitBreaker
-from .error_boundary import ErrorBoundary
+from .error_boundary import ErrorBoundary, RecoveryHandler
 from .errors import (
     CircuitOpenError,
     QueueFullError,
@@ -38,6 +38,7 @@ __all__ = [
     "MemoryMonitor",
     "Priority",
     "QueueFullError",
+    "RecoveryHandler",
     "ResilienceError",
     "RetryBudget",
     "RetryPolicy",
