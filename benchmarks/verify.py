@@ -119,12 +119,14 @@ def main() -> int:
         seconds = time.monotonic() - started
         cpu = time.process_time() - cpu_started
         peak = _peak_mb()
-    ok = min(seconds, cpu) < 10 and peak < 300
+    ok = cpu < 10 and peak < 300
+    wall_note = "met" if seconds < 10 else f"not met at load {load:.1f} on {os.cpu_count()} cores"
     lines = [
         f"- verify_run on {args.rows:,} requests + retries ({size_mb:.0f} MB requests.csv, "
         f"3 faults, {int(DURATION_S) + 12} samples): **{seconds:.2f} s** wall, "
         f"**{cpu:.2f} s** CPU, peak RSS **{peak:.0f} MB** (before verify: {before:.0f} MB, "
-        f"the generator's); goal < 10 s and < 300 MB: {'met' if ok else 'NOT met'}",
+        f"the generator's); goal < 10 s and < 300 MB: {'met' if ok else 'NOT met'} on CPU "
+        f"time and RSS, on wall time {wall_note}",
         f"- load average when verify started: {load:.1f} on {os.cpu_count()} cores (the "
         "machine is shared with other engineers' test runs: wall time above CPU time is "
         "waiting for a core); one run",
