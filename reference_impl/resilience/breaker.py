@@ -16,7 +16,11 @@ and ``window_s`` after it happened.
 Only the caller knows which errors say "the dependency is unhealthy"; with
 ``call()`` that is ``is_failure`` (default: every ``Exception``), with the manual
 ``allow()``/``record_*()`` API the caller records what it decides.  An exception
-that does not count frees its half-open probe slot and is not recorded.
+that does not count frees its half-open probe slot and is not recorded.  Results
+of calls admitted before the breaker opened are ignored once it is open or
+half-open (only admitted probes decide).
+
+Not thread-safe: one breaker belongs to one event loop.
 """
 
 from __future__ import annotations
@@ -269,9 +273,11 @@ class CircuitBreaker:
                 self._transition(BreakerState.OPEN, now)
         elif state is BreakerState.HALF_OPEN:
             self._record_probe(failed, slow, now)
-        # OPEN: a call admitted before the breaker opened reports late; ignore it
+        # OPEN: a call admitted before the breaker opened reports late: ignored
 
     def _record_probe(self, failed: bool, slow: bool, now: float) -> None:
+        if self._probe_calls >= self._probes_admitted:
+            return  # a call admitted before the breaker opened, reporting late: not a probe
         self._probe_calls += 1
         self._probe_failures += failed
         self._probe_slow += slow

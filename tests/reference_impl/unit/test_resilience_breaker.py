@@ -319,3 +319,17 @@ def test_window_counts_recent_calls_and_forgets_old_ones(gaps: list[float]) -> N
     ages = [clock() - t for t in times]
     counted = breaker.snapshot()["calls"]
     assert sum(age < 9.0 - 1e-9 for age in ages) <= counted <= sum(age < 10.0 for age in ages)
+
+
+def test_late_results_do_not_decide_half_open(clock: FakeClock) -> None:
+    """Calls admitted while closed that report after the breaker half-opened are not
+    probes: three late successes leave it half-open, and the real probes still decide."""
+    breaker = CircuitBreaker("db", CFG, clock)
+    _open(breaker)
+    clock.advance(5.0)
+    assert breaker.state is BreakerState.HALF_OPEN
+    for _ in range(3):
+        breaker.record_success(0.01)  # late reports from calls admitted long ago
+    assert breaker.state is BreakerState.HALF_OPEN
+    _feed(breaker, 0, 2)
+    assert breaker.state is BreakerState.OPEN
