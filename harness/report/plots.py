@@ -25,6 +25,7 @@ from harness.report.series import RequestSeries, SampleSeries
 __all__ = [
     "PLOT_TITLES",
     "Plot",
+    "diff_totals",
     "plot_latency",
     "plot_memory",
     "plot_pg_connections",
@@ -142,17 +143,35 @@ def _fit_line(t: Sequence[float], y: Sequence[float], slope_per_s: float,
     return pts[0][0], resid[len(resid) // 2]
 
 
+def diff_totals(diffs: Sequence[dict[str, Any]]) -> list[tuple[float, float]]:
+    """``(t_s, traced MB)`` from the tracemalloc diff files (``total_bytes``)."""
+    points = []
+    for diff in diffs:
+        t, total = diff.get("t_s"), diff.get("total_bytes")
+        if isinstance(t, int | float) and isinstance(total, int | float):
+            points.append((float(t), float(total) / (1024.0 * 1024.0)))
+    return sorted(points)
+
+
 def plot_memory(samples: SampleSeries, memory: dict[str, Any], warmup_s: float,
                 windows: Sequence[FaultWindow], end_s: float | None,
-                path: Path) -> Path | None:
-    """App RSS and tracemalloc total (MB) with the fitted slope and its 95 % interval."""
-    if not (samples.has(samples.rss_mb) or samples.has(samples.tracemalloc_mb)):
+                path: Path, diffs: Sequence[dict[str, Any]] = ()) -> Path | None:
+    """App RSS and tracemalloc total (MB) with the fitted slope and its 95 % interval.
+
+    The traced total comes from the samples when the app traces every tick, else from
+    the memory/diff-*.json snapshots (one marker per snapshot).
+    """
+    snapshots = diff_totals(diffs)
+    if not (samples.has(samples.rss_mb) or samples.has(samples.tracemalloc_mb) or snapshots):
         return None
     fig, (ax,) = _figure(1, 3.6)
     ax.plot(samples.t_s, samples.rss_mb, color="#1f77b4", lw=1.2, label="app RSS MB")
     if samples.has(samples.tracemalloc_mb):
         ax.plot(samples.t_s, samples.tracemalloc_mb, color="#9467bd", lw=1.2,
                 label="tracemalloc MB")
+    elif snapshots:
+        ax.plot([t for t, _ in snapshots], [v for _, v in snapshots], color="#9467bd", lw=1.0,
+                marker="o", ms=3, label="tracemalloc MB (snapshots)")
     slope = memory.get("slope_mb_per_hour")
     if isinstance(slope, int | float):
         _draw_slope(ax, samples, float(slope), memory.get("ci95"), warmup_s, bool(memory.get("leak")))
@@ -229,7 +248,8 @@ def plot_pg_connections(samples: SampleSeries, windows: Sequence[FaultWindow],
 
 def render_plots(plots_dir: Path, req: RequestSeries | None, samples: SampleSeries | None,
                  windows: Sequence[FaultWindow], end_s: float | None,
-                 memory: dict[str, Any], warmup_s: float) -> list[Plot]:
+                 memory: dict[str, Any], warmup_s: float,
+                 diffs: Sequence[dict[str, Any]] = ()) -> list[Plot]:
     """Draw every plot the data allows into ``plots_dir``; one :class:`Plot` per title."""
     out: list[Plot] = []
 
@@ -243,8 +263,8 @@ def render_plots(plots_dir: Path, req: RequestSeries | None, samples: SampleSeri
         plot_throughput_errors(req, windows, end_s, png["throughput_errors"]) if req else None,
         no_req)
     add("latency", plot_latency(req, windows, end_s, png["latency"]) if req else None, no_req)
-    add("memory", plot_memory(samples, memory, warmup_s, windows, end_s, png["memory"])
-        if samples else None, no_samples)
+    add("memory", plot_memory(samples or SampleSeries(), memory, warmup_s, windows, end_s,
+                              png["memory"], diffs), no_samples)
     add("pool_breaker", plot_pool_breaker(samples, windows, end_s, png["pool_breaker"])
         if samples else None, no_samples)
     add("pg_connections", plot_pg_connections(samples, windows, end_s, png["pg_connections"])

@@ -29,7 +29,6 @@ from pathlib import Path
 sys.path.insert(0, {str(HERE)!r})
 import harness
 import report_rundirs
-from harness.report import render_run
 
 @dataclass
 class RunOutcome:  # the lead's harness.run.RunOutcome signature
@@ -40,7 +39,8 @@ class RunOutcome:  # the lead's harness.run.RunOutcome signature
 def fake_run_scenario(path, overrides=None, *, reports_dir=Path("reports"), replay_of=None,
                       quiet=False):
     overrides = dict(overrides or {{}})
-    profile = str(overrides.get("profile", "resilient"))
+    naive = Path(path).stem.startswith("naive")
+    profile = str(overrides.get("profile", "naive" if naive else "resilient"))
     ok = profile != "naive"
     name = Path(path).stem
     doc = report_rundirs.result_doc(name, "pass" if ok else "fail",
@@ -50,7 +50,7 @@ def fake_run_scenario(path, overrides=None, *, reports_dir=Path("reports"), repl
     Path(reports_dir).mkdir(parents=True, exist_ok=True)
     root = Path(tempfile.mkdtemp(dir=reports_dir))
     run_dir = report_rundirs.make_run_dir(root, name, profile=profile, result=doc)
-    render_run(run_dir)
+    (run_dir / "report.html").write_text("<!DOCTYPE html><title>stand-in</title>")
     (run_dir / "overrides.txt").write_text(repr(sorted(overrides.items())))
     return RunOutcome(run_dir, 0 if ok else 1, doc)
 
@@ -84,27 +84,23 @@ def _run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
                                          *args, timeout=120)
 
 
-def test_chaos_scenario_option_passes_on_resilient(chaos_dir: pytest.Pytester) -> None:
-    """--chaos-scenario makes the file the only test; it passes when as expected, and the
-    overrides given on the command line reach run_scenario."""
-    result = _run(chaos_dir, "--chaos-scenario", "db-restart.toml", "--chaos-duration", "9s")
-    result.assert_outcomes(passed=1)
-    (written,) = (chaos_dir.path / "reports").glob("*/*/overrides.txt")
-    assert written.read_text() == "[('duration', '9s')]"
-
-
-def test_chaos_scenario_option_fails_with_verdicts(chaos_dir: pytest.Pytester) -> None:
-    """On the naive profile the test fails, and its message lists each failed SLO with
-    value vs threshold, the report's path and the replay command."""
-    result = _run(chaos_dir, "--chaos-scenario", "db-restart.toml", "--chaos-profile", "naive")
-    result.assert_outcomes(failed=1)
+def test_chaos_scenario_option(chaos_dir: pytest.Pytester) -> None:
+    """--chaos-scenario makes each file a test and the only tests; command-line overrides
+    reach run_scenario; the resilient run passes; the naive one fails with a message that
+    lists each failed SLO with value vs threshold, the report's path and the replay command."""
+    chaos_dir.makefile(".toml", **{"naive-db-restart": 'name = "naive-db-restart"\n'})
+    result = _run(chaos_dir, "--chaos-scenario", "db-restart.toml", "--chaos-scenario",
+                  "naive-db-restart.toml", "--chaos-duration", "9s")
+    result.assert_outcomes(passed=1, failed=1)
+    written = sorted(p.read_text() for p in (chaos_dir.path / "reports").glob("*/*/overrides.txt"))
+    assert written == ["[('duration', '9s')]"] * 2
     out = result.stdout.str()
-    assert "chaos scenario db-restart: verdict fail, expected pass" in out
+    assert "chaos scenario naive-db-restart: verdict fail, expected pass" in out
     assert "availability@steady: 90% vs >= 99.9% (fail)" in out
     assert "lost_writes@run: 2 vs == 0 (fail)" in out
     assert "report: " in out and "/report.html" in out
     assert "replay: chaosharness replay " in out
-    assert "Traceback" not in out
+    assert "Traceback" not in out and "test_unrelated" not in out
 
 
 def test_marker_and_fixture(chaos_dir: pytest.Pytester) -> None:

@@ -171,6 +171,7 @@ def test_missing_raw_files_say_why_no_plot(tmp_path: Path) -> None:
     run_dir = make_run_dir(tmp_path)
     (run_dir / "requests.csv").unlink()
     (run_dir / "samples.jsonl").unlink()
+    (run_dir / "memory" / "diff-0001.json").unlink()
     paths = render_run(run_dir)
     assert not [p for p in paths if p.suffix == ".png"]
     page = (run_dir / "report.html").read_text()

@@ -11,10 +11,10 @@ import pytest
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from harness.report.plots import shade_faults
+from harness.report.plots import diff_totals, plot_memory, shade_faults
 from harness.report.rundata import fault_windows
 from harness.report.scrub import MASK, Scrubber
-from harness.report.series import request_series, sample_series
+from harness.report.series import SampleSeries, request_series, sample_series
 from harness.report.tables import fmt_value, slo_outcome
 
 
@@ -131,3 +131,13 @@ def test_fmt_value_and_outcomes() -> None:
     assert slo_outcome(slo, {"lost_writes@run"})[0] == "pass"
     assert slo_outcome({**slo, "verdict": "pass"}, {"lost_writes@run"})[0] == "fail"
     assert slo_outcome({**slo, "verdict": "unknown"}, set())[0] == "unknown"
+
+
+def test_memory_plot_from_snapshots_alone(tmp_path: Path) -> None:
+    """Without samples, the tracemalloc totals of the diff files still make a memory plot."""
+    diffs = [{"t_s": 10.0, "total_bytes": 2 * 1024 * 1024}, {"t_s": 5.0, "total_bytes": 1048576},
+             {"t_s": None, "total_bytes": 1}]
+    assert diff_totals(diffs) == [(5.0, 1.0), (10.0, 2.0)]
+    path = plot_memory(SampleSeries(), {}, 0.0, [], None, tmp_path / "m.png", diffs)
+    assert path is not None and path.read_bytes()[:4] == b"\x89PNG"
+    assert plot_memory(SampleSeries(), {}, 0.0, [], None, tmp_path / "n.png", []) is None
