@@ -151,6 +151,8 @@ def judge_run(root: Path) -> dict[str, Any]:
                                         warm_end, threshold)
     process, proc_metrics = process_metrics(samples, run_info, events, index, table, series,
                                             files.path("logs"), load_end)
+    if process["startup"].get("never_ready"):
+        forced[("startup_seconds", "run")] = process["startup"]["reason"]
     writes = account_writes(ledger, files.final_read())
     if writes.get("lost"):
         writes["lost_attempts"] = describe_keys(files.requests_csv() or root / "requests.csv",

@@ -91,3 +91,22 @@ def test_crashes_are_pid_losses_outside_app_faults(tmp_path: Path) -> None:
     exits = [{"t_s": 30.0, "cause": "app.kill"}, {"t_s": 66.0, "cause": "teardown"}]
     crashes = _crashes(exits, files.timeline(), samples, load_end_s=65.0)
     assert [(c["t_s"], c["how"], c["pid"]) for c in crashes] == [(12.0, "pid vanished", 100)]
+
+
+def test_startup_counts_from_postgres_back_after_an_app_restart(tmp_path: Path) -> None:
+    """Postgres stopped 10..22 s, the app killed at 12 s and restarted at 13 s, first ready
+    sample after that at 23.5 s: startup is 1.5 s (from Postgres back, not from the restart).
+    Without any ready sample after the restart, startup has no value and says why."""
+    from harness.verify.process import _startup
+
+    b = RunDirBuilder(tmp_path).bounds()
+    b.fault(0, "postgres.stop", 10.0, 22.0).fault(1, "app.kill", 12.0, 13.0)
+    events = RunFiles(b.write()).timeline()
+    samples = [{"t_s": float(t), "ready": not 10 <= t < 23.5} for t in range(0, 40)]
+    samples.append({"t_s": 23.5, "ready": True})
+    samples.sort(key=lambda s: s["t_s"])
+    got = _startup(samples, events)
+    assert got["value"] == 1.5 and got["starts"][1]["from"] == "postgres_ready"
+    down = [dict(s, ready=s["t_s"] < 10) for s in samples]
+    got = _startup(down, events)
+    assert got["value"] is None and got["never_ready"] and "13.0" in got["reason"]
