@@ -110,3 +110,33 @@ def test_startup_counts_from_postgres_back_after_an_app_restart(tmp_path: Path) 
     down = [dict(s, ready=s["t_s"] < 10) for s in samples]
     got = _startup(down, events)
     assert got["value"] is None and got["never_ready"] and "13.0" in got["reason"]
+
+
+def test_per_phase_sample_metrics_from_a_handmade_run(tmp_path: Path) -> None:
+    """Load 5..65 s with a 5 s warm-up, one fault 20..25 s. Samples every second: readiness
+    503 during the fault (fault uptime 0, steady uptime 1),
+    a saturated pool with waiters at 30..32 s (3 steady samples), a queue over its bound at
+    40 s, and 2 unhandled errors counted at 50 s. Each lands in its phase with exact counts."""
+    from harness.verify import verify_run
+
+    b = RunDirBuilder(tmp_path).bounds()
+    b.scenario = 'name = "x"\n[slo.run]\nunhandled_errors = "== 0"\n'
+    b.fault(0, "network.latency", 20.0, 25.0)
+    steady_load(b, 5.0, 65.0)
+    for t in range(0, 66):
+        b.sample(float(t), ready=not 20 <= t < 25,
+                 pool={"in_use": 10 if 30 <= t <= 32 else 2, "max": 10,
+                       "waiting": 4 if 30 <= t <= 32 else 0},
+                 tasks={"queued": 1200 if t == 40 else 3, "max_queue": 1000},
+                 app_errors_unhandled=2 if t >= 50 else 0, stderr_unhandled=0)
+    result = verify_run(b.write())
+    m = result["metrics"]
+    assert m["fault"]["uptime"] == 0.0
+    assert m["steady"]["uptime"] == 1.0
+    # steady samples: 10..19 and 25..65 (the sample at load end belongs to the last phase)
+    assert m["steady"]["pool_saturation"] == 3 / 51
+    assert m["run"]["task_queue_overflow"] == 1 and m["fault"]["task_queue_overflow"] == 0
+    assert m["steady"]["unhandled_errors"] == 2 and m["run"]["unhandled_errors"] == 2
+    assert m["run"]["stderr_unhandled_errors"] == 0
+    slo = result["slos"][0]
+    assert slo["verdict"] == "fail" and slo["value"] == 2
