@@ -23,6 +23,7 @@ import contextlib
 import enum
 import heapq
 import itertools
+import logging
 import random
 import time
 from collections import OrderedDict
@@ -37,6 +38,7 @@ __all__ = ["Priority", "QueueFullError", "TaskManager", "TaskManagerClosedError"
 
 CoroFactory = Callable[[], Awaitable[Any]]
 _MEMORY_POLL_S = 0.1
+_log = logging.getLogger(__name__)
 
 
 class Priority(enum.IntEnum):
@@ -259,8 +261,13 @@ class TaskManager:
         return True
 
     def _over_memory_budget(self) -> bool:
-        return self.memory_budget_bytes is not None and \
-            self._memory_reader() > self.memory_budget_bytes
+        if self.memory_budget_bytes is None:
+            return False
+        try:
+            return self._memory_reader() > self.memory_budget_bytes
+        except Exception:  # a broken reader must not stop dispatch for good
+            _log.exception("task manager: memory reader failed; ignoring the budget once")
+            return False
 
     async def _dispatch_loop(self) -> None:
         assert self._wakeup is not None

@@ -300,3 +300,20 @@ def test_shutdown_right_after_dispatch_leaves_nothing_running() -> None:
     assert cancelled == 1
     assert metrics["running"] == 0 and metrics["cancelled"] == 1
     assert status is not None and status["state"] == "cancelled"
+
+
+def test_broken_memory_reader_does_not_stop_dispatch(caplog: pytest.LogCaptureFixture) -> None:
+    """A memory reader that raises is logged and ignored: tasks still run."""
+    def broken_reader() -> int:
+        raise OSError("no /proc")
+
+    async def scenario() -> dict[str, Any]:
+        tm = TaskManager(memory_budget_bytes=1, memory_reader=broken_reader)
+        await tm.start()
+        task_id = tm.submit("job", lambda: asyncio.sleep(0, result="ran"))
+        await _until(lambda: tm.status(task_id)["state"] == "completed")  # type: ignore[index]
+        await tm.shutdown(1)
+        return tm.status(task_id)  # type: ignore[return-value]
+
+    assert _run(scenario())["result"] == "ran"
+    assert "memory reader failed" in caplog.text
