@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import atexit
 import os
+import re
 import socket
 import time
 from pathlib import Path
@@ -45,9 +46,12 @@ def error_class(status: int, exception: BaseException | None) -> str:
     return "other"
 
 
+_NEEDS_QUOTES = re.compile(r'[,"\r\n]').search
+
+
 def _field(text: str) -> str:
     """A CSV field: quoted only when it must be (names and keys almost never need it)."""
-    if any(c in text for c in ',"\n\r'):
+    if _NEEDS_QUOTES(text):
         return '"' + text.replace('"', '""') + '"'
     return text
 
@@ -55,7 +59,9 @@ def _field(text: str) -> str:
 class RequestRecorder:
     """Buffered CSV writer of request rows for one process."""
 
-    def __init__(self, requests_dir: Path, t0_monotonic: float, flush_every_s: float = 1.0) -> None:
+    def __init__(
+        self, requests_dir: Path | str, t0_monotonic: float, flush_every_s: float = 1.0
+    ) -> None:
         self.path = Path(requests_dir) / f"requests-{os.getpid()}.csv"
         self.t0 = t0_monotonic
         self.flush_every_s = flush_every_s
@@ -64,6 +70,7 @@ class RequestRecorder:
         self._file: IO[str] | None = None
         self._last_flush = time.monotonic()
         self._closed = False
+        self._names: dict[str, str] = {}
 
     def on_request(
         self, request_type: str, name: str, response_time: float, response_length: int,
@@ -74,18 +81,20 @@ class RequestRecorder:
         now = time.monotonic()
         latency_ms = float(response_time or 0.0)
         status = int(getattr(response, "status_code", 0) or 0)
-        ok = exception is None
         ctx = context or {}
-        key = ctx.get("write_key") or ""
+        key = ctx.get("write_key")
         if key:
             ack = "1" if ctx.get("ack", 200 <= status < 300) else "0"
             key = _field(str(key))
         else:
-            ack = ""
+            key = ack = ""
+        label = self._names.get(name)
+        if label is None:
+            label = self._names[name] = _field(name)
+        error = "" if exception is None else error_class(status, exception)
         self._lines.append(
-            f"{now - latency_ms / 1000.0 - self.t0:.6f},{_field(name)},{status},{int(ok)},"
-            f"{latency_ms:.3f},{'' if ok else error_class(status, exception)},{key},{ack},"
-            f"{ctx.get('attempt', 1)}\n"
+            f"{now - latency_ms / 1000.0 - self.t0:.6f},{label},{status},"
+            f"{0 if error else 1},{latency_ms:.3f},{error},{key},{ack},{ctx.get('attempt', 1)}\n"
         )
         self.rows += 1
         if now - self._last_flush >= self.flush_every_s:
