@@ -26,8 +26,13 @@ from harness.verify.phases import FaultWindow, PhaseIndex, build_phases, fault_w
 from harness.verify.process import process_metrics
 from harness.verify.requests import RequestTable, read_requests
 from harness.verify.rundir import RunFiles
-from harness.verify.slo import evaluate_slos
-from harness.verify.verdict import expectation, overall_verdict, read_scenario_facts
+from harness.verify.slo import Judgement, evaluate_slos
+from harness.verify.verdict import (
+    ScenarioFacts,
+    expectation,
+    overall_verdict,
+    read_scenario_facts,
+)
 from harness.verify.writes import WriteLedger, account_writes, describe_keys
 
 __all__ = ["DEFAULT_MEMORY_THRESHOLD_MB_PER_HOUR", "judge_run"]
@@ -123,6 +128,34 @@ def _fault_metrics(
     return forced
 
 
+def _memory_threshold(facts: ScenarioFacts) -> float:
+    return next((s.threshold for s in facts.slos
+                 if s.metric == "memory_growth_mb_per_hour" and s.phase == "run"),
+                DEFAULT_MEMORY_THRESHOLD_MB_PER_HOUR)
+
+
+def _writes(files: RunFiles, ledger: WriteLedger) -> dict[str, Any]:
+    """The write accounting, with every attempt of the first lost keys as evidence."""
+    writes = account_writes(ledger, files.final_read())
+    csv_path = files.requests_csv()
+    if writes.get("lost") and csv_path is not None:
+        writes["lost_attempts"] = describe_keys(csv_path, writes["examples"]["lost"])
+    return writes
+
+
+def _judge(
+    facts: ScenarioFacts, metrics: dict[str, dict[str, Any]], forced: dict[tuple[str, str], str],
+    ctx: dict[str, Any],
+) -> list[Judgement]:
+    memory = ctx["memory"]
+    bounds = {("memory_growth_mb_per_hour", k): (v["ci95"][0], v["ci95"][1])
+              for k, v in {**memory.get("by_phase", {}), "run": memory}.items()
+              if v.get("ci95")}
+    judgements = evaluate_slos(facts.slos, metrics, bounds, forced)
+    attach_evidence(judgements, ctx)
+    return judgements
+
+
 def judge_run(root: Path) -> dict[str, Any]:
     """Every metric, every SLO verdict and the expectation, as the result.json dict."""
     files = RunFiles(root)
@@ -144,37 +177,26 @@ def judge_run(root: Path) -> dict[str, Any]:
     faults = _fault_entries(windows, recovered_at, rec_evidence, samples, index, by_name)
     metrics: dict[str, dict[str, Any]] = {k: dict(by_kind.get(k, {})) for k in PHASE_KINDS}
     forced = _fault_metrics(faults, metrics)
-    threshold = next((s.threshold for s in facts.slos if s.metric ==
-                      "memory_growth_mb_per_hour" and s.phase == "run"),
-                     DEFAULT_MEMORY_THRESHOLD_MB_PER_HOUR)
     memory, mem_metrics = memory_report(samples, files.memory_diffs(), index.phases,
-                                        warm_end, threshold)
+                                        warm_end, _memory_threshold(facts))
     process, proc_metrics = process_metrics(samples, run_info, events, index, table, series,
                                             files.path("logs"), load_end)
     if process["startup"].get("never_ready"):
         forced[("startup_seconds", "run")] = process["startup"]["reason"]
-    writes = account_writes(ledger, files.final_read())
-    if writes.get("lost"):
-        writes["lost_attempts"] = describe_keys(files.requests_csv() or root / "requests.csv",
-                                                writes["examples"]["lost"])
+    writes = _writes(files, ledger)
     for kind in PHASE_KINDS:
         metrics[kind].update(mem_metrics.get(kind, {}))
         metrics[kind].update(proc_metrics.get(kind, {}))
     metrics["run"].update({f"{c}_writes": writes[c] for c in _WRITE_METRICS})
-    bounds = {("memory_growth_mb_per_hour", k): tuple(v["ci95"])
-              for k, v in {**memory.get("by_phase", {}), "run": memory}.items()
-              if v.get("ci95")}
-    judgements = evaluate_slos(facts.slos, metrics, bounds, forced)
-    ctx = {"metrics": metrics, "phases": index.phases, "by_name": by_name, "faults": faults,
-           "writes": writes, "memory": memory, "process": process}
-    attach_evidence(judgements, ctx)
-    verdict = overall_verdict(judgements)
+    judgements = _judge(facts, metrics, forced, {
+        "metrics": metrics, "phases": index.phases, "by_name": by_name, "faults": faults,
+        "writes": writes, "memory": memory, "process": process})
     expected = expectation(facts, judgements)
     return {
         "scenario": facts.name, "run_id": run_info.get("run_id", root.name),
         "run_status": run_info.get("status"), "error": run_info.get("error"),
         "expect": facts.expect, "expect_fail": list(facts.expect_fail),
-        "verdict": verdict, "as_expected": expected["as_expected"],
+        "verdict": overall_verdict(judgements), "as_expected": expected["as_expected"],
         "expectation_reasons": expected["reasons"],
         "phases": [p.to_dict() for p in index.phases],
         "metrics": metrics, "metrics_by_phase": by_name,
