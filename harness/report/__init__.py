@@ -17,19 +17,14 @@ Entry points::
 
 from __future__ import annotations
 
-from pathlib import Path
+import importlib
+from typing import TYPE_CHECKING, Any
 
-from harness.errors import ReportError
-from harness.report.compare import compare_runs
-from harness.report.html import render_html
-from harness.report.junit import write_run_junit
-from harness.report.markdown import render_markdown
-from harness.report.plots import render_plots
-from harness.report.rundata import RunData, load_run
-from harness.report.scrub import Scrubber
-from harness.report.seed_metrics import render_seed_metrics
-from harness.report.series import RequestSeries, SampleSeries, request_series, sample_series
-from harness.report.suite_summary import render_suite
+if TYPE_CHECKING:  # real signatures for type checkers; imported lazily at run time
+    from harness.report.compare import compare_runs
+    from harness.report.render import load_series, render_run
+    from harness.report.seed_metrics import render_seed_metrics
+    from harness.report.suite_summary import render_suite
 
 __all__ = [
     "compare_runs",
@@ -39,50 +34,25 @@ __all__ = [
     "render_suite",
 ]
 
-
-def load_series(run_dir: Path) -> tuple[RequestSeries | None, SampleSeries | None]:
-    """Stream the run's requests and samples into per-second series (None when absent)."""
-    req_path, samples_path = run_dir / "requests.csv", run_dir / "samples.jsonl"
-    req = request_series(req_path) if req_path.is_file() else None
-    samples = sample_series(samples_path) if samples_path.is_file() else None
-    return req, samples
-
-
-def _warmup_s(data: RunData) -> float:
-    warmup = data.run.get("warmup_s")
-    if isinstance(warmup, int | float):
-        return float(warmup)
-    for event in data.timeline:
-        if event.get("event") == "load_start" and isinstance(event.get("t_s"), int | float):
-            return float(event["t_s"])
-    return 0.0
+# Entry points are imported on first use (PEP 562), so importing a light submodule
+# (the pytest plugin uses .tables and .rundata) does not pull in matplotlib.
+_WHERE = {
+    "compare_runs": "harness.report.compare",
+    "load_series": "harness.report.render",
+    "render_run": "harness.report.render",
+    "render_seed_metrics": "harness.report.seed_metrics",
+    "render_suite": "harness.report.suite_summary",
+}
 
 
-def render_run(run_dir: Path, secrets: tuple[str, ...] = ()) -> list[Path]:
-    """Render ``report.md``, ``report.html``, ``plots/*.png`` and ``junit.xml`` into ``run_dir``.
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module 'harness.report' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
 
-    ``secrets`` are extra literal values (the admin token the conductor used) to
-    mask wherever they appear. Raises :class:`ReportError` naming the file when the
-    directory is not a run directory or one of its files is malformed.
-    """
-    run_dir = Path(run_dir)
-    scrubber = Scrubber(secrets)
-    data = load_run(run_dir, scrubber)
-    req, samples = load_series(run_dir)
-    memory = (data.result or {}).get("memory")
-    plots = render_plots(run_dir / "plots", req, samples, data.windows, data.end_s,
-                         memory if isinstance(memory, dict) else {}, _warmup_s(data),
-                         data.memory_diffs)
-    if req is None:
-        data.missing.append("requests.csv")
-    if samples is None:
-        data.missing.append("samples.jsonl")
-    md_path, html_path = run_dir / "report.md", run_dir / "report.html"
-    try:
-        md_path.write_text(render_markdown(data, plots), encoding="utf-8")
-        html_path.write_text(render_html(data, plots), encoding="utf-8")
-    except OSError as exc:
-        raise ReportError(f"{run_dir}: cannot write the report: {exc}") from exc
-    junit = write_run_junit(data.scenario, data.result, run_dir / "junit.xml",
-                            report=html_path, scrub=scrubber)
-    return [md_path, html_path, junit] + [p.path for p in plots if p.path is not None]
+
+def __dir__() -> list[str]:
+    return sorted(list(globals()) + __all__)
