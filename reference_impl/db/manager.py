@@ -122,8 +122,9 @@ class DatabaseManager:
                 connection_class=ManagedConnection,
             )
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            reason = "too_many_connections" if sqlstate_of(exc) == "53300" else "unreachable"
             raise DatabaseUnavailable(
-                "unreachable", 1.0,
+                reason, 1.0,
                 f"cannot open the pool to {redact_dsn(cfg.dsn)}: {type(exc).__name__}: {exc}",
             ) from exc
 

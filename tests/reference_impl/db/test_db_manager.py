@@ -308,3 +308,41 @@ def test_frozen_server_times_out_at_the_command_timeout(own_pg: EmbeddedPostgres
 
     elapsed = run(scenario)
     assert 0.9 < elapsed < 2.0, elapsed
+
+
+def test_too_many_clients_is_a_fast_503_and_recovers(fresh_db: str) -> None:
+    """The database refuses new connections (53300, its connection limit held from outside):
+    connect() and a query needing a new connection fail fast as too_many_connections; once
+    the outside connections go, the manager serves again."""
+    role = f"app_{abs(hash(fresh_db)) % 100000}"
+    server, database = fresh_db.rsplit("/", 1)
+    as_app = fresh_db.replace("postgres@", f"{role}@", 1)
+
+    async def scenario() -> None:
+        admin = await _admin(f"{server}/postgres")  # not counted against the database's limit
+        outside: list[asyncpg.Connection] = []
+        try:
+            await admin.execute(f'create role "{role}" login')
+            await admin.execute(f'alter database "{database}" connection limit 2')
+            outside += [await asyncpg.connect(as_app) for _ in range(2)]
+            with pytest.raises(DatabaseUnavailable) as info:
+                await DatabaseManager(DbConfig(as_app, pool_min=1)).connect()
+            assert info.value.reason == "too_many_connections"
+            await outside.pop().close()
+            async with manager(as_app, pool_max=2) as db:
+                async with db.connection():  # takes the one free slot
+                    started = time.monotonic()
+                    with pytest.raises(DatabaseUnavailable) as info:
+                        await db.fetchval("select 1")
+                    assert info.value.reason == "too_many_connections"
+                    assert time.monotonic() - started < 1.0
+                await outside.pop().close()
+                assert await db.fetchval("select 1") == 1
+        finally:
+            for conn in outside:
+                await conn.close()
+            await admin.execute(f'drop database "{database}" with (force)')
+            await admin.execute(f'drop role if exists "{role}"')
+            await admin.close()
+
+    run(scenario)
