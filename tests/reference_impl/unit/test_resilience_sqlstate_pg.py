@@ -12,6 +12,7 @@ from typing import Any
 import asyncpg
 import pytest
 
+from harness.provision.postgres import EmbeddedPostgres
 from reference_impl.resilience.sqlstate import DbErrorKind, classify_db_error, is_undefined_column
 
 pytestmark = pytest.mark.integration
@@ -30,13 +31,14 @@ def _kind(exc: BaseException) -> tuple[str, bool, bool]:
     return kind.error_class, kind.retryable, kind.counts_for_breaker
 
 
-def test_errors_from_one_session(fresh_db: str) -> None:
+def test_errors_from_one_session(postgres: EmbeddedPostgres) -> None:
     """Undefined column, unique violation, bad input, statement timeout and a client-side
-    timeout are classified as the breaker and retry policy need."""
+    timeout are classified as the breaker and retry policy need (a temp table: nothing
+    is left behind in the shared database)."""
     async def scenario() -> dict[str, BaseException]:
-        conn = await asyncpg.connect(fresh_db)
+        conn = await asyncpg.connect(postgres.dsn)
         try:
-            await conn.execute("create table t (id int primary key, v text)")
+            await conn.execute("create temp table t (id int primary key, v text)")
             await conn.execute("insert into t values (1, 'a')")
             out = {
                 "undefined_column": await _provoke(lambda: conn.fetch("select node_id from t")),
@@ -98,11 +100,12 @@ def test_lock_timeout_and_deadlock(fresh_db: str) -> None:
     assert _kind(deadlock) == ("database", True, False)
 
 
-def test_terminated_backend_is_retryable_and_counts(fresh_db: str) -> None:
+def test_terminated_backend_is_retryable_and_counts(postgres: EmbeddedPostgres) -> None:
     """A backend killed by pg_terminate_backend (what a restart does to every session)
     surfaces as a retryable error that counts for the breaker."""
     async def scenario() -> BaseException:
-        victim, admin = await asyncpg.connect(fresh_db), await asyncpg.connect(fresh_db)
+        victim = await asyncpg.connect(postgres.dsn)
+        admin = await asyncpg.connect(postgres.dsn)
         try:
             pid = victim.get_server_pid()
             await admin.execute(f"select pg_terminate_backend({pid})")
@@ -117,7 +120,7 @@ def test_terminated_backend_is_retryable_and_counts(fresh_db: str) -> None:
     assert kind.retryable and kind.counts_for_breaker, (type(exc), exc, kind)
 
 
-def test_connect_failures(fresh_db: str) -> None:
+def test_connect_failures(postgres: EmbeddedPostgres) -> None:
     """A refused connect is retryable and counts; an unknown database is neither."""
     holder = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     holder.bind(("127.0.0.1", 0))  # bound, never listening: connects are refused
@@ -127,7 +130,7 @@ def test_connect_failures(fresh_db: str) -> None:
             f"postgresql://postgres@127.0.0.1:{port}/postgres", timeout=2)))
     finally:
         holder.close()
-    base = fresh_db.rsplit("/", 1)[0]
-    missing = asyncio.run(_provoke(lambda: asyncpg.connect(f"{base}/no_such_db", timeout=5)))
+    missing = asyncio.run(_provoke(lambda: asyncpg.connect(postgres.dsn_for("no_such_db"),
+                                                           timeout=5)))
     assert _kind(refused)[1:] == (True, True), repr(refused)
     assert _kind(missing) == ("database", False, False), repr(missing)
