@@ -29,11 +29,12 @@ import time
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
+from reference_impl.app.recovery import RecoveryProber
 from reference_impl.app.runtime import Readiness
 from reference_impl.app.store import NotReady, Store
 from reference_impl.app.store_sql import SqlStore
 from reference_impl.config import AppConfig
-from reference_impl.db.errors import SchemaMismatch
+from reference_impl.db.errors import DatabaseUnavailable, SchemaMismatch
 from reference_impl.db.manager import DatabaseManager
 from reference_impl.db.migrate import current_version, migrate_up
 from reference_impl.resilience import (
@@ -72,6 +73,7 @@ class ResilientBackend:
         self.db = DatabaseManager(config.db, breaker=self.breaker, retry_policy=RetryPolicy(),
                                   deadline_s=config.request_deadline_s)
         self.schema = self.db.schema  # a runtime 42703 in the manager marks it invalid
+        self.recovery = RecoveryProber(self.breaker, config.dsn)
         self.tasks = TaskManager(max_queue=config.task_max_queue,
                                  concurrency=config.task_concurrency,
                                  on_error=self._task_failed)
@@ -137,10 +139,14 @@ class ResilientBackend:
             log.info("cancelled %d background tasks at shutdown", cancelled)
 
     async def _open_routes(self) -> None:
-        self._store = SqlStore(self.db)
+        self._store = SqlStore(self.db, self._on_unavailable)
 
     async def _close_routes(self) -> None:
         self._store = None
+
+    def _on_unavailable(self, exc: DatabaseUnavailable) -> None:
+        if exc.reason == "unreachable":
+            self.recovery.report_unreachable()
 
     def _task_failed(self, name: str, exc: BaseException) -> None:
         self.boundary.record(exc, f"task:{name}")
@@ -167,6 +173,7 @@ class ResilientBackend:
         if self._startup is not None and not self._startup.done():
             self._startup.cancel()
             await asyncio.wait([self._startup], timeout=1.0)
+        await self.recovery.stop()
         problems = await self.graph.stop_all(timeout_s)
         if problems:
             log.warning("services that did not stop cleanly: %s", ", ".join(problems))
@@ -199,6 +206,8 @@ class ResilientBackend:
             retry_after = 5.0
             # A schema fixed from outside (an operator ran migrations) is noticed within ~1 s.
             self.boundary.spawn(self.schema.maybe_revalidate(1.0), "schema-revalidate")
+        if self.recovery.suspect and self.breaker.state is not BreakerState.OPEN:
+            reasons.append("database unreachable")
         if self.breaker.state is BreakerState.OPEN:
             remaining = self.breaker.retry_after_s()
             reasons.append(f"database circuit open (retry in {remaining:.1f}s)")
@@ -229,6 +238,7 @@ class ResilientBackend:
             "pool": self.db.pool_stats(),
             "queries": self.db.query_stats(),
             "breakers": self.breakers.snapshots(),
+            "breaker_early_resets": self.recovery.early_resets,
             "tasks": self.tasks.metrics(),
             "errors_unhandled": self.boundary.total,
             "error_counts": self.boundary.counts(),
