@@ -36,6 +36,10 @@ __all__ = [
 ]
 
 
+#: How long a request may have been in flight before a fault and still answer because of it.
+MAX_REQUEST_S = 30.0
+
+
 @dataclass(frozen=True)
 class RecoveryRule:
     """What "recovered" means: ``min_ok`` of the requests in ``window_s`` seconds were ok."""
@@ -93,9 +97,13 @@ def recovery_point(
 
 
 def detect_time(
-    window: FaultWindow, samples: list[dict[str, Any]], until_s: float
+    window: FaultWindow, samples: list[dict[str, Any]], until_s: float,
+    table: RequestTable | None = None, series: TimeSeries | None = None,
 ) -> tuple[float | None, dict[str, Any]]:
-    """Seconds from the fault's application to readiness 503 or breaker open (samples)."""
+    """Seconds from the fault's application to the app showing it knows: a sample with
+    readiness 503 or the breaker open, or (finer than the sample tick) the first request
+    the app answered 503 (its fast refusal while a dependency is down); the earlier wins."""
+    found: list[tuple[float, dict[str, Any]]] = []
     for s in samples:
         t = float(s["t_s"])
         if t < window.applied_s:
@@ -104,9 +112,34 @@ def detect_time(
             break
         if s.get("ready") is False or s.get("breaker") == "open":
             how = "breaker open" if s.get("breaker") == "open" else "readiness 503"
-            return t - window.applied_s, {"sample_t_s": t, "signal": how}
-    return None, {"reason": "neither readiness 503 nor breaker open in the samples",
-                  "searched_until_s": until_s}
+            found.append((t, {"sample_t_s": t, "signal": how}))
+            break
+    if table is not None and series is not None:
+        first = _first_503(table, series, window.applied_s, until_s)
+        if first is not None:
+            found.append((first, {"request_t_s": first, "signal": "first 503 response"}))
+    if not found:
+        return None, {"reason": "no readiness 503, breaker open or 503 response",
+                      "searched_until_s": until_s}
+    t, evidence = min(found, key=lambda f: f[0])
+    return max(0.0, t - window.applied_s), evidence
+
+
+def _first_503(table: RequestTable, series: TimeSeries, lo_s: float, hi_s: float) -> float | None:
+    """Start time of the first request answered 503 that *ended* after ``lo_s``."""
+    order = table.time_order()
+    start = bisect.bisect_left(series.t_s, lo_s - MAX_REQUEST_S)
+    stop = bisect.bisect_right(series.t_s, hi_s)
+    best: float | None = None
+    for k in range(start, stop):
+        i = order[k]
+        if best is not None and table.t_s[i] > best:
+            break  # starts after the best end: cannot end before it
+        if table.status[i] == 503:
+            end = table.t_s[i] + table.latency_ms[i] / 1000.0
+            if end >= lo_s and (best is None or end < best):
+                best = end
+    return best
 
 
 @dataclass

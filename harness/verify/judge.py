@@ -74,7 +74,8 @@ def _recoveries(
 def _fault_entries(
     windows: list[FaultWindow], recovered_at: dict[int, float | None],
     rec_evidence: list[dict[str, Any]], samples: list[dict[str, Any]],
-    index: PhaseIndex, by_name: dict[str, dict[str, Any]],
+    index: PhaseIndex, by_name: dict[str, dict[str, Any]], table: RequestTable,
+    series: TimeSeries,
 ) -> list[dict[str, Any]]:
     entries: list[dict[str, Any]] = []
     for pos, w in enumerate(windows):
@@ -82,7 +83,8 @@ def _fault_entries(
                           and p.fault == w.fault and p.start_s >= (w.removed_s or math.inf)),
                          None)
         until = rec_phase.end_s if rec_phase else (w.removed_s or math.inf)
-        detect, detect_ev = detect_time(w, samples, until) if w.ok else (None, {})
+        detect, detect_ev = (detect_time(w, samples, until, table, series) if w.ok
+                              else (None, {}))
         point = recovered_at.get(pos)
         start = w.recovery_from_s
         entries.append({
@@ -174,7 +176,8 @@ def judge_run(root: Path) -> dict[str, Any]:
     recovered_at, rec_evidence = _recoveries(windows, series, end_s, rule)
     index = PhaseIndex(build_phases(windows, recovered_at, warm_end, end_s))
     by_kind, by_name = request_metrics(table, index, tally(table, index, series))
-    faults = _fault_entries(windows, recovered_at, rec_evidence, samples, index, by_name)
+    faults = _fault_entries(windows, recovered_at, rec_evidence, samples, index, by_name,
+                            table, series)
     metrics: dict[str, dict[str, Any]] = {k: dict(by_kind.get(k, {})) for k in PHASE_KINDS}
     forced = _fault_metrics(faults, metrics)
     memory, mem_metrics = memory_report(samples, files.memory_diffs(), index.phases,

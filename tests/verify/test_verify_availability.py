@@ -68,6 +68,21 @@ def test_detect_time_from_readiness_or_breaker() -> None:
     assert detect_time(w, samples[:12], 20.0)[0] is None
 
 
+def test_detect_time_from_the_first_503_response(tmp_path: Path) -> None:
+    """Samples tick every second and see nothing, but the app answered 503 to a request
+    that started at 10.2 s and took 50 ms: detected at 10.25 s, 0.25 s after the fault.
+    A 503 that ended before the fault does not count."""
+    b = RunDirBuilder(tmp_path)
+    b.request(9.0, status=503, latency_ms=10.0).request(10.0, status=200)
+    b.request(10.2, status=503, latency_ms=50.0).request(10.3, status=503, latency_ms=1.0)
+    table = _table(b)
+    w = FaultWindow(0, None, "postgres.restart", {}, 10.0, 10.5, True, None)
+    samples = [{"t_s": float(t), "ready": True} for t in range(0, 20)]
+    got, ev = detect_time(w, samples, 20.0, table, TimeSeries.from_table(table))
+    assert got is not None and abs(got - 0.25) < 1e-9
+    assert ev["signal"] == "first 503 response"
+
+
 def test_phases_split_warmup_steady_fault_recovery(tmp_path: Path) -> None:
     """Timeline: load 5..65 with a 5 s warm-up (so warm-up ends at 10), fault 0 at 20..25
     with Postgres ready at 26, recovered at 28, fault 1 at 40 never removed. Phases must
