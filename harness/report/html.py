@@ -27,6 +27,7 @@ from harness.report.tables import (
     fmt_value,
     memory_sites,
     metrics_table,
+    phase_table,
     verdict_table,
     write_table,
 )
@@ -217,6 +218,8 @@ def render_html(data: RunData, plots: Sequence[Plot]) -> str:
         _plot_section(by_stem.get("pg_connections"), caption),
         _writes_section(data),
         '<section id="metrics"><h2>All metrics</h2>', html_table(metrics_table(data.result)),
+        "</section>",
+        '<section id="phases"><h2>Phases</h2>', html_table(phase_table(data.result)),
         "</section>",
     ]
     page = data.scrubber.text(html_page(f"chaosharness: {data.scenario}", "".join(body)))

@@ -25,6 +25,7 @@ __all__ = [
     "fmt_value",
     "memory_sites",
     "metrics_table",
+    "phase_table",
     "slo_outcome",
     "threshold_text",
     "verdict_table",
@@ -235,6 +236,20 @@ def expectation_reasons(result: dict[str, Any] | None) -> list[str]:
     if (result or {}).get("as_expected") is False and isinstance(reasons, list):
         return [str(r) for r in reasons]
     return []
+
+
+def phase_table(result: dict[str, Any] | None) -> Table:
+    """The phases verify split the run into: name, kind, span, and the fault each belongs to."""
+    table = Table("Phases", ["phase", "kind", "start (s)", "end (s)", "fault"])
+    for phase in (result or {}).get("phases") or []:
+        if isinstance(phase, dict):
+            fault = phase.get("fault")
+            table.add([str(phase.get("name", "?")), str(phase.get("kind", "?")),
+                       fmt_number(phase.get("start_s")), fmt_number(phase.get("end_s")),
+                       "" if fault is None else f"#{fault}"])
+    if not table.rows:
+        table.note = "No phases in result.json."
+    return table
 
 
 def metrics_table(result: dict[str, Any] | None) -> Table:

@@ -86,6 +86,7 @@ def test_html_embeds_every_plot_and_tables(rendered: Path) -> None:
     for title in PLOT_TITLES.values():
         assert f"<h2>{title}</h2>" in page
     assert page.index('id="verdicts"') < page.index('id="faults"') < page.index('id="writes"')
+    assert "<td>steady</td><td>steady</td><td>5</td><td>20</td><td></td>" in page
     assert "<td>&gt;= 99.9%</td><td>95%</td><td>fail</td>" in page
     assert 'class="fail"' in page
     for key in LOST_KEYS + DUPLICATED_KEYS:

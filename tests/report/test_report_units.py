@@ -141,3 +141,13 @@ def test_memory_plot_from_snapshots_alone(tmp_path: Path) -> None:
     path = plot_memory(SampleSeries(), {}, 0.0, [], None, tmp_path / "m.png", diffs)
     assert path is not None and path.read_bytes()[:4] == b"\x89PNG"
     assert plot_memory(SampleSeries(), {}, 0.0, [], None, tmp_path / "n.png", []) is None
+
+
+def test_public_surface_resolves() -> None:
+    """Every name in harness.report.__all__ resolves to a callable (lazily imported)."""
+    import harness.report as report
+
+    for name in report.__all__:
+        assert callable(getattr(report, name)), name
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        _ = report.nope  # type: ignore[attr-defined]
