@@ -125,6 +125,8 @@ class Observer:
         self._memory_grace_s = 0.0
         self._memory_task: asyncio.Task[Any] | None = None
         self.ticks = 0
+        self._tick_errors = 0
+        self._last_tick_error: str | None = None
         self._missing_counts: dict[str, int] = {}
         self._max_lag_ms = 0.0
         self.error: BaseException | None = None
@@ -148,6 +150,8 @@ class Observer:
             "memory_failed": self._memory.failed,
             "memory_in_flight": self._memory_task is not None and not self._memory_task.done(),
             "stderr_unhandled": self._scanner.total_or_none,
+            "tick_errors": self._tick_errors,
+            "last_tick_error": self._last_tick_error,
             "error": repr(self.error) if self.error is not None else None,
         }
 
@@ -179,8 +183,6 @@ class Observer:
         ended = not thread.is_alive()
         if self._executor is not None:
             self._executor.shutdown(wait=False, cancel_futures=True)
-        if ended and self._out is not None:
-            self._out.close()
         return ended
 
     def baseline_memory(self, timeout_s: float | None = None) -> dict[str, Any] | None:
@@ -196,7 +198,12 @@ class Observer:
             return None
         limit = (timeout_s or self._memory.timeout_s) + 1.0
         self._memory_armed = True
-        future = asyncio.run_coroutine_threadsafe(self._take_memory(), loop)
+        coro = self._take_memory()
+        try:
+            future = asyncio.run_coroutine_threadsafe(coro, loop)
+        except RuntimeError:  # the loop has already ended
+            coro.close()
+            return None
         try:
             return future.result(limit)
         except (concurrent.futures.TimeoutError, concurrent.futures.CancelledError):
@@ -227,7 +234,8 @@ class Observer:
             if self._pg is not None:
                 await self._pg.close()
             if self._out is not None:
-                self._out.flush()
+                with contextlib.suppress(OSError):
+                    self._out.close()  # flushes; the thread owns the file from start() on
 
     async def _schedule(self) -> None:
         assert self._stop_event is not None
@@ -244,8 +252,11 @@ class Observer:
             now = self.clock()
             # a stall (host paused) skips the slots it swallowed instead of bunching up
             slot = max(slot, int((now - self.t0) / self.tick_s + 1e-9))
-            sample = await self._tick(now, slot)
-            self._write(sample)
+            try:
+                self._write(await self._tick(now, slot))
+            except Exception as exc:  # noqa: BLE001 - one bad tick (disk full, a bug) is not the end
+                self._tick_errors += 1
+                self._last_tick_error = f"{type(exc).__name__}: {exc}"
             self._maybe_take_memory()
             slot += 1
 

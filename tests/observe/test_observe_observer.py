@@ -115,24 +115,24 @@ def test_samples_at_tick_rate_with_fields_filled(
 def test_frozen_app_is_missing_while_ticks_keep_their_schedule(
     fake_app: Callable[..., Any], tmp_path: Path
 ) -> None:
-    """SIGSTOP the app for 2 s: its HTTP fields are null and named in `missing` (psutil still
+    """SIGSTOP the app for 1.6 s: its HTTP fields are null and named in `missing` (psutil still
     reads the stopped process), no tick is late by more than 200 ms or skipped; after SIGCONT
     the app answers again."""
     app = fake_app()
     run_dir = tmp_path / "run"
     targets = _targets(app.url, app_pid=lambda: app.child.pid)
     with _observing(run_dir, targets, tick_s=0.5, http_timeout_s=0.3) as obs:
-        time.sleep(1.2)
+        time.sleep(0.8)
         app.child.send_signal(signal.SIGSTOP)
         try:
-            time.sleep(2.0)
+            time.sleep(1.6)
         finally:
             app.child.send_signal(signal.SIGCONT)
-        time.sleep(1.3)
+        time.sleep(0.8)
     samples = _samples(run_dir)
     _assert_on_grid(samples, 0.5)
     frozen = [s for s in samples if "live" in s["missing"]]
-    assert 3 <= len(frozen) <= 5, [(s["t_s"], s["missing"]) for s in samples]
+    assert 2 <= len(frozen) <= 5, [(s["t_s"], s["missing"]) for s in samples]
     for s in frozen:
         assert {"live", "ready", "app_stats"} <= set(s["missing"])
         assert s["live"] is None and s["ready"] is None and s["pool"] is None
@@ -184,15 +184,15 @@ def test_postgres_frozen_then_restarted(postgres: EmbeddedPostgres, tmp_path: Pa
     run_dir = tmp_path / "run"
     old_pid = postgres.pid
     with _observing(run_dir, _targets("http://127.0.0.1:9", pg=postgres), tick_s=0.5):
-        time.sleep(0.8)
+        time.sleep(0.6)
         postgres.freeze()
         try:
-            time.sleep(1.6)
+            time.sleep(1.2)
         finally:
             postgres.thaw()
-        time.sleep(0.6)
+        time.sleep(0.4)
         postgres.restart("fast")
-        time.sleep(1.5)
+        time.sleep(1.0)
     samples = _samples(run_dir)
     _assert_on_grid(samples, 0.5)
     missing_pg = [s for s in samples if "pg_connections" in s["missing"]]
@@ -218,7 +218,7 @@ def test_memory_diffs_written_when_the_hook_answers(
         assert not (run_dir / "memory").exists()  # nothing before the baseline (warm-up)
         baseline = obs.baseline_memory()
         assert baseline is not None and baseline["top"][0]["site"].endswith(".py:88")
-        time.sleep(1.5)
+        time.sleep(1.2)
     memory = run_dir / "memory"
     assert (memory / "baseline.json").exists()
     diffs = [json.loads(p.read_text()) for p in sorted(memory.glob("diff-*.json"))]
@@ -259,3 +259,17 @@ def test_stop_lets_an_in_flight_memory_diff_finish(
     assert (run_dir / "memory" / "diff-0000.json").exists()
     samples = _samples(run_dir)
     assert all(s["sample_ms"] < 200 for s in samples[-3:])
+
+
+def test_a_full_disk_costs_ticks_not_the_observer(tmp_path: Path) -> None:
+    """samples.jsonl on a full device (/dev/full): every write fails, each failure is counted
+    in the summary, the loop keeps ticking and stops cleanly; calls after stop are harmless."""
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "samples.jsonl").symlink_to("/dev/full")
+    with _observing(run_dir, _targets("http://127.0.0.1:9", hooks=True), tick_s=0.1) as obs:
+        time.sleep(0.55)
+    summary = obs.summary()
+    assert summary["ticks"] == 0 and 4 <= summary["tick_errors"] <= 7, summary
+    assert "No space left" in (summary["last_tick_error"] or "")
+    assert obs.baseline_memory() is None and obs.stop() is True

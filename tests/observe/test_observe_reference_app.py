@@ -79,7 +79,7 @@ def test_resilient_profile_figures_and_structured_errors(
     memory hook answers with the documented diff shape."""
     child, url = _start_app(supervisor, fresh_db, "resilient")
     with _observed(tmp_path / "run", child, url, postgres) as obs:
-        time.sleep(0.6)
+        wait_until(lambda: obs.last_sample is not None, 5.0, what="a first sample")
         before = obs.last_sample
         assert before is not None and before["stderr_unhandled"] == 0
         baseline = obs.baseline_memory(timeout_s=15.0)
@@ -102,7 +102,7 @@ def test_naive_profile_raw_tracebacks_are_counted(
     traceback each add one to stderr_unhandled."""
     child, url = _start_app(supervisor, fresh_db, "naive")
     with _observed(tmp_path / "run", child, url, postgres) as obs:
-        time.sleep(0.6)
+        wait_until(lambda: obs.last_sample is not None, 5.0, what="a first sample")
         before = obs.last_sample
         assert before is not None and before["stderr_unhandled"] is not None
         _raise_everywhere(url)
