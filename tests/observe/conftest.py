@@ -47,11 +47,13 @@ def fake_app(supervisor: Supervisor, tmp_path: Path) -> Callable[..., Served]:
     """A factory: each call starts one more fake app (``token`` guards its memory hook)."""
     count = 0
 
-    def start(token: str | None = "s3cret", snapshot_delay_s: float = 0.0) -> Served:
+    def start(token: str | None = "s3cret", snapshot_delay_s: float = 0.0,
+              minimal: bool = False) -> Served:
         nonlocal count
         count += 1
         extra = ("--token", token) if token else ()
         extra += ("--snapshot-delay", str(snapshot_delay_s))
+        extra += ("--minimal",) if minimal else ()
         return serve(supervisor, tmp_path, "fake_app.py", f"fake-app-{count}", *extra)
 
     return start

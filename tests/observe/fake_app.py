@@ -6,7 +6,10 @@ reference implementation's shape) and ``POST /api/chaos/memory/snapshot``
 stderr, as an app without an error boundary would. It binds port 0 and writes
 the port it got into ``--port-file`` (atomically), so there is no free-port race.
 
-    python fake_app.py --port-file PATH [--token TOKEN] [--snapshot-delay SECONDS]
+    python fake_app.py --port-file PATH [--token TOKEN] [--snapshot-delay SECONDS] [--minimal]
+
+``--minimal`` serves ``/health`` only (everything else is 404), like a user's own
+service without the reference app's monitoring endpoints.
 """
 
 from __future__ import annotations
@@ -23,8 +26,9 @@ from typing import Any
 
 
 class _State:
-    def __init__(self, token: str | None, snapshot_delay_s: float) -> None:
+    def __init__(self, token: str | None, snapshot_delay_s: float, minimal: bool) -> None:
         self.token = token
+        self.minimal = minimal
         self.snapshot_delay_s = snapshot_delay_s
         self.lock = threading.Lock()
         self.requests = 0
@@ -88,6 +92,8 @@ def make_handler(state: _State) -> type[BaseHTTPRequestHandler]:
                 state.requests += 1
                 if self.path == "/health":
                     self._send(200, {"status": "alive"})
+                elif state.minimal:
+                    self._send(404, {"error": "not found"})
                 elif self.path == "/health/ready":
                     self._send(200, {"status": "ready"})
                 elif self.path == "/api/monitoring/stats":
@@ -116,8 +122,9 @@ def main() -> None:
     parser.add_argument("--port-file", required=True)
     parser.add_argument("--token", default=None)
     parser.add_argument("--snapshot-delay", type=float, default=0.0)
+    parser.add_argument("--minimal", action="store_true")
     args = parser.parse_args()
-    state = _State(args.token, args.snapshot_delay)
+    state = _State(args.token, args.snapshot_delay, args.minimal)
     server = ThreadingHTTPServer(("127.0.0.1", 0), make_handler(state))
     server.daemon_threads = True
     tmp = args.port_file + ".tmp"

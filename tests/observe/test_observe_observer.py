@@ -273,3 +273,21 @@ def test_a_full_disk_costs_ticks_not_the_observer(tmp_path: Path) -> None:
     assert summary["ticks"] == 0 and 4 <= summary["tick_errors"] <= 7, summary
     assert "No space left" in (summary["last_tick_error"] or "")
     assert obs.baseline_memory() is None and obs.stop() is True
+
+
+def test_a_service_without_monitoring_endpoints_is_null_not_missing(
+    fake_app: Callable[..., Any], tmp_path: Path
+) -> None:
+    """A user's own service that serves /health only (404 elsewhere): live is true, readiness
+    and every stats field are null, and nothing is reported missing, since no tick could
+    ever fill them."""
+    app = fake_app(minimal=True)
+    run_dir = tmp_path / "run"
+    with _observing(run_dir, _targets(app.url, app_pid=lambda: app.child.pid), tick_s=0.2):
+        time.sleep(0.5)
+    samples = _samples(run_dir)
+    assert samples
+    for s in samples:
+        assert s["live"] is True and s["ready"] is None and s["missing"] == []
+        assert s["app_stats"] is None and s["pool"] is None and s["breaker"] is None
+        assert s["app_proc"]["pid"] == app.child.pid
