@@ -4,22 +4,12 @@ from __future__ import annotations
 
 import csv
 import json
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
 
-from harness.run import run_scenario
-
 pytestmark = pytest.mark.integration
-SHORT = Path(__file__).with_name("scenarios") / "short.toml"
-
-
-@pytest.fixture(scope="module")
-def short_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    reports = tmp_path_factory.mktemp("reports")
-    outcome = run_scenario(SHORT, reports_dir=reports, quiet=True)
-    assert outcome.status == "complete", outcome.error
-    return outcome.run_dir
 
 
 def _jsonl(path: Path) -> list[dict[str, object]]:
@@ -67,7 +57,7 @@ def test_samples_at_the_tick_rate(short_run: Path) -> None:
     """samples.jsonl has about one row per second with the app's readiness and process figures."""
     samples = _jsonl(short_run / "samples.jsonl")
     assert len(samples) >= 12
-    gaps = [float(b["t_s"]) - float(a["t_s"]) for a, b in zip(samples, samples[1:])]  # type: ignore[arg-type]
+    gaps = [float(b["t_s"]) - float(a["t_s"]) for a, b in pairwise(samples)]  # type: ignore[arg-type]
     assert max(gaps) < 1.5
     assert any(s.get("ready") is True for s in samples)
     assert any((s.get("app_proc") or {}).get("rss_bytes") for s in samples)  # type: ignore[union-attr]
