@@ -28,6 +28,7 @@ from typing import Any
 
 import pytest
 
+from harness.errors import HarnessError
 from harness.report.rundata import replay_command
 from harness.report.tables import expected_to_fail, fmt_value, slo_outcome, threshold_text
 
@@ -118,7 +119,10 @@ def execute(config: pytest.Config, scenario: Path, overrides: Mapping[str, objec
     if reports:
         kwargs["reports_dir"] = Path(reports)
     merged = _overrides(config, overrides)
-    outcome = run_module.run_scenario(scenario, merged, **kwargs)
+    try:
+        outcome = run_module.run_scenario(scenario, merged, **kwargs)
+    except HarnessError as exc:  # e.g. a ScenarioError: the file or an override is invalid
+        raise ChaosFailure(f"chaos scenario {scenario} could not run: {exc}") from exc
     return ChaosRun(scenario, Path(outcome.run_dir), int(outcome.exit_code), outcome.result,
                     check, merged)
 

@@ -21,9 +21,10 @@ from matplotlib.figure import Figure
 from harness.report.html import embed_plots, html_page, html_table
 from harness.report.markdown import md_table, verdict_line
 from harness.report.plots import Plot, shade_faults
+from harness.report.render import load_series
 from harness.report.rundata import RunData, load_run
 from harness.report.scrub import Scrubber
-from harness.report.series import RequestSeries, SampleSeries, request_series, sample_series
+from harness.report.series import RequestSeries, SampleSeries
 from harness.report.tables import Table, expected_to_fail, fmt_number, fmt_value, slo_outcome
 from harness.verify.catalog import slo_id
 
@@ -88,15 +89,10 @@ def delta_table(a: RunData, b: RunData) -> Table:
     return table
 
 
-def _series(run_dir: Path) -> tuple[RequestSeries | None, SampleSeries | None]:
-    req, smp = run_dir / "requests.csv", run_dir / "samples.jsonl"
-    return (request_series(req) if req.is_file() else None,
-            sample_series(smp) if smp.is_file() else None)
-
-
 def _overlay(runs: list[tuple[str, RunData]], path: Path) -> Path | None:
     """Throughput, error rate, p99 and RSS of both runs on one time axis."""
-    series = [(label, data, *_series(data.run_dir)) for label, data in runs]
+    series: list[tuple[str, RunData, RequestSeries | None, SampleSeries | None]] = [
+        (label, data, *load_series(data.run_dir)) for label, data in runs]
     if not any(req or smp for _, _, req, smp in series):
         return None
     fig = Figure(figsize=(10.0, 9.6), dpi=96, layout="constrained")

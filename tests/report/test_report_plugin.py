@@ -29,6 +29,7 @@ from pathlib import Path
 sys.path.insert(0, {str(HERE)!r})
 import harness
 import report_rundirs
+from harness.errors import ScenarioError
 
 @dataclass
 class RunOutcome:  # the lead's harness.run.RunOutcome signature
@@ -39,6 +40,8 @@ class RunOutcome:  # the lead's harness.run.RunOutcome signature
 def fake_run_scenario(path, overrides=None, *, reports_dir=Path("reports"), replay_of=None,
                       quiet=False):
     overrides = dict(overrides or {{}})
+    if Path(path).stem == "broken":
+        raise ScenarioError(str(path), "fault[0].at", "must be <= duration (30s), got 45s")
     naive = Path(path).stem.startswith("naive")
     profile = str(overrides.get("profile", "naive" if naive else "resilient"))
     ok = profile != "naive"
@@ -87,11 +90,14 @@ def _run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
 def test_chaos_scenario_option(chaos_dir: pytest.Pytester) -> None:
     """--chaos-scenario makes each file a test and the only tests; command-line overrides
     reach run_scenario; the resilient run passes; the naive one fails with a message that
-    lists each failed SLO with value vs threshold, the report's path and the replay command."""
-    chaos_dir.makefile(".toml", **{"naive-db-restart": 'name = "naive-db-restart"\n'})
+    lists each failed SLO with value vs threshold, the report's path and the replay command;
+    an invalid scenario fails with the ScenarioError's file and key, no traceback."""
+    chaos_dir.makefile(".toml", **{"naive-db-restart": 'name = "naive-db-restart"\n',
+                                   "broken": 'name = "broken"\n'})
     result = _run(chaos_dir, "--chaos-scenario", "db-restart.toml", "--chaos-scenario",
-                  "naive-db-restart.toml", "--chaos-duration", "9s")
-    result.assert_outcomes(passed=1, failed=1)
+                  "naive-db-restart.toml", "--chaos-scenario", "broken.toml",
+                  "--chaos-duration", "9s")
+    result.assert_outcomes(passed=1, failed=2)
     written = sorted(p.read_text() for p in (chaos_dir.path / "reports").glob("*/*/overrides.txt"))
     assert written == ["[('duration', '9s')]"] * 2
     out = result.stdout.str()
@@ -100,6 +106,8 @@ def test_chaos_scenario_option(chaos_dir: pytest.Pytester) -> None:
     assert "lost_writes@run: 2 vs == 0 (fail)" in out
     assert "report: " in out and "/report.html" in out
     assert "replay: chaosharness replay " in out
+    assert "broken.toml could not run: " in out
+    assert "broken.toml: fault[0].at: must be <= duration (30s), got 45s" in out
     assert "Traceback" not in out and "test_unrelated" not in out
 
 
