@@ -33,7 +33,7 @@ ENV_VARS: dict[str, str] = {
 }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class DbConfig:
     """Everything the database manager needs; invalid combinations raise :class:`ConfigError`."""
 
@@ -79,6 +79,14 @@ class DbConfig:
         if not self.application_name:
             out.append(("application_name", self.application_name, "a non-empty name"))
         return out
+
+    def __repr__(self) -> str:
+        """Every field, with a password in the DSN replaced (reprs end up in logs)."""
+        shown = ", ".join(
+            f"{f.name}={redact_dsn(self.dsn) if f.name == 'dsn' else getattr(self, f.name)!r}"
+            for f in fields(self)
+        )
+        return f"DbConfig({shown})"
 
     @property
     def server_settings(self) -> dict[str, str]:
