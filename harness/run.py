@@ -237,7 +237,8 @@ class _Conductor:
         finally:
             self._wind_down(sup, locust, timeline)
             self._collect(stack)
-            observer.stop(timeout_s=10)
+            observer.stop(timeout_s=15)
+            self.record.update(observer=observer.summary())
         return status
 
     def _wait_for_load(self, locust: ChildProcess, timeline: Timeline, observer: Observer,
