@@ -13,7 +13,7 @@ import psutil
 import pytest
 
 from reference_impl.db.config import DbConfig
-from reference_impl.db.errors import IdempotencyConflict
+from reference_impl.db.errors import IdempotencyConflict, MigrationError
 from reference_impl.db.manager import DatabaseManager
 from reference_impl.db.migrate import migrate_up
 from reference_impl.db.naive import NaiveDatabase
@@ -104,7 +104,8 @@ def test_concurrent_inserts_of_one_key_make_one_row(migrated_db: str) -> None:
 
 def test_naive_insert_duplicates_on_a_retry(fresh_db: str) -> None:
     """The naive profile (schema at 002, no unique key): a retried post is a second row, which
-    the final read shows as a duplicate; the idempotent insert cannot even run there."""
+    the final read shows as a duplicate; the idempotent insert cannot even run there, and
+    migration 003 then refuses to build the unique index, naming the duplicated key."""
 
     async def scenario() -> None:
         await migrate_up(fresh_db, target="002")
@@ -119,6 +120,9 @@ def test_naive_insert_duplicates_on_a_retry(fresh_db: str) -> None:
         finally:
             await db.close()
         assert await _final_read(fresh_db) == {"k-9": 2}
+        duplicated = r"(?s)003_add_missing_indexes.*23505.*\(k-9\) is duplicated"
+        with pytest.raises(MigrationError, match=duplicated):
+            await migrate_up(fresh_db)
 
     run(scenario)
 
