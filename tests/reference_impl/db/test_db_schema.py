@@ -98,3 +98,37 @@ def test_runtime_undefined_column_marks_invalid_then_revalidates(fresh_db: str) 
             await db.close()
 
     run(scenario)
+
+
+def test_column_renamed_mid_run_then_restored(migrated_db: str) -> None:
+    """Schema drift while serving (node_id renamed away, as the drift_schema fault does): the
+    lookup fails as schema_invalid, the automatic revalidation names nodes.node_id, and once
+    the column is back the next revalidation passes and lookups work (no stale statement)."""
+
+    async def scenario() -> None:
+        admin = await asyncpg.connect(migrated_db)
+        db = DatabaseManager(DbConfig(migrated_db, pool_min=1, pool_max=2), CircuitBreaker("db"))
+        await db.connect()
+        try:
+            assert await db.schema.revalidate()
+            assert await get_node(db, "node-2") is not None  # statement now cached
+            await admin.execute("alter table nodes rename column node_id to id")
+            with pytest.raises(DatabaseUnavailable, match="schema_invalid"):
+                await get_node(db, "node-2")
+            for _ in range(100):  # the revalidation mark_invalid scheduled
+                if db.schema.last_check is not None and db.schema.invalidations == 1 and any(
+                        "nodes.node_id is missing" in p for p in db.schema.problems):
+                    break
+                await asyncio.sleep(0.02)
+            else:
+                raise AssertionError(f"no automatic revalidation: {db.schema.snapshot()}")
+            assert not db.schema.valid
+            await admin.execute("alter table nodes rename column id to node_id")
+            assert await db.schema.maybe_revalidate(min_interval_s=0.0)
+            node = await get_node(db, "node-2")
+            assert node is not None and node["name"] == "east wall"
+        finally:
+            await db.close()
+            await admin.close()
+
+    run(scenario)
