@@ -14,9 +14,9 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-from harness.load.config import CONFIG_ARG, REQUEST_FILE_GLOB
+from harness.load.config import CONFIG_ARG, CONFIG_ENV, REQUEST_FILE_GLOB
 
-__all__ = ["LOCUSTFILE", "locust_argv", "merge_request_files"]
+__all__ = ["LOCUSTFILE", "locust_argv", "locust_env", "merge_request_files"]
 
 #: The harness' own locustfile (the reference API).
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
@@ -34,21 +34,31 @@ def locust_argv(
     data, not an error, so the exit code is 0 when Locust itself worked. ``stop_timeout_s``
     lets in-flight tasks (a write and its retries) finish at the end, so no write is
     left half-recorded; the conductor passes about ``request_timeout * (retries + 1)``.
+    The config path goes in ``--chaosharness-config`` for the harness' own locustfile;
+    a user's ``locustfile`` would reject that option, so pass :func:`locust_env` instead.
     """
     if workers < 0 or users < 1 or spawn_rate <= 0 or run_time_s <= 0:
         raise ValueError(f"locust_argv: workers >= 0, users >= 1, spawn_rate > 0 and "
                          f"run_time_s > 0 needed, got {workers}, {users}, {spawn_rate}, "
                          f"{run_time_s}")
+    own = locustfile is None or Path(locustfile).resolve() == LOCUSTFILE.resolve()
     argv = [
         python, "-m", "locust", "-f", str(locustfile or LOCUSTFILE), "--headless",
         "--host", host, "--users", str(users), "--spawn-rate", f"{spawn_rate:g}",
         "--run-time", f"{math.ceil(run_time_s)}s", "--stop-timeout", f"{math.ceil(stop_timeout_s)}",
         "--exit-code-on-error", "0", "--only-summary", "--skip-log-setup",
-        CONFIG_ARG, str(config_path),
     ]
+    if own:  # a user's locustfile does not declare the option: it gets locust_env() only
+        argv += [CONFIG_ARG, str(config_path)]
     if workers > 0:
         argv += ["--processes", str(workers)]
     return argv
+
+
+def locust_env(config_path: Path | str) -> dict[str, str]:
+    """Environment entries naming the load config, for any locustfile (merge into the
+    child's environment; a user's own locustfile reads ``CHAOSHARNESS_LOAD_CONFIG``)."""
+    return {CONFIG_ENV: str(config_path)}
 
 
 def _rows(path: Path) -> Iterator[tuple[float, list[str]]]:

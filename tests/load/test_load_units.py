@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from harness.load.command import LOCUSTFILE, locust_argv, merge_request_files
+from harness.load.command import LOCUSTFILE, locust_argv, locust_env, merge_request_files
 from harness.load.config import LoadRunConfig
 from harness.load.keys import TaskPicker, WriteKeys, user_rng
 from harness.load.plan import users_at
@@ -96,6 +96,10 @@ def test_locust_argv() -> None:
     assert "--processes" not in argv and "--headless" in argv
     assert locust_argv("c", "h", workers=4, users=1, spawn_rate=1,
                        run_time_s=1)[-2:] == ["--processes", "4"]
+    theirs = locust_argv("c", "h", workers=0, users=1, spawn_rate=1, run_time_s=1,
+                         locustfile="/their/locustfile.py")
+    assert "--chaosharness-config" not in theirs and "/their/locustfile.py" in theirs
+    assert locust_env("/r/load.json") == {"CHAOSHARNESS_LOAD_CONFIG": "/r/load.json"}
     with pytest.raises(ValueError, match="users >= 1"):
         locust_argv("c", "h", workers=0, users=0, spawn_rate=1, run_time_s=1)
 

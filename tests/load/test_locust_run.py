@@ -42,17 +42,21 @@ def _start_api(sup: Supervisor, log: Path) -> str:
     return f"http://127.0.0.1:{port[0]}"
 
 
-def _run_locust(tmp: Path, sup: Supervisor, host: str, workers: int, seconds: float) -> Path:
+def _run_locust(tmp: Path, sup: Supervisor, host: str, workers: int, seconds: float,
+                **shape: object) -> Path:
     requests_dir = tmp / "requests"
     requests_dir.mkdir()
-    config = LoadRunConfig(
-        mix={"post_message": 6, "read_history": 2, "join_room": 1, "submit_plan": 1,
-             "lookup_node": 1, "export": 1},
-        requests_dir=str(requests_dir), t0_monotonic=time.monotonic(), run_time_s=seconds,
-        seed=7, users=6, spawn_rate=20, wait_ms=(5, 30), request_timeout_s=1.0,
-        write_retries=3, rooms=3,
-    ).write(tmp / "load.json")
-    argv = locust_argv(config, host, workers=workers, users=6, spawn_rate=20,
+    fields: dict[str, object] = {
+        "mix": {"post_message": 6, "read_history": 2, "join_room": 1, "submit_plan": 1,
+                "lookup_node": 1, "export": 1},
+        "requests_dir": str(requests_dir), "t0_monotonic": time.monotonic(),
+        "run_time_s": seconds, "seed": 7, "users": 6, "spawn_rate": 20, "wait_ms": (5, 30),
+        "request_timeout_s": 1.0, "write_retries": 3, "rooms": 3,
+    }
+    fields |= shape
+    config = LoadRunConfig(**fields).write(tmp / "load.json")  # type: ignore[arg-type]
+    users = int(str(fields["users"]))
+    argv = locust_argv(config, host, workers=workers, users=users, spawn_rate=20,
                        run_time_s=seconds, stop_timeout_s=8)
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     env.pop("CHAOSHARNESS_LOAD_CONFIG", None)
@@ -133,3 +137,17 @@ def test_worker_processes_write_separate_files_merged_in_order(tmp_path: Path) -
     assert workers == {"0", "1"}
     firsts = [r["write_key"] for r in rows if r["write_key"] and r["attempt"] == "1"]
     assert len(firsts) == len(set(firsts))
+
+
+def test_step_shape_raises_the_load(tmp_path: Path) -> None:
+    """A step shape (1 user, +5 each second) is followed: the last second carries several
+    times the requests of the first, and Locust stops by itself at the run time."""
+    with Supervisor(tmp_path / "logs") as sup:
+        host = _start_api(sup, tmp_path / "server.log")
+        out = _run_locust(tmp_path, sup, host, workers=0, seconds=4.0, shape="step", users=1,
+                          steps=3, step_users=5, step_every_s=1.0)
+    t = [float(r["t_s"]) for r in _read(out)]
+    start = min(t)
+    first = sum(1 for x in t if x < start + 1.0)
+    last = sum(1 for x in t if start + 2.5 <= x < start + 3.5)
+    assert last > 3 * max(first, 1), (first, last)
