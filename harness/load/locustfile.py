@@ -101,7 +101,7 @@ class ReferenceApiUser(FastHttpUser):
     def wait_time(self) -> float:
         """Think time between tasks, from this user's generator."""
         low, high = CONFIG.wait_ms
-        return self.rng.uniform(low, high) / 1000.0
+        return float(self.rng.uniform(low, high)) / 1000.0
 
     @task
     def next_task(self) -> None:

@@ -43,7 +43,7 @@ def _start_api(sup: Supervisor, log: Path) -> str:
 
 
 def _run_locust(tmp: Path, sup: Supervisor, host: str, workers: int, seconds: float,
-                **shape: object) -> Path:
+                live_flush: bool = False, **shape: object) -> Path:
     requests_dir = tmp / "requests"
     requests_dir.mkdir()
     fields: dict[str, object] = {
@@ -61,6 +61,13 @@ def _run_locust(tmp: Path, sup: Supervisor, host: str, workers: int, seconds: fl
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     env.pop("CHAOSHARNESS_LOAD_CONFIG", None)
     locust = sup.spawn(f"locust-{workers}", argv, env=env, cwd=tmp)
+    if live_flush:  # rows reach the disk while the run goes on, not only at exit
+        def flushed() -> bool:
+            files = list(requests_dir.glob("requests-*.csv"))
+            return bool(files) and len(files[0].read_text().splitlines()) > 5 or not locust.alive
+
+        wait_until(flushed, seconds + 30, what="first flush of the recorder")
+        assert locust.alive, "the recorder wrote nothing before Locust ended"
     code = locust.wait(timeout=seconds + 45)
     assert code == 0, f"locust exited {code}:\n{locust.log_tail(40)}"
     out = tmp / "requests.csv"
@@ -77,13 +84,14 @@ def _read(path: Path) -> list[dict[str, str]]:
 
 
 def test_recorded_rows_keys_retries_and_acks(tmp_path: Path) -> None:
-    """Every request the server saw is a row; writes carry seeded keys; a 503 or a lost
-    answer is retried with the same key (attempt 2) and acked then; t_s is on the run clock."""
+    """Every request the server saw is a row (rows reach the disk during the run); writes
+    carry seeded keys; a 503, a dropped connection or a lost answer is retried with the
+    same key (attempt 2) and acked then; errors are classed; t_s is on the run clock."""
     with Supervisor(tmp_path / "logs") as sup:
         server_log = tmp_path / "server.log"
         host = _start_api(sup, server_log)
         started = time.monotonic()
-        out = _run_locust(tmp_path, sup, host, workers=0, seconds=4.0)
+        out = _run_locust(tmp_path, sup, host, workers=0, seconds=4.0, live_flush=True)
         elapsed = time.monotonic() - started
     rows = _read(out)
     seen = Counter(line.split("\t")[0] for line in server_log.read_text().splitlines())
