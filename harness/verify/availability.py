@@ -14,10 +14,11 @@
 from __future__ import annotations
 
 import bisect
+import heapq
 from array import array
 from collections import Counter
 from dataclasses import dataclass, field
-from itertools import accumulate, compress
+from itertools import accumulate, compress, islice
 from operator import not_
 from typing import Any
 
@@ -36,6 +37,8 @@ __all__ = [
 ]
 
 
+#: How many example rows (first failures, slowest requests) evidence carries.
+EXAMPLE_ROWS = 5
 #: How long a request may have been in flight before a fault and still answer because of it.
 MAX_REQUEST_S = 30.0
 
@@ -151,6 +154,26 @@ class Tally:
     errors: list[Counter[int]]
     status_5xx: list[int]
     latencies: dict[str, array] = field(default_factory=dict)
+    #: Row indices of the first failed and the slowest requests of each phase (evidence).
+    first_failed: list[list[int]] = field(default_factory=list)
+    slowest: list[list[int]] = field(default_factory=list)
+
+    def examples(self, table: RequestTable, phases: list[int]) -> dict[str, list[dict]]:
+        """The first failures and slowest requests over ``phases``, as rows for evidence."""
+        failed = sorted((i for p in phases for i in self.first_failed[p]),
+                        key=table.t_s.__getitem__)[:EXAMPLE_ROWS]
+        slow = sorted((i for p in phases for i in self.slowest[p]),
+                      key=lambda i: -table.latency_ms[i])[:EXAMPLE_ROWS]
+        return {"first_failures": [row_dict(table, i) for i in failed],
+                "slowest": [row_dict(table, i) for i in slow]}
+
+
+def row_dict(table: RequestTable, i: int) -> dict[str, Any]:
+    """One request as evidence: start, task, status, error, latency."""
+    return {"t_s": table.t_s[i], "name": table.names[table.name_code[i]]
+            if table.name_code[i] < len(table.names) else "?",
+            "status": table.status[i], "error": table.errors[table.error_code[i]],
+            "latency_ms": table.latency_ms[i]}
 
 
 def tally(table: RequestTable, index: PhaseIndex, series: TimeSeries | None = None) -> Tally:
@@ -172,9 +195,13 @@ def tally(table: RequestTable, index: PhaseIndex, series: TimeSeries | None = No
         rows = order[lo:hi]
         out.n[p] = len(rows)
         out.ok[p] = series.ok_prefix[hi] - series.ok_prefix[lo] if hi > lo else 0
+        out.first_failed.append([])
         if out.ok[p] < out.n[p]:
             failed = compress(rows, map(not_, map(table.ok.__getitem__, rows)))
             out.errors[p].update(map(table.error_code.__getitem__, failed))
+            out.first_failed[p] = list(islice(
+                compress(rows, map(not_, map(table.ok.__getitem__, rows))), EXAMPLE_ROWS))
+        out.slowest.append(heapq.nlargest(EXAMPLE_ROWS, rows, key=table.latency_ms.__getitem__))
         statuses = Counter(map(table.status.__getitem__, rows))
         out.status_5xx[p] = sum(v for code, v in statuses.items() if code >= 500)
         out.latencies[kinds[p]].extend(map(table.latency_ms.__getitem__, rows))

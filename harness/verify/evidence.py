@@ -29,6 +29,7 @@ def _requests(metric: str, phase: str, ctx: Ctx) -> dict[str, Any]:
                     if p.name in names][:20] if phase != "run" else None,
         "phases": names[:20],
         "worst_phase": _worst_phase(names, ctx["by_name"]),
+        **(ctx["request_examples"](phase) if "request_examples" in ctx else {}),
     }
 
 
@@ -87,6 +88,11 @@ def _process(metric: str, phase: str, ctx: Ctx) -> dict[str, Any]:
         "shutdown_exit_code": lambda: proc["shutdown"]["shutdowns"],
         "startup_seconds": lambda: proc["startup"],
         "crashes": lambda: proc["crashes"][:10],
+        "unhandled_errors": lambda: {"first_increments": proc["unhandled"]["unhandled_errors"]},
+        "stderr_unhandled_errors": lambda: {
+            "first_increments": proc["unhandled"]["stderr_unhandled_errors"],
+            "logs": proc.get("app_logs")},
+        "schema_errors": lambda: {"logs": proc.get("app_logs")},
     }
     getter = pick.get(metric)
     return {"detail": getter()} if getter else {"samples": proc.get("samples")}

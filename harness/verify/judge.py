@@ -175,7 +175,8 @@ def judge_run(root: Path) -> dict[str, Any]:
     windows = fault_windows(events, load_end)
     recovered_at, rec_evidence = _recoveries(windows, series, end_s, rule)
     index = PhaseIndex(build_phases(windows, recovered_at, warm_end, end_s))
-    by_kind, by_name = request_metrics(table, index, tally(table, index, series))
+    counts = tally(table, index, series)
+    by_kind, by_name = request_metrics(table, index, counts)
     faults = _fault_entries(windows, recovered_at, rec_evidence, samples, index, by_name,
                             table, series)
     metrics: dict[str, dict[str, Any]] = {k: dict(by_kind.get(k, {})) for k in PHASE_KINDS}
@@ -193,7 +194,9 @@ def judge_run(root: Path) -> dict[str, Any]:
     metrics["run"].update({f"{c}_writes": writes[c] for c in _WRITE_METRICS})
     judgements = _judge(facts, metrics, forced, {
         "metrics": metrics, "phases": index.phases, "by_name": by_name, "faults": faults,
-        "writes": writes, "memory": memory, "process": process})
+        "writes": writes, "memory": memory, "process": process,
+        "request_examples": lambda kind: counts.examples(table, [
+            p for p, ph in enumerate(index.phases) if kind == "run" or ph.kind == kind])})
     expected = expectation(facts, judgements)
     return {
         "scenario": facts.name, "run_id": run_info.get("run_id", root.name),

@@ -250,12 +250,17 @@ def process_metrics(
     kinds = (*dict.fromkeys(index.kinds()), "run")
     metrics: dict[str, dict[str, Any]] = {k: {} for k in kinds}
     have = bool(samples)
+    errors: dict[str, list[dict[str, Any]]] = {}
     for field, name in (("app_errors_unhandled", "unhandled_errors"),
                         ("stderr_unhandled", "stderr_unhandled_errors")):
         present = any(isinstance(s.get(field), int | float) for s in samples)
-        sums = _sum_by_kind(counter_increments(samples, field), index)
+        incs = counter_increments(samples, field)
+        sums = _sum_by_kind(incs, index)
         for k in kinds:
             metrics[k][name] = int(sums.get(k, 0)) if present else None
+        errors[name] = [{"t_s": t, "new": int(v),
+                         "phase": index.phases[index.index_of(t)].name if index.phases else None}
+                        for t, v in incs[:10]]
     warnings = _sum_by_kind(counter_increments(samples, "memory_warnings"), index)
     hours = {**index.duration_by_kind(), "run": sum(index.duration_by_kind().values())}
     for k in kinds:
@@ -284,6 +289,9 @@ def process_metrics(
         "startup_seconds": startup["value"], "schema_errors": schema,
     })
     section = {"connections": leaks, "shutdown": shutdown, "startup": startup,
+               "unhandled": errors,
+               "app_logs": sorted(p.name for p in log_dir.glob("app*.log"))
+               if log_dir.is_dir() else [],
                "crashes": crashes, "exits": exits, "schema_errors": schema,
                "samples": len(samples)}
     return section, metrics

@@ -138,3 +138,25 @@ def test_a_failed_run_exits_2_and_bad_inputs_name_the_file(tmp_path: Path) -> No
     (root / "scenario.toml").unlink()
     with pytest.raises(VerifyError, match="scenario.toml"):
         verify_run(root)
+
+
+def test_failing_availability_names_its_first_failed_and_slowest_requests(
+    tmp_path: Path
+) -> None:
+    """Steady load with 503s at 30.0 and 30.1 s and one 900 ms request at 40 s: the failing
+    availability SLO's evidence lists those 503s first (in time order) and the slow request
+    as the slowest, with its task name."""
+    b = RunDirBuilder(tmp_path / "run")
+    b.scenario = 'name = "x"\n[slo.steady]\navailability = ">= 99.9%"\n'
+    b.bounds()
+    steady_load(b, 10.0, 60.0)
+    b.request(30.1, status=503).request(30.0, status=503, name="post_message")
+    b.request(40.0, latency_ms=900.0, name="export")
+    result = verify_run(b.write())
+    (slo,) = result["slos"]
+    assert slo["verdict"] == "fail"
+    first = slo["evidence"]["first_failures"]
+    assert [(r["t_s"], r["status"], r["name"]) for r in first[:2]] == [
+        (30.0, 503, "post_message"), (30.1, 503, "read_history")]
+    assert slo["evidence"]["slowest"][0]["name"] == "export"
+    assert slo["evidence"]["slowest"][0]["latency_ms"] == 900.0
