@@ -145,7 +145,7 @@ _SPECS: tuple[FaultSpec, ...] = (
                "count": _p("int", "how many errors", 1, min=1, max=100000)},
               "forbidden", "app_hooks"),
     FaultSpec("app.flood_tasks", "submit a burst of background tasks through the chaos hooks",
-              {"count": _p("int", "tasks submitted", 1000, min=1, max=10_000_000)},
+              {"count": _p("int", "tasks submitted", 1000, min=1, max=100_000)},
               "forbidden", "app_hooks"),
 )
 
