@@ -91,33 +91,43 @@ def app_env(dsn: str, extra: dict[str, str] | None = None) -> dict[str, str]:
     return env
 
 
-def start_app(
+def spawn_app(
     supervisor: Supervisor, dsn: str, *, name: str = "app", profile: str = "resilient",
     args: Sequence[str] = (), env: dict[str, str] | None = None,
-    listen_timeout_s: float = 30.0,
-) -> RunningApp:
-    """Spawn ``python -m reference_impl serve --port 0`` and wait until it listens."""
+) -> tuple[ChildProcess, Callable[[], str | None]]:
+    """Spawn ``python -m reference_impl serve --port 0``; return the child and a function
+    that gives its URL once it printed ``listening on ...`` (None before)."""
     argv = [sys.executable, "-m", "reference_impl", "serve", "--port", "0",
             "--profile", profile, "--chaos-hooks", *args]
     log_path = supervisor.log_dir / f"{name}.log"
     offset = log_path.stat().st_size if log_path.exists() else 0
     child = supervisor.spawn(name, argv, env=app_env(dsn, env), cwd=REPO_ROOT,
                              stop_timeout=15.0)
-    found: list[str] = []
 
-    def listening() -> bool:
-        if child.poll() is not None:
-            raise_exited(child)
+    def url() -> str | None:
         with child.log_path.open("rb") as fh:
             fh.seek(offset)
             match = _LISTENING.search(fh.read().decode("utf-8", "replace"))
-        if match:
-            found.append(match.group(1))
-        return bool(match)
+        return match.group(1) if match else None
 
-    wait_until(listening, listen_timeout_s, what=f"{name} listening",
-               on_timeout=child.log_tail)
-    return RunningApp(child, found[0], supervisor)
+    return child, url
+
+
+def start_app(
+    supervisor: Supervisor, dsn: str, *, name: str = "app", profile: str = "resilient",
+    args: Sequence[str] = (), env: dict[str, str] | None = None,
+    listen_timeout_s: float = 30.0,
+) -> RunningApp:
+    """Spawn the app (``spawn_app``) and wait until it listens."""
+    child, url = spawn_app(supervisor, dsn, name=name, profile=profile, args=args, env=env)
+
+    wait_until(lambda: child.poll() is not None or url() is not None, listen_timeout_s,
+               what=f"{name} listening", on_timeout=child.log_tail)
+    found = url()
+    if found is None:
+        raise_exited(child)
+    assert found is not None
+    return RunningApp(child, found, supervisor)
 
 
 def raise_exited(child: ChildProcess) -> None:

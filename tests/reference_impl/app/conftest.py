@@ -31,9 +31,10 @@ def module_db(postgres: EmbeddedPostgres) -> Iterator[str]:
         drop_database(postgres, dsn)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def own_postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedPostgres]:
-    """A Postgres only this module uses, so it may be stopped, restarted and crashed."""
+    """A Postgres only the app's fault tests use, so they may stop, restart and crash it
+    (each test leaves it running)."""
     log_dir: Path = tmp_path_factory.mktemp("own-postgres")
     with EmbeddedPostgres(log_dir=log_dir, fsync=False, max_connections=100) as pg:
         yield pg
