@@ -150,10 +150,12 @@ def _judge(
     ctx: dict[str, Any],
 ) -> list[Judgement]:
     memory = ctx["memory"]
+    fits = {**memory.get("by_phase", {}), "run": memory}
     bounds = {("memory_growth_mb_per_hour", k): (v["ci95"][0], v["ci95"][1])
-              for k, v in {**memory.get("by_phase", {}), "run": memory}.items()
-              if v.get("ci95")}
-    judgements = evaluate_slos(facts.slos, metrics, bounds, forced)
+              for k, v in fits.items() if v.get("ci95")}
+    unknown = {("memory_growth_mb_per_hour", k): v["trend_reason"]
+               for k, v in fits.items() if v.get("trend_reason")}
+    judgements = evaluate_slos(facts.slos, metrics, bounds, forced, unknown)
     attach_evidence(judgements, ctx)
     return judgements
 

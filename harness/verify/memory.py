@@ -25,6 +25,7 @@ from harness.verify.phases import Phase
 
 __all__ = [
     "MB",
+    "MIN_TREND_SPAN_S",
     "TheilSen",
     "growing_sites",
     "memory_report",
@@ -37,6 +38,8 @@ MB = 1_000_000.0
 _Z95 = 1.959963984540054
 #: Pairwise slopes grow as n**2; longer series are thinned to this many evenly spaced points.
 MAX_FIT_POINTS = 400
+#: A fit over less time than this cannot tell a leak from the allocator warming up.
+MIN_TREND_SPAN_S = 120.0
 #: Growth after recovery counts as persisting beyond max(this, 10 % of the level before).
 PERSIST_MIN_MB = 10.0
 
@@ -97,12 +100,18 @@ def rss_points(samples: list[dict[str, Any]]) -> list[tuple[float, float]]:
 
 
 def _fit_mb_per_hour(points: list[tuple[float, float]]) -> dict[str, Any]:
+    """The fit in MB/h; ``trend_reason`` says why it cannot call a leak (too short a span)."""
+    span = points[-1][0] - points[0][0] if points else 0.0
     fit = theil_sen([t for t, _ in points], [r for _, r in points])
     if fit is None:
-        return {"slope_mb_per_hour": None, "ci95": None, "points": len(points)}
+        return {"slope_mb_per_hour": None, "ci95": None, "points": len(points),
+                "span_s": span, "trend_reason": "fewer than 3 RSS samples"}
     k = 3600.0 / MB
+    short = span < MIN_TREND_SPAN_S
     return {"slope_mb_per_hour": fit.slope * k, "ci95": [fit.low * k, fit.high * k],
-            "points": fit.points}
+            "points": fit.points, "span_s": span,
+            "trend_reason": f"{span:.0f} s of samples is too short to tell a leak from warm-up "
+                            f"(needs {MIN_TREND_SPAN_S:.0f} s)" if short else None}
 
 
 def growing_sites(
@@ -170,7 +179,7 @@ def memory_report(
     ci = run_fit["ci95"]
     section: dict[str, Any] = {
         **run_fit, "threshold_mb_per_hour": threshold_mb_per_hour,
-        "leak": bool(ci and ci[0] > threshold_mb_per_hour),
+        "leak": None if run_fit["trend_reason"] else bool(ci and ci[0] > threshold_mb_per_hour),
         "peak_rss_bytes": max((r for _, r in points), default=None),
         "top_sites": sites, "diffs": len(diffs),
         "after_recovery": persisting_growth(points, phases),

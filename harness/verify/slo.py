@@ -9,6 +9,8 @@ each SLO becomes a verdict:
 * ``fail`` without a value when a checker proved the opposite of what was asked
   (a fault that never recovered has no recovery time, but it certainly broke
   ``recovery_seconds < 5``): ``forced`` carries the reason;
+* ``unknown`` also when a measured value is no evidence (``unknown`` carries why: a
+  memory slope over a minute cannot tell a leak from the allocator warming up);
 * a metric measured with an interval (the memory slope) is judged by the end of the
   interval that gives the benefit of the doubt: the lower bound against ``<``/``<=``,
   the upper bound against ``>``/``>=``. A leak is thus only called when even the
@@ -53,12 +55,15 @@ def evaluate_slo(
     metrics: Mapping[str, Mapping[str, Any]],
     bounds: Bounds | None = None,
     forced: Mapping[tuple[str, str], str] | None = None,
+    unknown: Mapping[tuple[str, str], str] | None = None,
 ) -> Judgement:
     """One SLO's verdict (see the module docstring for the rules)."""
     key = (slo.metric, slo.phase)
     value = metrics.get(slo.phase, {}).get(slo.metric)
     if forced and key in forced:
         return Judgement(slo, _num(value), "fail", None, {"reason": forced[key]})
+    if unknown and key in unknown:
+        return Judgement(slo, _num(value), "unknown", None, {"reason": unknown[key]})
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return Judgement(slo, None, "unknown", None, {"reason": f"{slo.metric} was not measured"
                                                       f" for phase {slo.phase}"})
@@ -79,6 +84,7 @@ def evaluate_slos(
     metrics: Mapping[str, Mapping[str, Any]],
     bounds: Bounds | None = None,
     forced: Mapping[tuple[str, str], str] | None = None,
+    unknown: Mapping[tuple[str, str], str] | None = None,
 ) -> list[Judgement]:
     """Every SLO's judgement, in the scenario's order."""
-    return [evaluate_slo(s, metrics, bounds, forced) for s in slos]
+    return [evaluate_slo(s, metrics, bounds, forced, unknown) for s in slos]

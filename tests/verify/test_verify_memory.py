@@ -89,3 +89,12 @@ def test_growth_that_persists_after_recovery_is_flagged() -> None:
     assert len(after) == 1 and after[0]["persists"] is True
     assert round(after[0]["growth_mb"]) == 60
     assert metrics["steady"]["peak_rss_mb"] == 260.0
+
+
+def test_a_minute_of_samples_cannot_call_a_leak() -> None:
+    """60 s of steep growth (the allocator warming up looks the same): the slope is
+    reported, but the leak call is withheld (None) with the reason, never True or False."""
+    section, metrics = memory_report(_samples(900.0, 0.5, n=60), [], [], 0.0, 50.0)
+    assert section["slope_mb_per_hour"] > 500
+    assert section["leak"] is None and "too short" in section["trend_reason"]
+    assert metrics["run"]["memory_growth_mb_per_hour"] == section["slope_mb_per_hour"]

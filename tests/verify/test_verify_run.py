@@ -160,3 +160,16 @@ def test_failing_availability_names_its_first_failed_and_slowest_requests(
         (30.0, 503, "post_message"), (30.1, 503, "read_history")]
     assert slo["evidence"]["slowest"][0]["name"] == "export"
     assert slo["evidence"]["slowest"][0]["latency_ms"] == 900.0
+
+
+def test_memory_slo_on_a_short_run_is_unknown_with_the_reason(tmp_path: Path) -> None:
+    """A 60 s run whose RSS climbs: memory_growth_mb_per_hour@run is unknown (not fail, not
+    pass), and says the span is too short."""
+    b = RunDirBuilder(tmp_path / "run")
+    b.scenario = 'name = "x"\n[slo.run]\nmemory_growth_mb_per_hour = "< 50"\n'
+    b.bounds()
+    for t in range(66):
+        b.sample(float(t), app_proc={"pid": 1, "rss_bytes": 60_000_000 + t * 200_000})
+    (slo,) = verify_run(b.write())["slos"]
+    assert slo["verdict"] == "unknown" and "too short" in slo["evidence"]["reason"]
+    assert slo["value"] > 50
