@@ -29,7 +29,7 @@ from harness.collect import final_read
 from harness.errors import HarnessError, ProvisionError
 from harness.faults.actions import FaultEnv
 from harness.faults.timeline import Timeline, TimelineLog
-from harness.load.command import locust_argv, merge_request_files
+from harness.load.command import locust_argv, locust_env, merge_request_files
 from harness.load.config import LoadRunConfig
 from harness.observe import Observer, ObserveTargets
 from harness.progress import Progress
@@ -120,7 +120,9 @@ def _proxied_dsn(pg_dsn: str, listen: str) -> str:
     creds, hostpart = rest.rsplit("@", 1) if "@" in rest else ("", rest)
     database = hostpart.split("/", 1)[1] if "/" in hostpart else "postgres"
     host, port = listen.rsplit(":", 1)
-    return f"{scheme}://{creds + '@' if creds else ''}{host}:{port}/{database}"
+    query = "" if "sslmode=" in database else ("&" if "?" in database else "?") + "sslmode=disable"
+    # loopback to a proxy: no TLS, so a connect is one round trip and not an SSL negotiation
+    return f"{scheme}://{creds + '@' if creds else ''}{host}:{port}/{database}{query}"
 
 
 def _pg_hostport(pg_dsn: str) -> str:
@@ -178,7 +180,8 @@ def _start_locust(scenario: Scenario, sup: Supervisor, run_dir: Path, host: str,
     argv = locust_argv(config_path, host, workers=load.workers, users=load.users,
                        spawn_rate=load.spawn_rate, run_time_s=scenario.duration,
                        locustfile=scenario.target.locustfile or None, stop_timeout_s=drain_s)
-    return sup.spawn("locust", argv, env=_child_env(t0), stop_signal=signal.SIGINT,
+    env = {**_child_env(t0), **locust_env(config_path)}
+    return sup.spawn("locust", argv, env=env, stop_signal=signal.SIGINT,
                      stop_timeout=drain_s + 10.0)
 
 
