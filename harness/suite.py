@@ -15,7 +15,7 @@ from typing import Any
 from harness.errors import HarnessError, ScenarioError
 from harness.run import EXIT_COULD_NOT_RUN, EXIT_OK, RunOutcome, run_scenario
 from harness.rundir import new_run_dir, wall
-from harness.scenario.suite import Suite, list_suites, load_suite
+from harness.scenario.suite import Suite, SuiteEntry, list_suites, load_suite
 
 __all__ = ["SuiteOutcome", "find_suite", "run_suite"]
 
@@ -43,10 +43,11 @@ def find_suite(name_or_path: str, scenario_dir: Path = SCENARIO_DIR) -> Path:
     raise ScenarioError(name_or_path, "", f"no such suite (known: {known})")
 
 
-def _entry(outcome: RunOutcome, scenario: Path) -> dict[str, Any]:
+def _entry(outcome: RunOutcome, item: SuiteEntry) -> dict[str, Any]:
     result = outcome.result or {}
     return {
-        "scenario": result.get("scenario", scenario.stem), "file": str(scenario),
+        "scenario": result.get("scenario", item.path.stem), "file": str(item.path),
+        "profile": item.profile or result.get("profile"), "gating": item.gating,
         "run_dir": str(outcome.run_dir), "status": outcome.status, "error": outcome.error,
         "expect": result.get("expect", "pass"), "expect_fail": result.get("expect_fail", []),
         "verdict": result.get("verdict", "unknown"), "as_expected": result.get("as_expected", False),
@@ -62,19 +63,26 @@ def run_suite(suite_path: Path, overrides: Mapping[str, object] | None = None, *
     runs: list[RunOutcome] = []
     entries: list[dict[str, Any]] = []
     started = wall()
-    for scenario in suite.scenarios:
-        merged = {**suite.overrides_for(scenario), **(overrides or {})}
+    gating: list[int] = []
+    for item in suite.entries:
+        merged = {**suite.overrides_for(item.path), **(overrides or {})}
+        if item.profile:
+            merged["profile"] = item.profile
         try:
-            outcome = run_scenario(scenario, merged, reports_dir=suite_dir, quiet=quiet)
+            outcome = run_scenario(item.path, merged, reports_dir=suite_dir, quiet=quiet)
         except HarnessError as exc:  # a scenario that cannot even load still gets its row
             outcome = RunOutcome(suite_dir, EXIT_COULD_NOT_RUN, None, "failed", str(exc))
         runs.append(outcome)
-        entries.append(_entry(outcome, scenario))
+        entries.append(_entry(outcome, item))
+        if item.gating or outcome.exit_code == EXIT_COULD_NOT_RUN:
+            gating.append(outcome.exit_code)
         (suite_dir / "suite.json").write_text(json.dumps(
             {"suite": suite.name, "description": suite.description, "started_wall": started,
              "ended_wall": wall(), "runs": entries}, indent=2) + "\n")
-    code = max((o.exit_code for o in runs), default=EXIT_OK)
-    from harness.report import render_suite
+    code = max(gating, default=EXIT_OK)
+    from harness.report import render_seed_metrics, render_suite
 
     render_suite(suite_dir, [o.run_dir for o in runs])
+    if any(not item.gating for item in suite.entries):
+        render_seed_metrics(suite_dir)  # a suite with comparison runs gets its before/after table
     return SuiteOutcome(suite_dir, runs, code)

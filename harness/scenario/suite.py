@@ -8,6 +8,10 @@ A suite file::
 
     [overrides.soak]                                    # per scenario name
     duration = "1h"
+
+An entry ``"db-restart@naive"`` runs that scenario with the given profile as a
+*comparison* run: it is measured and reported (the "before" column of a
+before/after table) but does not gate the suite's exit code.
 """
 
 from __future__ import annotations
@@ -19,8 +23,22 @@ from pathlib import Path
 from harness.errors import ScenarioError
 from harness.scenario.fields import Table, did_you_mean_text, type_name
 from harness.scenario.loader import OVERRIDABLE, load_scenario, read_toml
+from harness.scenario.schema import PROFILES
 
-__all__ = ["Suite", "list_scenarios", "list_suites", "load_suite"]
+__all__ = ["Suite", "SuiteEntry", "list_scenarios", "list_suites", "load_suite"]
+
+
+@dataclass(frozen=True)
+class SuiteEntry:
+    """One run of a suite: a scenario file, and the profile of a comparison run (or None)."""
+
+    path: Path
+    profile: str | None = None
+
+    @property
+    def gating(self) -> bool:
+        """Whether this run's verdict counts towards the suite's exit code."""
+        return self.profile is None
 
 
 @dataclass(frozen=True)
@@ -32,6 +50,7 @@ class Suite:
     scenarios: list[Path]
     overrides: Mapping[str, Mapping[str, object]] = field(default_factory=dict)
     source: Path | None = field(default=None, compare=False)
+    entries: tuple[SuiteEntry, ...] = ()
 
     def overrides_for(self, scenario: Path) -> Mapping[str, object]:
         """The overrides for one of the suite's scenario files (by its stem)."""
@@ -66,19 +85,27 @@ def load_suite(path: Path | str, validate: bool = True) -> Suite:
     if not entries:
         raise top.error("scenarios", "expected a non-empty array of scenario names")
     scenarios: list[Path] = []
-    for i, entry in enumerate(entries):
+    suite_entries: list[SuiteEntry] = []
+    for i, raw_entry in enumerate(entries):
+        entry, _, profile = raw_entry.partition("@")
+        if profile and profile not in PROFILES:
+            raise ScenarioError(file, f"scenarios[{i}]", f"unknown profile {profile!r} in "
+                                f"{raw_entry!r}" + did_you_mean_text(profile, PROFILES))
         found = _resolve(entry, path)
         if found is None:
             known = [p.stem for p in list_scenarios(path.parent.parent)]
             raise ScenarioError(file, f"scenarios[{i}]", f"no scenario file {entry!r}"
                                 + did_you_mean_text(entry, known))
         scenarios.append(found)
+        suite_entries.append(SuiteEntry(found, profile or None))
     overrides = _parse_overrides(top, {p.stem for p in scenarios})
     suite = Suite(name=top.str_("name", path.stem), description=top.str_("description", ""),
-                  scenarios=scenarios, overrides=overrides, source=path)
+                  scenarios=scenarios, overrides=overrides, source=path,
+                  entries=tuple(suite_entries))
     if validate:
-        for scenario in scenarios:
-            load_scenario(scenario, suite.overrides_for(scenario))
+        for item in suite.entries:
+            extra = {"profile": item.profile} if item.profile else {}
+            load_scenario(item.path, {**suite.overrides_for(item.path), **extra})
     return suite
 
 
