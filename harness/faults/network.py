@@ -115,6 +115,9 @@ class ProxyClient:
             body["name"] = name
         return dict(self._call("POST", f"/proxies/{proxy}/toxics", body))
 
+    def get_toxic(self, proxy: str, name: str) -> dict[str, Any]:
+        return dict(self._call("GET", f"/proxies/{proxy}/toxics/{name}"))
+
     def update_toxic(self, proxy: str, name: str, *, toxicity: float | None = None,
                      attributes: dict[str, Any] | None = None) -> dict[str, Any]:
         body: dict[str, Any] = {}

@@ -67,7 +67,10 @@ def _is_ip(host: str) -> bool:
 
 
 async def resolve_listen(text: str) -> tuple[str, int]:
-    """The (ip, port) a listen text binds; ``ListenError`` (Go's message) when it cannot."""
+    """The (ip, port) a listen text binds; ``ListenError`` (Go's message) when it cannot.
+    An empty text binds a free loopback port."""
+    if text == "":
+        return "127.0.0.1", 0
     try:
         host, port = split_host_port(text)
     except ValueError as exc:
