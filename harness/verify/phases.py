@@ -40,6 +40,7 @@ class FaultWindow:
     ok: bool
     error: str | None
     recovery_from_s: float | None = None
+    #: "removed", "postgres_ready", or "<fault name> removed" (an overlapping fault)
     recovery_from: str = "removed"
     rolled_back: bool = False
 
@@ -121,7 +122,38 @@ def fault_windows(
             w.rolled_back = bool(e.raw.get("rollback")) or e.t_s >= load_end_s
     for w in windows:
         _set_recovery_start(w, ready_times)
+    _wait_for_overlapping(windows)
     return windows
+
+
+def _wait_for_overlapping(windows: list[FaultWindow]) -> None:
+    """A fault removed while another is still active cannot recover before that one is gone
+    (an app restarted while Postgres is down): its recovery starts when the overlapping
+    fault's own recovery could start, followed transitively. If that one was only healed
+    by the end-of-run rollback (or never), this one's recovery cannot be measured either."""
+    changed = True
+    while changed:
+        changed = False
+        for w in windows:
+            for other in windows:
+                if w.recovery_from_s is None or other is w or not other.ok:
+                    continue
+                healed = _healed_at(other)
+                if not other.applied_s <= w.recovery_from_s < healed:
+                    continue
+                changed = True
+                if other.rolled_back or other.removed_s is None:
+                    w.recovery_from_s, w.rolled_back = None, True
+                    w.recovery_from = f"{other.name} never removed before the load ended"
+                else:
+                    w.recovery_from_s, w.recovery_from = healed, f"{other.name} removed"
+
+
+def _healed_at(w: FaultWindow) -> float:
+    """When ``w`` stopped acting: its recovery start, else its removal, else never (inf)."""
+    if w.recovery_from_s is not None:
+        return w.recovery_from_s
+    return w.removed_s if w.removed_s is not None else float("inf")
 
 
 def _set_recovery_start(w: FaultWindow, ready_times: list[float]) -> None:

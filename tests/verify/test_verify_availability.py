@@ -173,3 +173,21 @@ def test_availability_per_phase_matches_brute_force(
         failures = [err or "other" for ok, err in mine if not ok]
         assert sum(block["errors_by_class"].values()) == len(failures)
     assert by_kind["run"]["requests"] == len(rows)
+
+
+def test_a_fault_nested_in_another_recovers_from_the_outer_removal(tmp_path: Path) -> None:
+    """Postgres down 10..22 s; the app killed and restarted inside that (12..13.8 s): the app
+    fault cannot recover before Postgres is back, so its recovery counts from 22 s (naming
+    the outer fault). With the outer fault only removed by the rollback, the inner one's
+    recovery cannot be measured at all."""
+    b = RunDirBuilder(tmp_path / "a").bounds()
+    b.fault(0, "postgres.stop", 10.0, 22.0).fault(1, "app.kill", 12.0, 13.8)
+    w0, w1 = fault_windows(RunFiles(b.write()).timeline(), 65.0)
+    assert w1.recovery_from_s == 22.0 and w1.recovery_from == "fault-0 removed"
+    assert w0.recovery_from_s == 22.0 and w0.recovery_from == "removed"
+    b = RunDirBuilder(tmp_path / "b").bounds()
+    b.fault(0, "postgres.stop", 50.0, None).fault(1, "app.kill", 52.0, 53.8)
+    b.event("remove", 65.5, fault=0, action="postgres.stop", params={}, ok=True, rollback=True)
+    w0, w1 = fault_windows(RunFiles(b.write()).timeline(), 65.0)
+    assert w0.recovery_from_s is None and w1.recovery_from_s is None
+    assert w1.rolled_back and "fault-0" in w1.recovery_from
