@@ -52,6 +52,7 @@ class ChaosRun:
     result: dict[str, Any] | None
     check: bool = True
     overrides: dict[str, object] = field(default_factory=dict)
+    error: str | None = None  # why the run could not be carried out (exit code 2)
 
     @property
     def as_expected(self) -> bool:
@@ -86,7 +87,7 @@ def failure_message(run: ChaosRun) -> str:
     """Why a scenario test failed: the failed verdicts, the report and the replay command."""
     result = run.result or {}
     if run.result is None or run.exit_code == 2:
-        error = result.get("error") or "see the run's logs"
+        error = run.error or result.get("error") or f"see the logs in {run.run_dir / 'logs'}"
         head = f"chaos scenario {run.scenario} could not run (exit {run.exit_code}): {error}"
     else:
         head = (f"chaos scenario {result.get('scenario', run.scenario)}: verdict "
@@ -123,8 +124,9 @@ def execute(config: pytest.Config, scenario: Path, overrides: Mapping[str, objec
         outcome = run_module.run_scenario(scenario, merged, **kwargs)
     except HarnessError as exc:  # e.g. a ScenarioError: the file or an override is invalid
         raise ChaosFailure(f"chaos scenario {scenario} could not run: {exc}") from exc
+    error = getattr(outcome, "error", None)
     return ChaosRun(scenario, Path(outcome.run_dir), int(outcome.exit_code), outcome.result,
-                    check, merged)
+                    check, merged, str(error) if error else None)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

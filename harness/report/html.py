@@ -26,6 +26,7 @@ from harness.report.tables import (
     fmt_number,
     fmt_value,
     memory_sites,
+    memory_words,
     metrics_table,
     phase_table,
     verdict_table,
@@ -170,8 +171,7 @@ def _memory_extra(data: RunData) -> str:
     if not isinstance(mem, dict):
         return '<p class="note">No memory verdict in result.json.</p>'
     ci = mem.get("ci95") or [None, None]
-    leak = mem.get("leak")
-    words = "LEAK" if leak else "no leak" if leak is False else "unknown"
+    words = memory_words(data.result)
     peak = mem.get("peak_rss_bytes")
     out = [f"<p>Memory verdict: <strong>{_e(words)}</strong>; RSS slope "
            f"{_e(fmt_value('memory_growth_mb_per_hour', mem.get('slope_mb_per_hour')))} "

@@ -21,6 +21,7 @@ from harness.report.tables import (
     fmt_number,
     fmt_value,
     memory_sites,
+    memory_words,
     verdict_table,
     write_table,
 )
@@ -100,9 +101,8 @@ def _memory(data: RunData) -> list[str]:
     if not isinstance(mem, dict):
         return lines + ["_No memory verdict in result.json._", ""]
     ci = mem.get("ci95") or [None, None]
-    leak = mem.get("leak")
     lines.append(
-        f"Verdict: **{'LEAK' if leak else 'no leak' if leak is False else 'unknown'}**: "
+        f"Verdict: **{memory_words(data.result)}**: "
         f"RSS slope {fmt_value('memory_growth_mb_per_hour', mem.get('slope_mb_per_hour'))} "
         f"(95% CI {fmt_number(ci[0])} .. {fmt_number(ci[-1])}), peak RSS "
         f"{fmt_value('peak_rss_mb', _mb(mem.get('peak_rss_bytes')))}")

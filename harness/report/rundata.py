@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import json
 import shlex
-from dataclasses import dataclass, field
+from collections import Counter
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -34,11 +35,12 @@ class FaultWindow:
     error: str | None = None
     repeat: int | None = None
     params: dict[str, Any] = field(default_factory=dict)
+    repeated: bool = False  # the fault has more than one window (flapping)
 
     @property
     def label(self) -> str:
-        """Short label for a plot: ``#0 postgres.restart`` (``#2.1`` for a repeat)."""
-        rep = f".{self.repeat}" if self.repeat is not None else ""
+        """Short label for a plot: ``#0 postgres.restart`` (``#2.1`` for a flapping repeat)."""
+        rep = f".{self.repeat}" if self.repeat is not None and self.repeated else ""
         failed = " (failed)" if not self.ok else ""
         return f"#{self.fault}{rep} {self.action}{failed}"
 
@@ -119,6 +121,8 @@ def fault_windows(timeline: list[dict[str, Any]], end_s: float | None) -> list[F
         if applied is not None:
             windows.append(_window(applied, float(event["t_s"])))
     windows.extend(_window(applied, end_s) for applied in open_.values())
+    counts = Counter(w.fault for w in windows)
+    windows = [replace(w, repeated=counts[w.fault] > 1) for w in windows]
     return sorted(windows, key=lambda w: (w.start_s, w.fault))
 
 

@@ -24,6 +24,7 @@ __all__ = [
     "fmt_number",
     "fmt_value",
     "memory_sites",
+    "memory_words",
     "metrics_table",
     "phase_table",
     "slo_outcome",
@@ -228,6 +229,16 @@ def memory_sites(result: dict[str, Any] | None) -> list[dict[str, Any]]:
             growth = site.get("growth_bytes", site.get("size_diff_bytes"))
             out.append({**site, "growth_bytes": growth})
     return out
+
+
+def memory_words(result: dict[str, Any] | None) -> str:
+    """The memory verdict in words, saying so when no SLO of the scenario judges it."""
+    mem = (result or {}).get("memory")
+    leak = mem.get("leak") if isinstance(mem, dict) else None
+    words = "LEAK" if leak else "no leak" if leak is False else "unknown"
+    judged = any(isinstance(s, dict) and s.get("name") == "memory_growth_mb_per_hour"
+                 for s in (result or {}).get("slos") or [])
+    return words if judged or leak is None else f"{words} (no SLO of this scenario judges it)"
 
 
 def expectation_reasons(result: dict[str, Any] | None) -> list[str]:

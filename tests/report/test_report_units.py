@@ -15,7 +15,7 @@ from harness.report.plots import diff_totals, plot_memory, shade_faults
 from harness.report.rundata import fault_windows
 from harness.report.scrub import MASK, Scrubber
 from harness.report.series import SampleSeries, request_series, sample_series
-from harness.report.tables import fmt_value, slo_outcome
+from harness.report.tables import fmt_value, memory_words, slo_outcome
 
 
 def test_scrubber_masks_every_secret_form() -> None:
@@ -151,3 +151,14 @@ def test_public_surface_resolves() -> None:
         assert callable(getattr(report, name)), name
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
         _ = report.nope  # type: ignore[attr-defined]
+
+
+def test_memory_words_say_when_unjudged() -> None:
+    """A leak flagged by verify reads as such, with a note when no SLO of the scenario
+    judges memory (so a short run's noisy slope is not mistaken for a failed verdict)."""
+    leak = {"memory": {"leak": True}, "slos": []}
+    assert memory_words(leak) == "LEAK (no SLO of this scenario judges it)"
+    judged = {**leak, "slos": [{"name": "memory_growth_mb_per_hour", "phase": "run"}]}
+    assert memory_words(judged) == "LEAK"
+    assert memory_words({"memory": {"leak": None}}) == "unknown"
+    assert memory_words(None) == "unknown"
