@@ -73,11 +73,17 @@ class InFlight:
 
 
 class ConcurrencyGate:
-    """At most ``limit`` requests at once, at most ``queue`` waiting; the rest are shed."""
+    """At most ``limit`` requests at once, at most ``queue`` waiting; the rest are shed.
+
+    Admission counts requests inside the gate (waiting or active), so a slot
+    being handed from a finishing request to a waiting one is never mistaken
+    for a full queue.
+    """
 
     def __init__(self, limit: int, queue: int) -> None:
         self.limit = limit
         self.queue = queue
+        self.inside = 0
         self.active = 0
         self.waiting = 0
         self.rejected = 0
@@ -85,22 +91,31 @@ class ConcurrencyGate:
 
     async def acquire(self, timeout_s: float) -> bool:
         """Take a slot; False (counted in ``rejected``) when full or when the wait times out."""
-        if self._slots.locked() and self.waiting >= self.queue:
+        if self.inside >= self.limit + self.queue:
             self.rejected += 1
             return False
-        self.waiting += 1
-        try:
-            await asyncio.wait_for(self._slots.acquire(), timeout_s)
-        except TimeoutError:
-            self.rejected += 1
-            return False
-        finally:
-            self.waiting -= 1
+        self.inside += 1
+        if self._slots.locked():
+            self.waiting += 1
+            try:
+                await asyncio.wait_for(self._slots.acquire(), timeout_s)
+            except TimeoutError:
+                self.inside -= 1
+                self.rejected += 1
+                return False
+            except BaseException:  # cancelled while waiting: leave the gate, propagate
+                self.inside -= 1
+                raise
+            finally:
+                self.waiting -= 1
+        else:
+            await self._slots.acquire()  # free slot: no wait, no timer
         self.active += 1
         return True
 
     def release(self) -> None:
         self.active -= 1
+        self.inside -= 1
         self._slots.release()
 
     def stats(self) -> dict[str, int]:

@@ -139,3 +139,18 @@ def test_logging_filter_defaults_to_dash() -> None:
     record = logging.LogRecord("x", logging.INFO, __file__, 1, "m", None, None)
     RequestIdFilter().filter(record)
     assert record.request_id == "-"  # type: ignore[attr-defined]
+
+
+async def test_gate_never_sheds_when_clients_fit_limit_plus_queue() -> None:
+    """Regression: two closed-loop clients on limit 1 + queue 1 are never shed, even at the
+    instant a finishing request hands its slot to the waiting one."""
+    gate = ConcurrencyGate(limit=1, queue=1)
+    policy = _policy(gate=gate, deadline_s=5.0)
+
+    async def client_loop(client: httpx.AsyncClient) -> list[int]:
+        return [(await client.get("/api/slow")).status_code for _ in range(30)]
+
+    async with _client(_app(policy)) as client:
+        results = await asyncio.gather(client_loop(client), client_loop(client))
+    assert {code for codes in results for code in codes} == {200}
+    assert gate.rejected == 0 and gate.inside == 0
