@@ -28,6 +28,7 @@ from harness.verify.requests import RequestTable
 
 __all__ = [
     "RecoveryRule",
+    "baseline_min_ok",
     "Tally",
     "TimeSeries",
     "detect_time",
@@ -49,6 +50,9 @@ class RecoveryRule:
 
     window_s: float = 5.0
     min_ok: float = 0.99
+    #: Below a steady baseline under ``min_ok``, recovery is back to baseline less this.
+    baseline_margin: float = 0.01
+    baseline_min_requests: int = 50
 
 
 @dataclass
@@ -67,6 +71,16 @@ class TimeSeries:
         prefix = array("q", accumulate(map(table.ok.__getitem__, order), initial=0))
         return cls(t, prefix)
 
+    def first_ok(self, lo_s: float, hi_s: float) -> float | None:
+        """Start time of the first ok request in ``[lo_s, hi_s)``, or None."""
+        i = bisect.bisect_left(self.t_s, lo_s)
+        j = bisect.bisect_left(self.t_s, hi_s)
+        if self.ok_prefix[j] == self.ok_prefix[i]:
+            return None
+        while self.ok_prefix[i + 1] == self.ok_prefix[i]:
+            i += 1
+        return self.t_s[i]
+
     def count(self, lo_s: float, hi_s: float) -> tuple[int, int]:
         """(requests, ok requests) started in ``[lo_s, hi_s)``."""
         i = bisect.bisect_left(self.t_s, lo_s)
@@ -75,28 +89,52 @@ class TimeSeries:
 
 
 def recovery_point(
-    series: TimeSeries, start_s: float, data_end_s: float, rule: RecoveryRule
+    series: TimeSeries, start_s: float, until_s: float, rule: RecoveryRule,
+    min_ok: float | None = None, until_what: str = "the load ended",
 ) -> tuple[float | None, dict[str, Any]]:
-    """The start of the first sustained success at or after ``start_s``, with evidence."""
+    """The start of the first sustained success in ``[start_s, until_s)``, with evidence.
+
+    The whole window must fit before ``until_s`` (the end of the load, or the next fault:
+    requests after it say nothing about this fault). ``min_ok`` overrides the rule's.
+    """
+    need = rule.min_ok if min_ok is None else min_ok
     t, pref = series.t_s, series.ok_prefix
     i = bisect.bisect_left(t, start_s)
     n = len(t)
     while i < n:
         ti = t[i]
-        if ti + rule.window_s > data_end_s:
+        if ti + rule.window_s > until_s:
             break
         if pref[i + 1] - pref[i] == 1:  # this request succeeded: does a window open here?
             lo = bisect.bisect_left(t, ti)
             hi = bisect.bisect_left(t, ti + rule.window_s)
             total, good = hi - lo, pref[hi] - pref[lo]
-            if total and good >= rule.min_ok * total:
-                return ti, {"window_start_s": ti, "window_requests": total, "window_ok": good}
+            if total and good >= need * total:
+                return ti, {"window_start_s": ti, "window_requests": total, "window_ok": good,
+                            "min_ok": need}
         i += 1
-    total, good = series.count(start_s, data_end_s)
+    total, good = series.count(start_s, until_s)
     return None, {
-        "reason": "no sustained success before the load ended",
-        "after_requests": total, "after_ok": good, "load_end_s": data_end_s,
+        "reason": f"no sustained success (a {rule.window_s:g} s window >= {need:.1%} ok) "
+                  f"before {until_what}",
+        "after_requests": total, "after_ok": good, "until_s": until_s, "min_ok": need,
     }
+
+
+def baseline_min_ok(
+    series: TimeSeries, lo_s: float, hi_s: float, rule: RecoveryRule
+) -> tuple[float, float | None]:
+    """(the ok share recovery must reach, the baseline availability it was derived from).
+
+    Recovery means back to normal: when the service was below ``rule.min_ok`` already
+    before any fault (an overloaded machine sheds load), requiring more than its own normal
+    would call every fault unrecovered. The bar is then the baseline less ``margin``.
+    """
+    total, good = series.count(lo_s, hi_s)
+    if total < rule.baseline_min_requests:
+        return rule.min_ok, None
+    baseline = good / total
+    return min(rule.min_ok, baseline - rule.baseline_margin), baseline
 
 
 def detect_time(

@@ -14,6 +14,7 @@ from typing import Any
 from harness.verify.availability import (
     RecoveryRule,
     TimeSeries,
+    baseline_min_ok,
     detect_time,
     recovery_point,
     request_metrics,
@@ -53,19 +54,34 @@ def _end_of_run(files: RunFiles, table: RequestTable, load_end: float) -> float:
 
 
 def _recoveries(
-    windows: list[FaultWindow], series: TimeSeries, data_end: float, rule: RecoveryRule
+    windows: list[FaultWindow], series: TimeSeries, data_end: float, rule: RecoveryRule,
+    min_ok: float,
 ) -> tuple[dict[int, float | None], list[dict[str, Any]]]:
+    """Each window's recovery point, searched until the next fault or the end of the load."""
     recovered_at: dict[int, float | None] = {}
     evidence: list[dict[str, Any]] = []
     for pos, w in enumerate(windows):
+        recovered_at[pos] = None
         if not w.ok or w.recovery_from_s is None:
-            recovered_at[pos] = None
             why = ("the fault did not apply" if not w.ok else
+                   f"not measurable: {w.recovery_from}" if w.rolled_back and
+                   w.recovery_from not in ("removed", "postgres_ready") else
                    "removed by the end-of-run rollback: no load left to recover"
                    if w.rolled_back else "the fault was never removed")
             evidence.append({"reason": why})
             continue
-        point, ev = recovery_point(series, w.recovery_from_s, data_end, rule)
+        start = w.recovery_from_s
+        nxt = min((o for o in windows if o.ok and o.applied_s > start),
+                  key=lambda o: o.applied_s, default=None)
+        until = min(nxt.applied_s, data_end) if nxt else data_end
+        what = f"{nxt.name} was applied" if nxt and nxt.applied_s < data_end else "the load ended"
+        point, ev = recovery_point(series, start, until, rule, min_ok, what)
+        if point is None and nxt is not None and nxt.applied_s < data_end:
+            # every window that fit was disproved; a later one could only open on an ok
+            # request too close to the next fault to be judged
+            late = series.first_ok(max(start, until - rule.window_s), until)
+            ev.update(interrupted_by=nxt.name,
+                      at_least_s=(late if late is not None else until) - start)
         recovered_at[pos] = point
         evidence.append(ev)
     return recovered_at, evidence
@@ -110,10 +126,12 @@ def _brief(block: dict[str, Any] | None) -> dict[str, Any] | None:
 
 def _fault_metrics(
     faults: list[dict[str, Any]], metrics: dict[str, dict[str, Any]]
-) -> dict[tuple[str, str], str]:
-    """recovery_seconds / detect_seconds (worst fault); forced failures for faults that
-    applied but never recovered or were never detected."""
+) -> tuple[dict[tuple[str, str], str], dict[tuple[str, str], tuple[float, float]]]:
+    """recovery_seconds / detect_seconds (worst fault), forced failures for faults that
+    applied but never recovered or were never detected, and interval bounds: a recovery
+    interrupted by the next fault took at least until then (a lower bound, not a value)."""
     forced: dict[tuple[str, str], str] = {}
+    bounds: dict[tuple[str, str], tuple[float, float]] = {}
     applied = [f for f in faults
                if f["ok"] and f["removed_s"] is not None and not f["rolled_back"]]
     for metric, key, flag, phases, verb in (
@@ -122,12 +140,17 @@ def _fault_metrics(
     ):
         values = [f[key] for f in applied if f[key] is not None]
         worst = max(values) if values else None
-        missing = [f["name"] for f in applied if not f[flag]]
+        at_least = [f["recovery_evidence"]["at_least_s"] for f in applied
+                    if key == "recovery_s" and "at_least_s" in f["recovery_evidence"]]
+        missing = [f["name"] for f in applied if not f[flag]
+                   and not (key == "recovery_s" and "at_least_s" in f["recovery_evidence"])]
         for phase in phases:
             metrics.setdefault(phase, {})[metric] = worst
             if missing:
                 forced[(metric, phase)] = f"{', '.join(missing)} did not {verb}"
-    return forced
+            if worst is not None and at_least:
+                bounds[(metric, phase)] = (max(worst, *at_least), worst)
+    return forced, bounds
 
 
 def _memory_threshold(facts: ScenarioFacts) -> float:
@@ -147,12 +170,12 @@ def _writes(files: RunFiles, ledger: WriteLedger) -> dict[str, Any]:
 
 def _judge(
     facts: ScenarioFacts, metrics: dict[str, dict[str, Any]], forced: dict[tuple[str, str], str],
-    ctx: dict[str, Any],
+    bounds: dict[tuple[str, str], tuple[float, float]], ctx: dict[str, Any],
 ) -> list[Judgement]:
     memory = ctx["memory"]
     fits = {**memory.get("by_phase", {}), "run": memory}
-    bounds = {("memory_growth_mb_per_hour", k): (v["ci95"][0], v["ci95"][1])
-              for k, v in fits.items() if v.get("ci95")}
+    bounds = {**bounds, **{("memory_growth_mb_per_hour", k): (v["ci95"][0], v["ci95"][1])
+                           for k, v in fits.items() if v.get("ci95")}}
     unknown = {("memory_growth_mb_per_hour", k): v["trend_reason"]
                for k, v in fits.items() if v.get("trend_reason")}
     judgements = evaluate_slos(facts.slos, metrics, bounds, forced, unknown)
@@ -175,14 +198,16 @@ def judge_run(root: Path) -> dict[str, Any]:
         window_s=float(facts.verify.get("recovery_window_s", RecoveryRule.window_s)),
         min_ok=float(facts.verify.get("recovery_min_ok", RecoveryRule.min_ok)))
     windows = fault_windows(events, load_end)
-    recovered_at, rec_evidence = _recoveries(windows, series, end_s, rule)
+    first_fault = min((w.applied_s for w in windows), default=end_s)
+    min_ok, baseline = baseline_min_ok(series, warm_end, first_fault, rule)
+    recovered_at, rec_evidence = _recoveries(windows, series, end_s, rule, min_ok)
     index = PhaseIndex(build_phases(windows, recovered_at, warm_end, end_s))
     counts = tally(table, index, series)
     by_kind, by_name = request_metrics(table, index, counts)
     faults = _fault_entries(windows, recovered_at, rec_evidence, samples, index, by_name,
                             table, series)
     metrics: dict[str, dict[str, Any]] = {k: dict(by_kind.get(k, {})) for k in PHASE_KINDS}
-    forced = _fault_metrics(faults, metrics)
+    forced, fault_bounds = _fault_metrics(faults, metrics)
     memory, mem_metrics = memory_report(samples, files.memory_diffs(), index.phases,
                                         warm_end, _memory_threshold(facts))
     process, proc_metrics = process_metrics(samples, run_info, events, index, table, series,
@@ -194,7 +219,7 @@ def judge_run(root: Path) -> dict[str, Any]:
         metrics[kind].update(mem_metrics.get(kind, {}))
         metrics[kind].update(proc_metrics.get(kind, {}))
     metrics["run"].update({f"{c}_writes": writes[c] for c in _WRITE_METRICS})
-    judgements = _judge(facts, metrics, forced, {
+    judgements = _judge(facts, metrics, forced, fault_bounds, {
         "metrics": metrics, "phases": index.phases, "by_name": by_name, "faults": faults,
         "writes": writes, "memory": memory, "process": process,
         "request_examples": lambda kind: counts.examples(table, [
@@ -210,7 +235,8 @@ def judge_run(root: Path) -> dict[str, Any]:
         "metrics": metrics, "metrics_by_phase": by_name,
         "slos": [j.to_dict() for j in judgements],
         "faults": faults, "writes": writes, "memory": memory, "process": process,
-        "recovery_rule": {"window_s": rule.window_s, "min_ok": rule.min_ok},
+        "recovery_rule": {"window_s": rule.window_s, "min_ok": rule.min_ok,
+                          "baseline_availability": baseline, "min_ok_used": min_ok},
         "seed": run_info.get("seed"), "profile": run_info.get("profile"),
         "versions": run_info.get("versions", {}), "host": run_info.get("host", {}),
     }

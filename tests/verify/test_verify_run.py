@@ -173,3 +173,56 @@ def test_memory_slo_on_a_short_run_is_unknown_with_the_reason(tmp_path: Path) ->
     (slo,) = verify_run(b.write())["slos"]
     assert slo["verdict"] == "unknown" and "too short" in slo["evidence"]["reason"]
     assert slo["value"] > 50
+
+
+def _flap_run(root: Path, gap_ok_from: float) -> Path:
+    """Postgres stopped 20..22 and again 30..32 s; after the first stop requests fail until
+    ``gap_ok_from``; after the second they recover at 34 s."""
+    b = RunDirBuilder(root)
+    b.scenario = 'name = "flap"\n[slo.recovery]\nrecovery_seconds = "< 5"\n'
+    b.bounds()
+    b.fault(0, "postgres.stop", 20.0, 22.0, repeat=0).fault(0, "postgres.stop", 30.0, 32.0,
+                                                             repeat=1)
+    steady_load(b, 5.0, 20.0)
+    steady_load(b, 20.0, gap_ok_from, status=503)
+    steady_load(b, gap_ok_from, 30.0)
+    steady_load(b, 30.0, 34.0, status=503)
+    steady_load(b, 34.0, 65.0)
+    return b.write()
+
+
+def test_a_recovery_interrupted_by_the_next_flap_is_a_lower_bound(tmp_path: Path) -> None:
+    """First flap: no ok request before the second flap 8 s after its removal -> recovery took
+    at least 8 s, which alone breaks "< 5" (fail, not "did not recover"); the second flap
+    recovers in 2 s. When the first gap fails only until 26 s, no 5 s window fits before the
+    next flap, but recovery can have taken as little as 4 s: judged 4, it passes."""
+    result = verify_run(_flap_run(tmp_path / "a", 30.0))
+    (slo,) = result["slos"]
+    assert slo["value"] == pytest.approx(2.0) and slo["judged_value"] == pytest.approx(8.0)
+    assert slo["verdict"] == "fail"
+    first = result["faults"][0]
+    assert first["recovery_evidence"]["interrupted_by"] == "fault-0.1"
+    assert result["faults"][1]["name"] == "fault-0.1"
+    result = verify_run(_flap_run(tmp_path / "b", 26.0))
+    (slo,) = result["slos"]
+    assert slo["verdict"] == "pass" and slo["judged_value"] == pytest.approx(4.0)
+
+
+def test_recovery_is_back_to_the_baseline_when_the_baseline_is_below_99(tmp_path: Path) -> None:
+    """Before the fault 5 % of requests are shed (503) as a matter of course: recovery to
+    >= 99 % would never come, so the bar is the 95 % baseline less 1 %; recovery is found
+    once the fault's errors stop, and the rule used is recorded."""
+    b = RunDirBuilder(tmp_path / "run")
+    b.scenario = 'name = "x"\n[slo.recovery]\nrecovery_seconds = "< 5"\n'
+    b.bounds()
+    b.fault(0, "postgres.stop", 30.0, 32.0)
+    for i in range(600):  # 5..65 s at 10 rps, every 20th request shed
+        t = 5.0 + i / 10
+        shed = i % 20 == 0 or 30.0 <= t < 33.0
+        b.request(t, status=503 if shed else 200)
+    result = verify_run(b.write())
+    rule = result["recovery_rule"]
+    assert rule["baseline_availability"] == pytest.approx(0.95)
+    assert rule["min_ok_used"] == pytest.approx(0.94)
+    (slo,) = result["slos"]
+    assert slo["verdict"] == "pass" and 0.9 <= slo["value"] <= 1.2
