@@ -191,3 +191,34 @@ def test_a_fault_nested_in_another_recovers_from_the_outer_removal(tmp_path: Pat
     w0, w1 = fault_windows(RunFiles(b.write()).timeline(), 65.0)
     assert w0.recovery_from_s is None and w1.recovery_from_s is None
     assert w1.rolled_back and "fault-0" in w1.recovery_from
+
+
+@settings(max_examples=200, deadline=None)
+@given(rows=st.lists(st.tuples(st.floats(min_value=0, max_value=30), st.booleans()),
+                     max_size=60),
+       start=st.floats(min_value=0, max_value=30), until=st.floats(min_value=0, max_value=40),
+       min_ok=st.sampled_from([0.5, 0.9, 0.99, 1.0]))
+def test_recovery_point_matches_brute_force(
+    rows: list[tuple[float, bool]], start: float, until: float, min_ok: float
+) -> None:
+    """The first ok request at or after ``start`` whose 5 s window fits before ``until`` and
+    holds at least ``min_ok`` ok requests, found by trying every request naively."""
+    table = RequestTable()
+    for t, ok in rows:
+        table.t_s.append(t)
+        table.latency_ms.append(1.0)
+        table.status.append(200 if ok else 503)
+        table.ok.append(int(ok))
+        table.error_code.append(0)
+        table.name_code.append(0)
+    rule = RecoveryRule(window_s=5.0, min_ok=min_ok)
+    got, _ = recovery_point(TimeSeries.from_table(table), start, until, rule)
+    expected = None
+    for t, ok in sorted(rows):
+        if t < start or not ok or t + 5.0 > until:
+            continue
+        window = [o for tt, o in rows if t <= tt < t + 5.0]
+        if sum(window) >= min_ok * len(window):
+            expected = t
+            break
+    assert got == expected
