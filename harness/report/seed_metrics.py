@@ -83,12 +83,12 @@ class Measured:
 
 
 def profile_of(run: SuiteRun, scrub: Scrubber) -> str:
-    """The run's profile: result.json, the suite entry, run.json, scenario.toml, else
+    """The run's profile: the suite entry, result.json, run.json, scenario.toml, else
     ``unknown``."""
-    if (run.result or {}).get("profile"):
-        return str((run.result or {})["profile"])
     if run.entry.get("profile"):
         return str(run.entry["profile"])
+    if (run.result or {}).get("profile"):
+        return str((run.result or {})["profile"])
     if run.run_dir is not None:
         run_json = run.run_dir / "run.json"
         if run_json.is_file():

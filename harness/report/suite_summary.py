@@ -82,11 +82,15 @@ def load_suite_runs(
     out = []
     for entry in entries:
         run_dir = _resolve(suite_dir, entry.get("run_dir"))
+        if run_dir is not None and run_dir.resolve() == suite_dir.resolve():
+            run_dir = None  # the runner's placeholder for a scenario that never got a run
         result, problem = None, ""
-        if run_dir is None:
-            problem = "no run directory: the scenario did not run"
-        elif (run_dir / "result.json").is_file():
+        if run_dir is not None and (run_dir / "result.json").is_file():
             result = read_json(run_dir / "result.json", scrub)
+        elif entry.get("error"):
+            problem = f"could not run: {entry['error']}"
+        elif run_dir is None:
+            problem = "no run directory: the scenario did not run"
         else:
             problem = f"{run_dir}/result.json missing: the run was not judged"
         scenario = str(entry.get("scenario") or (result or {}).get("scenario")
@@ -109,16 +113,19 @@ def _link(suite_dir: Path, run: SuiteRun, name: str) -> str | None:
 
 def summary_table(suite_dir: Path, runs: list[SuiteRun]) -> Table:
     """One row per scenario: expected, verdict, as expected, key figures."""
-    header = ["scenario", "expected", "verdict", "as expected"] + [m for m, _ in KEY_FIGURES]
-    table = Table("Suite summary", header + ["report"])
+    header = ["scenario", "profile", "expected", "verdict", "as expected"]
+    table = Table("Suite summary", header + [m for m, _ in KEY_FIGURES] + ["report"])
     for run in runs:
         expect = str((run.result or {}).get("expect") or run.entry.get("expect") or "pass")
+        if run.entry.get("gating") is False:
+            expect += " (not gating)"
+        profile = str(run.entry.get("profile") or (run.result or {}).get("profile") or "")
         ok = run.as_expected
         figures = [fmt_value(m, _metric(run.result, m, p)) if run.result else ""
                    for m, p in KEY_FIGURES]
         link = _link(suite_dir, run, "report.html") or run.problem or "no report"
         status = "pass" if ok else "fail" if ok is False else "unknown"
-        table.add([run.scenario, expect, run.verdict, "yes" if ok else "no" if ok is False else
+        table.add([run.scenario, profile, expect, run.verdict, "yes" if ok else "no" if ok is False else
                    "not judged"] + figures + [link], status)
     return table
 

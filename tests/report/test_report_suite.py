@@ -35,23 +35,29 @@ def test_suite_summary_and_combined_junit(tmp_path: Path) -> None:
         "planted-leak", "fail", expect="fail", expect_fail=["lost_writes@run"]))
     render_run(good)
     render_run(control)
-    _suite(suite_dir, [_entry(good, "db-restart"), _entry(control, "planted-leak", "fail"),
-                       _entry(None, "db-freeze")])
+    failed = {**_entry(suite_dir, "db-freeze"),
+              "error": "scenarios/db-freeze.toml: duration: bad"}
+    skipped = {**_entry(None, "db-crash"), "gating": False}
+    _suite(suite_dir, [{**_entry(good, "db-restart"), "profile": "resilient"},
+                       _entry(control, "planted-leak", "fail"), failed, skipped])
     paths = render_suite(suite_dir, [good, control])
     assert [p.name for p in paths] == ["summary.md", "summary.html", "junit.xml"]
     md = (suite_dir / "summary.md").read_text()
-    assert md.startswith("# Suite smoke: 2/3 as expected")
+    assert md.startswith("# Suite smoke: 2/4 as expected")
     rel = f"{good.name}/report.html"
-    assert re.search(rf"\| db-restart \| pass \| pass \| yes \| 99\.950% \|.*\[report\]\({rel}\)",
-                     md)
-    assert "| planted-leak | fail | fail | yes |" in md
-    assert "| db-freeze | pass | unknown | not judged |" in md
+    assert re.search(rf"\| db-restart \| resilient \| pass \| pass \| yes \| 99\.950% \|"
+                     rf".*\[report\]\({rel}\)", md)
+    assert "| planted-leak |  | fail | fail | yes |" in md
+    assert "| db-freeze |  | pass | unknown | not judged |" in md
+    assert "| could not run: scenarios/db-freeze.toml: duration: bad |" in md
+    assert "| db-crash |  | pass (not gating) | unknown | not judged |" in md
     assert "no run directory: the scenario did not run" in md
     page = (suite_dir / "summary.html").read_text()
     assert f'<a href="{rel}">report</a>' in page
     root = ET.parse(suite_dir / "junit.xml").getroot()
     suites = root.findall("testsuite")
-    assert [s.get("name") for s in suites] == ["db-restart", "planted-leak", "db-freeze"]
+    assert [s.get("name") for s in suites] == ["db-restart", "planted-leak", "db-freeze",
+                                               "db-crash"]
     for key in ("tests", "failures", "errors", "skipped"):
         assert int(root.get(key, "-1")) == sum(int(s.get(key, "0")) for s in suites)
     for suite in suites:
@@ -60,7 +66,8 @@ def test_suite_summary_and_combined_junit(tmp_path: Path) -> None:
         assert int(suite.get("failures", "-1")) == sum(c.find("failure") is not None
                                                        for c in cases)
         assert int(suite.get("errors", "-1")) == sum(c.find("error") is not None for c in cases)
-    assert suites[2].find("testcase/error") is not None
+    assert suites[2].find("testcase/error").get("message") == (
+        "could not run: scenarios/db-freeze.toml: duration: bad")
     for path in paths:
         assert DSN_PASSWORD not in path.read_text() and ADMIN_TOKEN not in path.read_text()
 
