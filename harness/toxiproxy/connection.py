@@ -52,6 +52,7 @@ class Side(asyncio.Protocol):
         self._pause_reasons: set[str] = set()
         self._write_paused = False
         self._drain_waiters: list[asyncio.Future[None]] = []
+        self._pending: list[bytes] = []  # written before the socket exists (the dial)
 
     # -- asyncio.Protocol ---------------------------------------------------------------
 
@@ -60,6 +61,9 @@ class Side(asyncio.Protocol):
         transport = self.transport
         if self._pause_reasons:
             transport.pause_reading()
+        if self._pending:
+            transport.writelines(self._pending)
+            self._pending.clear()
         if self._close_requested or self.closed:
             transport.close()
         elif self.role == "client":
@@ -94,7 +98,10 @@ class Side(asyncio.Protocol):
 
     def write(self, data: bytes) -> None:
         transport = self.transport
-        if transport is not None and not self.closed and not transport.is_closing():
+        if transport is None:
+            if not self.closed:
+                self._pending.append(data)  # uvloop may deliver client data before the dial ends
+        elif not self.closed and not transport.is_closing():
             transport.write(data)
 
     def close(self) -> None:
