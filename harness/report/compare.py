@@ -128,6 +128,8 @@ def compare_runs(a: Path, b: Path, out_dir: Path, secrets: tuple[str, ...] = ())
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     la, lb = _label("A", da), _label("B", db)
+    if la[1:] == lb[1:]:  # same scenario and profile: tell the runs apart by id
+        la, lb = f"{la} [{da.run_id}]", f"{lb} [{db.run_id}]"
     png = _overlay([(la, da), (lb, db)], out_dir / "plots" / "compare.png")
     verdicts, deltas = verdicts_side_by_side(da, db), delta_table(da, db)
     heads = [f"- **{la}**: {verdict_line(da.result)}: `{da.run_dir}`",
