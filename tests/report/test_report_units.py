@@ -8,6 +8,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
@@ -162,3 +164,23 @@ def test_memory_words_say_when_unjudged() -> None:
     assert memory_words(judged) == "LEAK"
     assert memory_words({"memory": {"leak": None}}) == "unknown"
     assert memory_words(None) == "unknown"
+
+
+_SECRET_CHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.~+/="
+
+
+@settings(max_examples=200, deadline=None)
+@given(secret=st.text(alphabet=_SECRET_CHARS, min_size=6, max_size=40))
+def test_no_secret_form_survives_scrubbing(secret: str) -> None:
+    """Property: whatever the password or token, none of the forms a run directory may carry
+    it in (DSN, bearer header, JSON pair, flag, env pair) lets it through."""
+    scrub = Scrubber(from_environ=False)
+    forms = [f"postgresql://app:{secret}@127.0.0.1:5432/app",
+             f"Authorization: Bearer {secret}",
+             f'{{"admin_token": "{secret}"}}',
+             f"--admin-token {secret} --users 5",
+             f"PGPASSWORD={secret}"]
+    for form in forms:
+        redacted = scrub.text(form)
+        assume(secret not in form.replace(secret, ""))  # the secret is not ordinary text here
+        assert secret not in redacted, (form, redacted)
