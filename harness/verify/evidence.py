@@ -48,7 +48,7 @@ def _writes(metric: str, phase: str, ctx: Ctx) -> dict[str, Any]:
     out: dict[str, Any] = {
         "keys": (writes.get("examples") or {}).get(cls, []),
         "attempted": writes.get("attempted"), "acknowledged": writes.get("acknowledged"),
-        "read": writes.get("read"), "verdict": writes.get("verdict"),
+        "read": writes.get("read"), "writes_verdict": writes.get("verdict"),
     }
     if writes.get("reason"):
         out["reason"] = writes["reason"]

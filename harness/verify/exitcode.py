@@ -17,7 +17,8 @@ EXIT_COULD_NOT_RUN = 2
 
 def exit_code_for(result: dict[str, Any]) -> int:
     """0 when every verdict is what the scenario expects, 1 when not, 2 when the run could not
-    be carried out (run.json status ``failed`` or ``incomplete``, or an error recorded)."""
-    if result.get("run_status") in ("failed", "incomplete") or result.get("error"):
+    be carried out (run.json status ``failed``, ``incomplete``, or still ``running``: the
+    conductor died before finishing; or an error recorded)."""
+    if result.get("run_status") in ("failed", "incomplete", "running") or result.get("error"):
         return EXIT_COULD_NOT_RUN
     return EXIT_AS_EXPECTED if result.get("as_expected") else EXIT_NOT_AS_EXPECTED
