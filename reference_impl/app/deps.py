@@ -1,4 +1,8 @@
-"""FastAPI dependencies: the runtime, the store, and the admin-token guard."""
+"""FastAPI dependencies: the runtime, the store, and the admin-token guard.
+
+All ``async def``: FastAPI runs a plain ``def`` dependency in a worker thread,
+which on every request costs more than the rest of the stack together.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +17,7 @@ from reference_impl.app.store import Store
 __all__ = ["RuntimeDep", "StoreDep", "get_runtime", "get_store", "require_admin"]
 
 
-def get_runtime(request: Request) -> AppRuntime:
+async def get_runtime(request: Request) -> AppRuntime:
     """The runtime of the app serving this request."""
     runtime: AppRuntime = request.app.state.runtime
     return runtime
@@ -22,7 +26,7 @@ def get_runtime(request: Request) -> AppRuntime:
 RuntimeDep = Annotated[AppRuntime, Depends(get_runtime)]
 
 
-def get_store(runtime: RuntimeDep) -> Store:
+async def get_store(runtime: RuntimeDep) -> Store:
     """The profile's store; raises NotReady (-> 503 + Retry-After) until the database is usable."""
     return runtime.backend.store()
 
@@ -30,7 +34,7 @@ def get_store(runtime: RuntimeDep) -> Store:
 StoreDep = Annotated[Store, Depends(get_store)]
 
 
-def require_admin(
+async def require_admin(
     runtime: RuntimeDep, authorization: Annotated[str | None, Header()] = None
 ) -> None:
     """``Authorization: Bearer <REFERENCE_IMPL_ADMIN_TOKEN>``, compared in constant time.
