@@ -95,9 +95,8 @@ def _fault_entries(
 ) -> list[dict[str, Any]]:
     entries: list[dict[str, Any]] = []
     for pos, w in enumerate(windows):
-        rec_phase = next((p for p in index.phases if p.kind == "recovery"
-                          and p.fault == w.fault and p.start_s >= (w.removed_s or math.inf)),
-                         None)
+        rec_name = "recovery-" + w.name.removeprefix("fault-")
+        rec_phase = next((p for p in index.phases if p.name == rec_name), None)
         until = rec_phase.end_s if rec_phase else (w.removed_s or math.inf)
         detect, detect_ev = (detect_time(w, samples, until, table, series) if w.ok
                               else (None, {}))
@@ -132,17 +131,18 @@ def _fault_metrics(
     interrupted by the next fault took at least until then (a lower bound, not a value)."""
     forced: dict[tuple[str, str], str] = {}
     bounds: dict[tuple[str, str], tuple[float, float]] = {}
-    applied = [f for f in faults
+    removed = [f for f in faults
                if f["ok"] and f["removed_s"] is not None and not f["rolled_back"]]
-    for metric, key, flag, phases, verb in (
-        ("recovery_seconds", "recovery_s", "recovered", ("recovery", "run"), "recover"),
-        ("detect_seconds", "detect_s", "detected", ("fault", "run"), "get detected"),
+    applied = [f for f in faults if f["ok"]]
+    for metric, key, flag, phases, verb, judged in (
+        ("recovery_seconds", "recovery_s", "recovered", ("recovery", "run"), "recover", removed),
+        ("detect_seconds", "detect_s", "detected", ("fault", "run"), "get detected", applied),
     ):
-        values = [f[key] for f in applied if f[key] is not None]
+        values = [f[key] for f in judged if f[key] is not None]
         worst = max(values) if values else None
-        at_least = [f["recovery_evidence"]["at_least_s"] for f in applied
+        at_least = [f["recovery_evidence"]["at_least_s"] for f in judged
                     if key == "recovery_s" and "at_least_s" in f["recovery_evidence"]]
-        missing = [f["name"] for f in applied if not f[flag]
+        missing = [f["name"] for f in judged if not f[flag]
                    and not (key == "recovery_s" and "at_least_s" in f["recovery_evidence"])]
         for phase in phases:
             metrics.setdefault(phase, {})[metric] = worst
