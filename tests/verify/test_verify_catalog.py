@@ -35,3 +35,17 @@ def test_slo_ids_round_trip_and_did_you_mean_suggests() -> None:
     assert split_slo_id("availability") == ("availability", "run")
     assert did_you_mean("p99_latency") == "p99_latency_ms"
     assert did_you_mean("zzzzzz") is None
+
+
+def test_public_surface_of_harness_verify() -> None:
+    """What the conductor and the CLI import exists, and ``__all__`` names only real things."""
+    import harness.verify as verify
+    from harness.verify.online import OnlineWriteChecker
+
+    assert set(verify.__all__) == {"exit_code_for", "verify_run"}
+    for name in verify.__all__:
+        assert callable(getattr(verify, name))
+    assert callable(OnlineWriteChecker.start) and callable(OnlineWriteChecker.stop)
+    assert verify.exit_code_for({"as_expected": True, "run_status": "complete"}) == 0
+    assert verify.exit_code_for({"as_expected": False, "run_status": "complete"}) == 1
+    assert verify.exit_code_for({"as_expected": True, "run_status": "incomplete"}) == 2
