@@ -1,0 +1,70 @@
+"""The server's command line: --config, --host localhost, SIGTERM with live connections, and
+the exit codes for a bad config file and a taken port."""
+
+from __future__ import annotations
+
+import json
+import signal
+import socket
+import sys
+import time
+from pathlib import Path
+
+import httpx
+from toxiproxy_helpers import EchoServer, connect, read_exactly, wait_closed
+
+from harness.provision.process import ChildProcess, Supervisor
+from harness.provision.ready import wait_until
+
+
+def _spawn(sup: Supervisor, *args: str) -> ChildProcess:
+    return sup.spawn("proxy-cli", [sys.executable, "-m", "harness.toxiproxy", *args])
+
+
+def _listening(child: ChildProcess) -> str:
+    found: list[str] = []
+
+    def ready() -> bool:
+        found[:] = [line.removeprefix("listening on ") for line in child.log_tail(20).splitlines()
+                    if line.startswith("listening on ")]
+        return bool(found)
+
+    wait_until(ready, 15.0, what="proxy cli", on_timeout=child.log_tail)
+    return found[0].strip()
+
+
+def test_config_localhost_and_sigterm(supervisor: Supervisor, tmp_path: Path, echo: EchoServer) -> None:
+    """--config creates its proxies before the API answers; --host localhost serves on 127.0.0.1
+    and ::1; SIGTERM with a live proxied connection exits 0 within the bound and closes it."""
+    config = tmp_path / "proxies.json"
+    config.write_text(json.dumps([{"name": "cfg", "upstream": echo.address, "listen": "127.0.0.1:0"}]))
+    child = _spawn(supervisor, "--host", "localhost", "--port", "0", "--config", str(config))
+    where = _listening(child)
+    port = int(where.rsplit(":", 1)[1])
+    proxies = httpx.get(f"http://127.0.0.1:{port}/proxies").json()
+    assert list(proxies) == ["cfg"] and proxies["cfg"]["enabled"] is True
+    if socket.has_ipv6:
+        assert httpx.get(f"http://[::1]:{port}/version").status_code == 200
+    sock = connect(proxies["cfg"]["listen"])
+    sock.sendall(b"live")
+    assert read_exactly(sock, 4) == b"live"
+    start = time.monotonic()
+    child.send_signal(signal.SIGTERM)
+    assert child.wait(10) == 0
+    assert time.monotonic() - start < 5
+    wait_closed(sock, 2.0)
+    sock.close()
+
+
+def test_bad_config_and_taken_port(supervisor: Supervisor, tmp_path: Path) -> None:
+    """A config naming no upstream ends the server with exit code 2 and the reason; a taken API
+    port ends it with exit code 1."""
+    config = tmp_path / "bad.json"
+    config.write_text(json.dumps([{"name": "x"}]))
+    child = _spawn(supervisor, "--port", "0", "--config", str(config))
+    assert child.wait(15) == 2
+    assert "missing required field: upstream at proxy 1" in child.log_tail(20)
+    with socket.create_server(("127.0.0.1", 0)) as holder:
+        taken = _spawn(supervisor, "--port", str(holder.getsockname()[1]))
+        assert taken.wait(15) == 1
+        assert "cannot listen" in taken.log_tail(20)

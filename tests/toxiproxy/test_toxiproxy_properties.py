@@ -1,0 +1,132 @@
+"""Property tests of the control API's input handling (hypothesis).
+
+Arbitrary JSON bodies and arbitrary bytes, to every endpoint, must get a 2xx or 4xx (a listen
+address that cannot be bound is the one 500, with Go's ``listen tcp`` message), never another
+5xx, a hang or a crash; afterwards the server's open file descriptors are back at baseline."""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+from typing import Any
+
+import httpx
+import psutil
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from toxiproxy_helpers import EchoServer, api_client
+
+ENDPOINTS = [
+    ("GET", "/proxies"), ("POST", "/proxies"), ("POST", "/populate"), ("POST", "/reset"),
+    ("GET", "/version"), ("GET", "/proxies/hp"), ("POST", "/proxies/hp"), ("PATCH", "/proxies/hp"),
+    ("DELETE", "/proxies/hp"), ("GET", "/proxies/hp/toxics"), ("POST", "/proxies/hp/toxics"),
+    ("GET", "/proxies/hp/toxics/ht"), ("POST", "/proxies/hp/toxics/ht"),
+    ("PATCH", "/proxies/hp/toxics/ht"), ("DELETE", "/proxies/hp/toxics/ht"),
+    ("PUT", "/proxies"), ("GET", "/proxies/missing/toxics/x"), ("POST", "/nowhere"),
+]
+SETTINGS = settings(max_examples=80, deadline=None, derandomize=True,
+                    suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+_scalars = st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats(allow_nan=False) \
+    | st.text(max_size=12)
+_json = st.recursive(_scalars, lambda inner: st.lists(inner, max_size=4)
+                     | st.dictionaries(st.text(max_size=8), inner, max_size=4), max_leaves=12)
+_addresses = st.sampled_from(["", "127.0.0.1:0", "localhost:0", "[::1]:0", "nope", "127.0.0.1:",
+                              "127.0.0.1:99999", ":0", "1.2.3.4.5:0", "[::1", "127.0.0.1:x"])
+_attributes = st.dictionaries(
+    st.sampled_from(["latency", "jitter", "rate", "delay", "timeout", "average_size",
+                     "size_variation", "bytes", "other"]),
+    _scalars, max_size=4)
+_proxy_like = st.fixed_dictionaries({}, optional={
+    "name": st.sampled_from(["hp", "p2", ""]) | _scalars, "listen": _addresses | _scalars,
+    "upstream": _addresses | _scalars, "enabled": st.booleans() | _scalars, "toxics": _json})
+_toxic_like = st.fixed_dictionaries({}, optional={
+    "name": st.sampled_from(["ht", "t2", ""]) | _scalars,
+    "type": st.sampled_from(["latency", "bandwidth", "slow_close", "timeout", "reset_peer",
+                             "slicer", "limit_data", "noop", "down"]) | _scalars,
+    "stream": st.sampled_from(["upstream", "downstream", "UPSTREAM", ""]) | _scalars,
+    "toxicity": _scalars, "attributes": _attributes | _json})
+_bodies = _json | _proxy_like | _toxic_like | st.lists(_proxy_like, max_size=3)
+
+
+def _fresh_state(api: httpx.Client, upstream: str) -> None:
+    for name in api.get("/proxies").json():
+        assert api.delete(f"/proxies/{name}").status_code == 204
+    assert api.post("/proxies", json={"name": "hp", "upstream": upstream}).status_code == 201
+    assert api.post("/proxies/hp/toxics", json={"name": "ht", "type": "latency"}).status_code == 200
+
+
+def _acceptable(reply: httpx.Response) -> bool:
+    if 200 <= reply.status_code < 500:
+        return True
+    return reply.status_code == 500 and reply.json()["error"].startswith("listen tcp")
+
+
+@pytest.fixture
+def server_fds(embedded_server: Any) -> Any:
+    """The server process; after the test its fd count must come back to the baseline."""
+    process = psutil.Process(embedded_server.child.pid)
+    with api_client(embedded_server.url) as api:
+        for name in api.get("/proxies").json():
+            api.delete(f"/proxies/{name}")
+    time.sleep(0.2)
+    baseline = process.num_fds()
+    yield process
+    deadline = time.monotonic() + 10
+    while process.num_fds() > baseline and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert process.num_fds() <= baseline, f"fds {process.num_fds()} > baseline {baseline}"
+    assert process.is_running()
+
+
+@SETTINGS
+@given(endpoint=st.sampled_from(ENDPOINTS), body=_bodies)
+def test_json_bodies(embedded_server: Any, echo: EchoServer, server_fds: Any,
+                     endpoint: tuple[str, str], body: object) -> None:
+    """Any JSON body to any endpoint: 2xx/4xx (or the bind 500), the JSON error shape, no hang."""
+    method, path = endpoint
+    with api_client(embedded_server.url) as api:
+        _fresh_state(api, echo.address)
+        reply = api.request(method, path, content=json.dumps(body).encode())
+        assert _acceptable(reply), (method, path, body, reply.status_code, reply.text)
+        if reply.status_code >= 400 and reply.headers["content-type"].startswith("application/json"):
+            assert reply.json()["status"] == reply.status_code
+        for name in api.get("/proxies").json():
+            api.delete(f"/proxies/{name}")
+
+
+@SETTINGS
+@given(endpoint=st.sampled_from(ENDPOINTS), body=st.binary(max_size=300))
+def test_byte_bodies(embedded_server: Any, server_fds: Any, endpoint: tuple[str, str],
+                     body: bytes) -> None:
+    """Arbitrary bytes as the body of any endpoint: 2xx/4xx, never a 5xx or a hang."""
+    method, path = endpoint
+    with api_client(embedded_server.url) as api:
+        reply = api.request(method, path, content=body)
+        assert _acceptable(reply), (method, path, body, reply.status_code, reply.text)
+        for name in api.get("/proxies").json():
+            api.delete(f"/proxies/{name}")
+
+
+@SETTINGS
+@given(raw=st.binary(max_size=400) | st.builds(
+    lambda m, p, rest: m + b" " + p + b" HTTP/1.1\r\n" + rest,
+    st.sampled_from([b"GET", b"POST", b"DELETE", b"get", b"BREW"]),
+    st.sampled_from([b"/proxies", b"/version", b"/populate", b"/%zz", b"*", b"/proxies/%00"]),
+    st.binary(max_size=200)))
+def test_raw_bytes_on_the_socket(embedded_server: Any, server_fds: Any, raw: bytes) -> None:
+    """Arbitrary bytes on the API socket (then EOF): either a 2xx/4xx HTTP answer or a close,
+    within 5 s; the server keeps serving."""
+    host, port = embedded_server.url.removeprefix("http://").rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=5) as sock:
+        sock.sendall(raw)
+        sock.shutdown(socket.SHUT_WR)
+        answer = bytearray()
+        while data := sock.recv(65536):
+            answer += data
+    if answer:
+        status = int(answer.split(b" ", 2)[1])
+        assert answer.startswith(b"HTTP/1.1 ") and 200 <= status < 500, bytes(answer[:200])
+    assert httpx.get(embedded_server.url + "/version").status_code == 200
