@@ -64,8 +64,8 @@ class TimeSeries:
 
     @classmethod
     def from_table(cls, table: RequestTable) -> TimeSeries:
-        if table.in_time_order:
-            return cls(array("d", table.t_s), array("q", accumulate(table.ok, initial=0)))
+        if table.in_time_order:  # share the table's times: they are already sorted
+            return cls(table.t_s, array("q", accumulate(table.ok, initial=0)))
         order = table.time_order()
         t = array("d", map(table.t_s.__getitem__, order))
         prefix = array("q", accumulate(map(table.ok.__getitem__, order), initial=0))

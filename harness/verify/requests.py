@@ -59,8 +59,8 @@ class RequestTable:
             t = self.t_s
             if all(map(le, t, islice(t, 1, None))):
                 self._order = range(len(t))
-            else:
-                self._order = sorted(range(len(t)), key=t.__getitem__)
+            else:  # kept as machine ints: a list of a million ints would cost 36 MB
+                self._order = array("l", sorted(range(len(t)), key=t.__getitem__))
         return self._order
 
     @property
