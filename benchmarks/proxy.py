@@ -1,0 +1,193 @@
+"""The embedded fault proxy's cost, measured against a direct connection in the same run.
+
+* pgbench -S (-c 8 -j 2, 10 s) TPS direct vs through the proxy, no toxics (goal: ratio >= 0.70)
+* median added round trip with a 20 ms latency toxic (goal: within 1 ms of 20 ms)
+* bandwidth toxic accuracy: measured rate vs the toxic's rate (goal: within 10 %)
+* bulk transfer MB/s through the proxy vs direct, no toxics (recorded, with the ratio)
+
+Prints the figures and records them in benchmarks/RESULTS.md under
+``## Proxy (benchmarks/proxy.py)``.
+
+    .venv/bin/python benchmarks/proxy.py [--seconds 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import shutil
+import socket
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks._results import record_section  # noqa: E402
+from harness.faults.network import ProxyClient  # noqa: E402
+from harness.provision.postgres import EmbeddedPostgres  # noqa: E402
+from harness.provision.process import Supervisor, run_command  # noqa: E402
+from harness.provision.proxy import start_proxy  # noqa: E402
+
+TITLE = "Proxy (benchmarks/proxy.py)"
+
+
+def _pgbench() -> str:
+    for candidate in (shutil.which("pgbench"), "/usr/lib/postgresql/15/bin/pgbench"):
+        if candidate and Path(candidate).exists():
+            return candidate
+    raise SystemExit("pgbench not found")
+
+
+def pgbench_tps(host: str, port: int, seconds: int) -> float:
+    out = run_command([_pgbench(), "-h", host, "-p", str(port), "-U", "postgres", "-S", "-c", "8",
+                       "-j", "2", "-T", str(seconds), "postgres"], timeout=seconds + 60)
+    match = re.search(r"tps = ([\d.]+) \((?:without|excluding)", out)
+    if match is None:
+        raise SystemExit(f"cannot read pgbench output:\n{out}")
+    return float(match.group(1))
+
+
+class Echo:
+    """A threaded echo (or sink) server on 127.0.0.1:0."""
+
+    def __init__(self, sink: bool = False) -> None:
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.address = f"127.0.0.1:{self.sock.getsockname()[1]}"
+        self.sink = sink
+        self.received = 0
+        self.done = threading.Event()
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._handle, args=(conn,), daemon=True).start()
+
+    def _handle(self, conn: socket.socket) -> None:
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        with conn:
+            while data := conn.recv(1 << 20):
+                if self.sink:
+                    self.received += len(data)
+                else:
+                    conn.sendall(data)
+        self.done.set()
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def _connect(address: str) -> socket.socket:
+    host, port = address.rsplit(":", 1)
+    sock = socket.create_connection((host, int(port)), timeout=30)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return sock
+
+
+def median_rtt_ms(address: str, rounds: int = 200) -> float:
+    with _connect(address) as sock:
+        samples = []
+        for _ in range(rounds):
+            start = time.perf_counter()
+            sock.sendall(b"p" * 64)
+            got = 0
+            while got < 64:
+                got += len(sock.recv(64 - got))
+            samples.append((time.perf_counter() - start) * 1000)
+    return statistics.median(samples)
+
+
+def transfer_mb_s(address: str, sink: Echo, total: int) -> float:
+    """Send ``total`` bytes to ``sink`` via ``address``; MB/s until the sink has them all."""
+    sink.received, block = 0, b"\0" * (1 << 20)
+    start = time.perf_counter()
+    with _connect(address) as sock:
+        sent = 0
+        while sent < total:
+            sock.sendall(block[: min(len(block), total - sent)])
+            sent += min(len(block), total - sent)
+        deadline = time.monotonic() + 120
+        while sink.received < total and time.monotonic() < deadline:
+            time.sleep(0.001)
+    return total / (time.perf_counter() - start) / 1e6
+
+
+def _proxy(api: ProxyClient, name: str, upstream: str) -> str:
+    return str(api.create_proxy(name, upstream=upstream)["listen"])
+
+
+def _measure(api: ProxyClient, pg: EmbeddedPostgres, seconds: int, say: Callable[[str], None]) -> list[str]:
+    pg_listen = _proxy(api, "pg", f"{pg.host}:{pg.port}")
+    run_command([_pgbench(), "-i", "-s", "1", "-q", "-h", pg.host, "-p", str(pg.port), "-U", "postgres",
+                 "postgres"], timeout=120)
+    direct_tps = pgbench_tps(pg.host, pg.port, seconds)
+    host, port = pg_listen.rsplit(":", 1)
+    proxied_tps = pgbench_tps(host, int(port), seconds)
+    ratio = proxied_tps / direct_tps
+    say(f"pgbench -S: direct {direct_tps:.0f} tps, proxied {proxied_tps:.0f} tps, ratio {ratio:.2f}")
+
+    echo = Echo()
+    echo_listen = _proxy(api, "echo", echo.address)
+    direct_rtt = median_rtt_ms(echo.address)
+    plain_rtt = median_rtt_ms(echo_listen)
+    api.add_toxic("echo", type="latency", attributes={"latency": 20})
+    toxic_rtt = median_rtt_ms(echo_listen, rounds=100)
+    added = toxic_rtt - plain_rtt
+    say(f"rtt: direct {direct_rtt:.3f} ms, proxied {plain_rtt:.3f} ms, with 20 ms toxic {toxic_rtt:.3f}")
+
+    sink = Echo(sink=True)
+    sink_listen = _proxy(api, "sink", sink.address)
+    api.add_toxic("sink", type="bandwidth", stream="upstream", attributes={"rate": 5000})
+    shaped = transfer_mb_s(sink_listen, sink, 10_000_000) * 1000  # KB/s
+    error = abs(shaped - 5000) / 5000
+    say(f"bandwidth toxic 5000 KB/s: measured {shaped:.0f} KB/s ({error:.1%} off)")
+    api.remove_toxic("sink", "bandwidth_upstream")
+    total = 512 * 1024 * 1024
+    bulk_direct = transfer_mb_s(sink.address, sink, total)
+    bulk_proxied = transfer_mb_s(sink_listen, sink, total)
+    say(f"bulk: direct {bulk_direct:.0f} MB/s, proxied {bulk_proxied:.0f} MB/s")
+    echo.close()
+    sink.close()
+
+    def verdict(ok: bool) -> str:
+        return "met" if ok else "NOT met"
+
+    return [
+        f"- pgbench -S -c 8 -j 2 -T {seconds}: direct **{direct_tps:.0f} tps**, through the proxy "
+        f"**{proxied_tps:.0f} tps**, ratio **{ratio:.2f}**; goal >= 0.70: {verdict(ratio >= 0.70)}",
+        f"- small echo round trip, median: direct {direct_rtt:.3f} ms, through the proxy "
+        f"{plain_rtt:.3f} ms (+{plain_rtt - direct_rtt:.3f} ms per round trip, no toxics)",
+        f"- 20 ms latency toxic: added round trip **{added:.2f} ms** (median of 100); "
+        f"goal within 1 ms of 20: {verdict(abs(added - 20) <= 1)}",
+        f"- bandwidth toxic at 5000 KB/s on 10 MB: measured **{shaped:.0f} KB/s** ({error:.1%} off); "
+        f"goal within 10 %: {verdict(error <= 0.10)}",
+        f"- bulk 512 MiB, no toxics: direct {bulk_direct:.0f} MB/s, through the proxy "
+        f"**{bulk_proxied:.0f} MB/s** (ratio {bulk_proxied / bulk_direct:.2f})",
+    ]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=int, default=10, help="pgbench duration per side")
+    parser.add_argument("--no-record", action="store_true", help="print only, do not write RESULTS.md")
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory() as tmp, Supervisor(Path(tmp) / "logs") as sup, \
+            EmbeddedPostgres(log_dir=Path(tmp) / "pg", fsync=False, supervisor=sup) as pg:
+        proxy = start_proxy(sup)
+        lines = _measure(proxy.client, pg, args.seconds, lambda s: print(s, flush=True))
+    print("\n".join(lines))
+    if not args.no_record:
+        record_section(TITLE, lines)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
