@@ -30,21 +30,22 @@ def read_json(path: Path) -> Any:
 
 
 def iter_jsonl(path: Path) -> Iterator[dict[str, Any]]:
-    """Yield one object per non-empty line; a torn last line (a killed writer) is skipped."""
+    """Yield one object per non-empty line, streaming; a torn last line (a killed writer:
+    the only line that can lack its newline) is skipped."""
     with path.open(encoding="utf-8") as fh:
-        lines = fh.readlines()
-    for number, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as exc:
-            if number == len(lines) and not line.endswith("\n"):
-                return
-            raise VerifyError(f"{path}:{number}: not valid JSON: {exc}") from exc
-        if not isinstance(obj, dict):
-            raise VerifyError(f"{path}:{number}: expected a JSON object, got {type(obj).__name__}")
-        yield obj
+        for number, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as exc:
+                if not line.endswith("\n"):
+                    return
+                raise VerifyError(f"{path}:{number}: not valid JSON: {exc}") from exc
+            if not isinstance(obj, dict):
+                raise VerifyError(
+                    f"{path}:{number}: expected a JSON object, got {type(obj).__name__}")
+            yield obj
 
 
 @dataclass(frozen=True)
@@ -97,8 +98,11 @@ class RunFiles:
         """samples.jsonl in time order; rows without a numeric t_s are dropped."""
         if "samples" not in self._cache:
             p = self.path("samples.jsonl")
-            rows = [s for s in iter_jsonl(p) if isinstance(s.get("t_s"), int | float)] \
-                if p.exists() else []
+            rows = []
+            for sample in iter_jsonl(p) if p.exists() else ():
+                if isinstance(sample.get("t_s"), int | float):
+                    sample.pop("app_stats", None)  # raw bodies for the report; verify never reads them
+                    rows.append(sample)
             rows.sort(key=lambda s: float(s["t_s"]))
             self._cache["samples"] = rows
         return list(self._cache["samples"])
