@@ -80,7 +80,7 @@ class HttpServer:
         self._servers: list[asyncio.AbstractServer] = []
         self._writers: set[asyncio.StreamWriter] = set()
 
-    async def listen(self, host: str, port: int) -> asyncio.AbstractServer:
+    async def listen(self, host: str, port: int) -> asyncio.Server:
         """Listen on (host, port) (0: any free port); returns the server."""
         server = await asyncio.start_server(self._client, host, port, limit=HEAD_LIMIT,
                                             reuse_address=True)

@@ -56,7 +56,7 @@ class Stage:
         self.toxic = toxic
         self.input = input_
         self.output = output
-        self.state: dict[str, object] = {}  # survives restarts (limit_data's byte count)
+        self.state: dict[str, int] = {}  # survives restarts (limit_data's byte count)
         self.closed = False  # this stage has sent EOF on
         self.acting = False  # this run's toxicity draw said "act"
         self.dropped = False
@@ -107,7 +107,8 @@ class Stage:
     # -- lifecycle -------------------------------------------------------------------------
 
     def start(self) -> None:
-        self.task = asyncio.get_running_loop().create_task(self._run())
+        if not self.link.dead:  # a chain change may finish after the connection ended
+            self.task = asyncio.get_running_loop().create_task(self._run())
 
     async def interrupt(self) -> None:
         """Stop the pipe at its current ``await`` (bounded); held data goes back to the input."""
@@ -158,6 +159,7 @@ class Link:
         self.stages: list[Stage] = []
         self.out: Channel | None = None
         self.finished = False
+        self.dead = False  # the connection is gone: start no more tasks
         self._eof = False
         self._writer: asyncio.Task[None] | None = None
         self._writer_busy = False
@@ -218,6 +220,8 @@ class Link:
         out = Channel()
         head = Stage(self, None, Channel(on_low=self._chain_low), out)
         self.stages, self.out = [head], out
+        if self.dead:
+            return
         for toxic in toxics:
             channel = Channel()
             self.stages[-1].output = channel
@@ -306,6 +310,7 @@ class Link:
 
     def cancel_tasks(self) -> None:
         """Stop every task of this link (the connection is gone)."""
+        self.dead = True
         for stage in self.stages:
             stage.cancel()
         if self._writer is not None:

@@ -197,7 +197,7 @@ async def _limit_data(stage: Stage, attrs: Mapping[str, int]) -> None:
         if chunk is None:
             stage.close()
             return
-        sent = int(stage.state.get("bytes_sent", 0))
+        sent = stage.state.get("bytes_sent", 0)
         remaining = max(limit - sent, 0)
         data = chunk.data[:remaining]
         if data:

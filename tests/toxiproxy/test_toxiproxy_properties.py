@@ -130,3 +130,25 @@ def test_raw_bytes_on_the_socket(embedded_server: Any, server_fds: Any, raw: byt
         status = int(answer.split(b" ", 2)[1])
         assert answer.startswith(b"HTTP/1.1 ") and 200 <= status < 500, bytes(answer[:200])
     assert httpx.get(embedded_server.url + "/version").status_code == 200
+
+
+def test_thousands_of_connections_opened_and_dropped(embedded_server: Any, echo: EchoServer,
+                                                     server_fds: Any) -> None:
+    """2000 client connections through a proxy, opened and dropped (half of them reset with
+    data in flight, some while a toxic is added): the server keeps serving and every socket is
+    released (the fd check of `server_fds`)."""
+    with api_client(embedded_server.url) as api:
+        listen = api.post("/proxies", json={"name": "many", "upstream": echo.address}).json()["listen"]
+        host, port = listen.rsplit(":", 1)
+        for index in range(2000):
+            sock = socket.create_connection((host, int(port)), timeout=5)
+            if index % 2:
+                sock.sendall(b"data in flight")
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\0\0\0\0\0\0\0")
+            if index == 1000:
+                api.post("/proxies/many/toxics", json={"type": "latency", "attributes": {"latency": 1}})
+            sock.close()
+        with socket.create_connection((host, int(port)), timeout=5) as sock:
+            sock.sendall(b"still fine")
+            assert sock.recv(10) == b"still fine"
+        assert api.delete("/proxies/many").status_code == 204
