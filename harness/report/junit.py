@@ -56,7 +56,7 @@ def _slo_case(suite: ET.Element, scenario: str, slo: dict[str, Any], expect_fail
         el = ET.SubElement(case, "failure", message=scrub.text(f"{vs} ({words})"), type="SLO")
         el.text = evidence
     elif status == "unknown":
-        el = ET.SubElement(case, "error", message=scrub.text(f"not measured: {vs}"), type="SLO")
+        el = ET.SubElement(case, "error", message=scrub.text(f"{words}: {vs}"), type="SLO")
         el.text = evidence
     elif words != "pass":
         ET.SubElement(case, "system-out").text = scrub.text(f"{vs}: {words}")

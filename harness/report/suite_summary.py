@@ -114,7 +114,8 @@ def _link(suite_dir: Path, run: SuiteRun, name: str) -> str | None:
 def summary_table(suite_dir: Path, runs: list[SuiteRun]) -> Table:
     """One row per scenario: expected, verdict, as expected, key figures."""
     header = ["scenario", "profile", "expected", "verdict", "as expected"]
-    table = Table("Suite summary", header + [m for m, _ in KEY_FIGURES] + ["report"])
+    table = Table("Suite summary", header + [m for m, _ in KEY_FIGURES] + ["report"],
+                  mark_col=header.index("as expected"))
     for run in runs:
         expect = str((run.result or {}).get("expect") or run.entry.get("expect") or "pass")
         if run.entry.get("gating") is False:
@@ -134,7 +135,7 @@ def _md_links(table: Table) -> Table:
     """Markdown variant: report paths become links."""
     rows = [r[:-1] + [f"[report]({r[-1]})" if r[-1].endswith(".html") else r[-1]]
             for r in table.rows]
-    return Table(table.title, table.header, rows, table.status, table.note)
+    return Table(table.title, table.header, rows, table.status, table.note, table.mark_col)
 
 
 def _html_body(name: str, table: Table, passed: int) -> str:

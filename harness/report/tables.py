@@ -134,7 +134,11 @@ def slo_outcome(slo: dict[str, Any], expect_fail: set[str]) -> tuple[str, str]:
     verdict = str(slo.get("verdict", "unknown"))
     expected_fail = slo_id(str(slo.get("name")), str(slo.get("phase", "run"))) in expect_fail
     if verdict not in ("pass", "fail"):
-        return "unknown", "not measured"
+        evidence = slo.get("evidence")
+        reason = evidence.get("reason") if isinstance(evidence, dict) else None
+        if reason:
+            return "unknown", f"unknown: {reason}"
+        return "unknown", "not measured" if slo.get("value") is None else "unknown"
     if ANY_SLO in expect_fail:
         return ("pass", "fail (expected: negative control)") if verdict == "fail" \
             else ("pass", "pass")

@@ -33,17 +33,19 @@ def test_suite_summary_and_combined_junit(tmp_path: Path) -> None:
                         result=result_doc("db-restart", "pass", availability=0.9995, lost=0))
     control = make_run_dir(suite_dir, "planted-leak", result=result_doc(
         "planted-leak", "fail", expect="fail", expect_fail=["lost_writes@run"]))
-    render_run(good)
-    render_run(control)
+    broken = make_run_dir(suite_dir, "network-latency")  # verdict fail, expected pass
+    for run_dir in (good, control, broken):
+        render_run(run_dir)
     failed = {**_entry(suite_dir, "db-freeze"),
               "error": "scenarios/db-freeze.toml: duration: bad"}
     skipped = {**_entry(None, "db-crash"), "gating": False}
     _suite(suite_dir, [{**_entry(good, "db-restart"), "profile": "resilient"},
-                       _entry(control, "planted-leak", "fail"), failed, skipped])
+                       _entry(control, "planted-leak", "fail"), failed, skipped,
+                       _entry(broken, "network-latency")])
     paths = render_suite(suite_dir, [good, control])
     assert [p.name for p in paths] == ["summary.md", "summary.html", "junit.xml"]
     md = (suite_dir / "summary.md").read_text()
-    assert md.startswith("# Suite smoke: 2/4 as expected")
+    assert md.startswith("# Suite smoke: 2/5 as expected")
     rel = f"{good.name}/report.html"
     assert re.search(rf"\| db-restart \| resilient \| pass \| pass \| yes \| 99\.950% \|"
                      rf".*\[report\]\({rel}\)", md)
@@ -52,12 +54,15 @@ def test_suite_summary_and_combined_junit(tmp_path: Path) -> None:
     assert "| could not run: scenarios/db-freeze.toml: duration: bad |" in md
     assert "| db-crash |  | pass (not gating) | unknown | not judged |" in md
     assert "no run directory: the scenario did not run" in md
+    # the failing row stresses its "as expected" cell; its link stays a working link
+    assert "| network-latency |  | pass | fail | **NO** |" in md
+    assert f"[report]({broken.name}/report.html) |" in md
     page = (suite_dir / "summary.html").read_text()
     assert f'<a href="{rel}">report</a>' in page
     root = ET.parse(suite_dir / "junit.xml").getroot()
     suites = root.findall("testsuite")
     assert [s.get("name") for s in suites] == ["db-restart", "planted-leak", "db-freeze",
-                                               "db-crash"]
+                                               "db-crash", "network-latency"]
     for key in ("tests", "failures", "errors", "skipped"):
         assert int(root.get(key, "-1")) == sum(int(s.get(key, "0")) for s in suites)
     for suite in suites:

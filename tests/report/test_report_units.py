@@ -132,7 +132,11 @@ def test_fmt_value_and_outcomes() -> None:
     assert slo_outcome(slo, set()) == ("fail", "fail")
     assert slo_outcome(slo, {"lost_writes@run"})[0] == "pass"
     assert slo_outcome({**slo, "verdict": "pass"}, {"lost_writes@run"})[0] == "fail"
-    assert slo_outcome({**slo, "verdict": "unknown"}, set())[0] == "unknown"
+    assert slo_outcome({**slo, "verdict": "unknown", "value": None}, set()) == (
+        "unknown", "not measured")
+    why = {"reason": "42 s of samples is too short to tell a leak from warm-up"}
+    assert slo_outcome({**slo, "verdict": "unknown", "value": 449.0, "evidence": why},
+                       set()) == ("unknown", f"unknown: {why['reason']}")
 
 
 def test_memory_plot_from_snapshots_alone(tmp_path: Path) -> None:
