@@ -34,6 +34,7 @@ from harness.toxiproxy.jsonbody import (
 )
 from harness.toxiproxy.proxy import Proxy
 from harness.toxiproxy.toxics import (
+    Toxic,
     merge_toxic_update,
     parse_toxic_attributes,
     parse_toxic_header,
@@ -72,6 +73,7 @@ class _ProxySpec:
     listen: str
     upstream: str
     enabled: bool
+    toxics: Any = None  # the raw "toxics" array; used only with populate_toxics
 
 
 def _proxy_spec(obj: dict[str, Any]) -> _ProxySpec:
@@ -80,14 +82,37 @@ def _proxy_spec(obj: dict[str, Any]) -> _ProxySpec:
         listen=field_str(obj, "listen", f"{_PROXY_STRUCT}.listen"),
         upstream=field_str(obj, "upstream", f"{_PROXY_STRUCT}.upstream"),
         enabled=field_bool(obj, "enabled", f"{_PROXY_STRUCT}.enabled", default=True),
+        toxics=obj.get("toxics"),
     )
+
+
+def _entry_toxics(raw: Any, index: int) -> list[Toxic]:
+    """The toxics of a populate entry (opt-in extra), validated like POST .../toxics;
+    errors name the entry (``... at proxy N``)."""
+    if raw is None:
+        return []
+    if not isinstance(raw, list):
+        raise bad_request(f"toxics must be an array at proxy {index}")
+    toxics: list[Toxic] = []
+    try:
+        for item in raw:
+            obj = as_object(item, "toxics.ToxicWrapper")
+            toxic = parse_toxic_header(obj)
+            if any(t.name == toxic.name for t in toxics):
+                raise ApiError(409, TOXIC_EXISTS)
+            toxic.attributes = parse_toxic_attributes(toxic.type, obj.get("attributes"))
+            toxics.append(toxic)
+    except ApiError as exc:
+        raise ApiError(exc.status, f"{exc.message} at proxy {index}") from None
+    return toxics
 
 
 class ToxiproxyApi:
     """The proxy collection and its HTTP handlers (see :meth:`dispatch`)."""
 
-    def __init__(self, rng: random.Random) -> None:
+    def __init__(self, rng: random.Random, *, populate_toxics: bool = False) -> None:
         self.rng = rng
+        self.populate_toxics = populate_toxics  # opt-in: apply "toxics" of populate entries
         self.proxies: dict[str, Proxy] = {}
         self._lock = asyncio.Lock()
         self._routes: list[tuple[tuple[str, ...], dict[str, Handler]]] = [
@@ -187,15 +212,17 @@ class ToxiproxyApi:
                 raise missing_field(f"name at proxy {index}")
             if not spec.upstream:
                 raise missing_field(f"upstream at proxy {index}")
+        entry_toxics = [_entry_toxics(spec.toxics, index) if self.populate_toxics else []
+                        for index, spec in enumerate(specs, start=1)]
         done: list[Proxy] = []
-        for spec in specs:
+        for spec, toxics in zip(specs, entry_toxics, strict=True):
             try:
-                done.append(await self._add_or_replace(spec))
+                done.append(await self._add_or_replace(spec, toxics))
             except ApiError as exc:
                 return error_response(exc, {"proxies": [p.to_json() for p in done]})
         return json_response(201, {"proxies": [p.to_json() for p in done]})
 
-    async def _add_or_replace(self, spec: _ProxySpec) -> Proxy:
+    async def _add_or_replace(self, spec: _ProxySpec, toxics: list[Toxic]) -> Proxy:
         existing = self.proxies.get(spec.name)
         if existing is not None:
             unchanged = existing.upstream == spec.upstream and not await existing.listen_changes(
@@ -206,6 +233,7 @@ class ToxiproxyApi:
             await existing.stop()
             del self.proxies[spec.name]
         proxy = Proxy(spec.name, spec.listen, spec.upstream, self.rng)
+        proxy.toxics = list(toxics)
         if spec.enabled:
             await proxy.start()
         self.proxies[spec.name] = proxy

@@ -1,6 +1,7 @@
 """``python -m harness.toxiproxy``: the embedded Toxiproxy-compatible server.
 
     python -m harness.toxiproxy [--host 127.0.0.1] [--port 8474] [--config FILE] [--seed N]
+                                [--populate-toxics]
 
 Prints one line ``listening on HOST:PORT`` on stdout once the control API
 accepts connections (with ``--port 0`` that is how a parent learns the port).
@@ -43,6 +44,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--port", type=int, default=8474, help="control API port; 0 picks one")
     parser.add_argument("--config", type=Path, help="JSON array of proxies to create at start")
     parser.add_argument("--seed", type=int, help="seed for toxicity and jitter draws")
+    parser.add_argument("--populate-toxics", action="store_true",
+                        help="opt-in: also create the 'toxics' listed in --config and /populate "
+                             "entries (the Go server ignores them)")
     parser.add_argument("--version", action="version", version=f"toxiproxy-compatible {VERSION}")
     return parser.parse_args(argv)
 
@@ -91,7 +95,7 @@ async def _listen(http: HttpServer, host: str, port: int) -> str:
 
 async def _serve(args: argparse.Namespace) -> int:
     seed = args.seed if args.seed is not None else time.time_ns()
-    api = ToxiproxyApi(random.Random(seed))
+    api = ToxiproxyApi(random.Random(seed), populate_toxics=args.populate_toxics)
     if args.config is not None:
         problem = await _apply_config(api, args.config)
         if problem is not None:

@@ -37,12 +37,14 @@ def test_config_localhost_and_sigterm(supervisor: Supervisor, tmp_path: Path, ec
     """--config creates its proxies before the API answers; --host localhost serves on 127.0.0.1
     and ::1; SIGTERM with a live proxied connection exits 0 within the bound and closes it."""
     config = tmp_path / "proxies.json"
-    config.write_text(json.dumps([{"name": "cfg", "upstream": echo.address, "listen": "127.0.0.1:0"}]))
+    config.write_text(json.dumps([{"name": "cfg", "upstream": echo.address, "listen": "127.0.0.1:0",
+                                   "toxics": [{"type": "latency"}]}]))  # ignored by default
     child = _spawn(supervisor, "--host", "localhost", "--port", "0", "--config", str(config))
     where = _listening(child)
     port = int(where.rsplit(":", 1)[1])
     proxies = httpx.get(f"http://127.0.0.1:{port}/proxies").json()
     assert list(proxies) == ["cfg"] and proxies["cfg"]["enabled"] is True
+    assert proxies["cfg"]["toxics"] == []
     if socket.has_ipv6:
         assert httpx.get(f"http://[::1]:{port}/version").status_code == 200
     sock = connect(proxies["cfg"]["listen"])
@@ -68,3 +70,25 @@ def test_bad_config_and_taken_port(supervisor: Supervisor, tmp_path: Path) -> No
         taken = _spawn(supervisor, "--port", str(holder.getsockname()[1]))
         assert taken.wait(15) == 1
         assert "cannot listen" in taken.log_tail(20)
+
+
+def test_populate_toxics_opt_in(supervisor: Supervisor, tmp_path: Path, echo: EchoServer) -> None:
+    """With --populate-toxics, the toxics of --config entries are created and act; a bad toxic in
+    an entry is a 400 naming the entry, and nothing is created."""
+    config = tmp_path / "toxic.json"
+    config.write_text(json.dumps([{"name": "slow", "upstream": echo.address, "toxics": [
+        {"type": "latency", "attributes": {"latency": 150}}]}]))
+    child = _spawn(supervisor, "--port", "0", "--config", str(config), "--populate-toxics")
+    url = "http://" + _listening(child)
+    proxy = httpx.get(url + "/proxies/slow").json()
+    assert [t["name"] for t in proxy["toxics"]] == ["latency_downstream"]
+    with connect(proxy["listen"]) as sock:
+        start = time.monotonic()
+        sock.sendall(b"t")
+        assert read_exactly(sock, 1) == b"t"
+        assert time.monotonic() - start >= 0.148
+    bad = httpx.post(url + "/populate", json=[{"name": "n1", "upstream": echo.address},
+                                              {"name": "n2", "upstream": echo.address,
+                                               "toxics": [{"type": "down"}]}])
+    assert bad.status_code == 400 and bad.json()["error"] == "invalid toxic type at proxy 2"
+    assert "n1" not in httpx.get(url + "/proxies").json()

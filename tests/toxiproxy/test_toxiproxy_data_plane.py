@@ -303,3 +303,37 @@ def test_slow_close_and_toxicity(api: httpx.Client, echo: EchoServer) -> None:
     api.post("/proxies/dp/toxics/never", json={"toxicity": 1.0})
     with connect(listen) as sock:
         assert _rtt(sock, b"y") >= 0.298
+
+
+def test_api_never_hangs_while_traffic_is_stuck(api: httpx.Client, echo: EchoServer) -> None:
+    """A client that writes 8 MB and never reads stalls both directions (full buffers at every
+    stage); adding, updating and removing toxics on both streams still answers within 1 s each,
+    and deleting the proxy cuts the stuck connection."""
+    listen = _proxy(api, echo.address)
+    sock = connect(listen)
+    sock.setblocking(False)
+    sent = 0
+    deadline = time.monotonic() + 3
+    while time.monotonic() < deadline and sent < 8 << 20:
+        try:
+            sent += sock.send(b"s" * 65536)
+        except BlockingIOError:
+            time.sleep(0.01)
+    for round_ in range(5):
+        for stream in ("upstream", "downstream"):
+            for method, path, body in (
+                ("POST", "/proxies/dp/toxics", {"name": f"{stream}{round_}", "type": "latency",
+                                                "stream": stream, "attributes": {"latency": 5}}),
+                ("POST", f"/proxies/dp/toxics/{stream}{round_}", {"attributes": {"latency": 1}}),
+                ("DELETE", f"/proxies/dp/toxics/{stream}{round_}", None),
+            ):
+                start = time.monotonic()
+                reply = api.request(method, path, json=body)
+                assert reply.status_code in (200, 204), reply.text
+                assert time.monotonic() - start < 1.0, (method, path)
+    start = time.monotonic()
+    assert api.delete("/proxies/dp").status_code == 204
+    assert time.monotonic() - start < 1.0
+    sock.setblocking(True)
+    wait_closed(sock, 3.0)
+    sock.close()
