@@ -209,3 +209,15 @@ def test_bad_input_is_400(api: httpx.Client, echo: EchoServer) -> None:
     assert api.get("/nothing").status_code == 404
     assert api.put("/proxies").status_code == 405
     assert api.get("/populate").status_code == 405
+
+
+def test_toxics_on_disabled_proxy_survive(api: httpx.Client, echo: EchoServer) -> None:
+    """A proxy created disabled keeps its listen text; toxics can be added while disabled and
+    survive enable/disable."""
+    created = _create(api, "off", echo.address, listen="localhost:0", enabled=False)
+    assert created["listen"] == "localhost:0" and created["enabled"] is False
+    assert api.post("/proxies/off/toxics", json={"type": "latency"}).status_code == 200
+    enabled = api.post("/proxies/off", json={"enabled": True}).json()
+    assert enabled["listen"].startswith("127.0.0.1:") and len(enabled["toxics"]) == 1
+    api.post("/proxies/off", json={"enabled": False})
+    assert [t["name"] for t in api.get("/proxies/off/toxics").json()] == ["latency_downstream"]

@@ -337,3 +337,16 @@ def test_api_never_hangs_while_traffic_is_stuck(api: httpx.Client, echo: EchoSer
     sock.setblocking(True)
     wait_closed(sock, 3.0)
     sock.close()
+
+
+def test_reset_keeps_open_connections(api: httpx.Client, echo: EchoServer) -> None:
+    """/reset removes a latency toxic from a live connection: it stays open and loses the delay;
+    bytes the toxic held are delivered, in order."""
+    listen = _proxy(api, echo.address)
+    _toxic(api, type="latency", attributes={"latency": 300})
+    with connect(listen) as sock:
+        sock.sendall(b"held")
+        time.sleep(0.05)
+        assert api.post("/reset").status_code == 204
+        assert read_exactly(sock, 4) == b"held"
+        assert _rtt(sock, b"fast") < 0.150
