@@ -11,8 +11,10 @@ All from samples.jsonl, run.json ``app.exits``, timeline.jsonl and the app's log
   with requests waiting; task queue overflow: samples whose queue exceeded its bound;
 * graceful shutdown: for every SIGTERM exit, the 5xx responses to requests in flight
   between the SIGTERM and the exit, and the exit code;
-* crashes: exits no scenario action (or the end of the run) caused;
-* startup: from Postgres ready (or the run's zero) to the first ready sample.
+* crashes: recorded exits no scenario action (or the end of the run) caused, and app
+  pids that vanished or changed in the samples outside any app.* fault;
+* startup: from each app (re)start, or Postgres back when later, to the first ready
+  sample.
 """
 
 from __future__ import annotations
@@ -46,16 +48,25 @@ CRASH_SLACK_S = 5.0
 MAX_IN_FLIGHT_S = 60.0
 
 
-def counter_increments(samples: list[dict[str, Any]], field: str) -> list[tuple[float, float]]:
-    """(t_s, increment) of a cumulative counter; a decrease is a restart (the value is new)."""
+def counter_increments(
+    samples: list[dict[str, Any]], field: str, per_process: bool = False
+) -> list[tuple[float, float]]:
+    """(t_s, increment) of a cumulative counter. A decrease means the counter began again
+    (the new value is all new); with ``per_process`` (the app's own counters) so does a
+    new app pid, even when the new process already counted past the old value."""
     out: list[tuple[float, float]] = []
     prev: float | None = None
+    prev_pid: Any = None
     for s in samples:
         v = s.get(field)
         if not isinstance(v, int | float):
             continue
-        inc = v if prev is None or v < prev else v - prev
+        proc = s.get("app_proc")
+        pid = proc.get("pid") if per_process and isinstance(proc, dict) else None
+        restarted = pid is not None and prev_pid is not None and pid != prev_pid
+        inc = v if prev is None or v < prev or restarted else v - prev
         prev = float(v)
+        prev_pid = pid if pid is not None else prev_pid
         if inc:
             out.append((float(s["t_s"]), float(inc)))
     return out
@@ -254,14 +265,15 @@ def process_metrics(
     for field, name in (("app_errors_unhandled", "unhandled_errors"),
                         ("stderr_unhandled", "stderr_unhandled_errors")):
         present = any(isinstance(s.get(field), int | float) for s in samples)
-        incs = counter_increments(samples, field)
+        incs = counter_increments(samples, field, per_process=field == "app_errors_unhandled")
         sums = _sum_by_kind(incs, index)
         for k in kinds:
             metrics[k][name] = int(sums.get(k, 0)) if present else None
         errors[name] = [{"t_s": t, "new": int(v),
                          "phase": index.phases[index.index_of(t)].name if index.phases else None}
                         for t, v in incs[:10]]
-    warnings = _sum_by_kind(counter_increments(samples, "memory_warnings"), index)
+    warnings = _sum_by_kind(counter_increments(samples, "memory_warnings", per_process=True),
+                            index)
     hours = {**index.duration_by_kind(), "run": sum(index.duration_by_kind().values())}
     for k in kinds:
         h = hours.get(k, 0.0) / 3600.0

@@ -140,3 +140,15 @@ def test_per_phase_sample_metrics_from_a_handmade_run(tmp_path: Path) -> None:
     assert m["run"]["stderr_unhandled_errors"] == 0
     slo = result["slos"][0]
     assert slo["verdict"] == "fail" and slo["value"] == 2
+
+
+def test_a_new_app_pid_restarts_the_app_counter_even_when_it_grew_past_the_old_value() -> None:
+    """Old process counted 3; the restarted one has already counted 5 at its first sample:
+    that is 5 new errors (3 + 5 = 8 in all), not 2."""
+    samples = [{"t_s": 1.0, "app_errors_unhandled": 3, "app_proc": {"pid": 10}},
+               {"t_s": 2.0, "app_errors_unhandled": 5, "app_proc": {"pid": 11}},
+               {"t_s": 3.0, "app_errors_unhandled": 6, "app_proc": None},
+               {"t_s": 4.0, "app_errors_unhandled": 6, "app_proc": {"pid": 11}}]
+    incs = counter_increments(samples, "app_errors_unhandled", per_process=True)
+    assert incs == [(1.0, 3.0), (2.0, 5.0), (3.0, 1.0)]
+    assert sum(v for _, v in counter_increments(samples, "app_errors_unhandled")) == 6
