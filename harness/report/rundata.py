@@ -55,7 +55,7 @@ class RunData:
     result: dict[str, Any] | None
     timeline: list[dict[str, Any]]
     windows: list[FaultWindow]
-    memory_diffs: list[dict[str, Any]]
+    memory_diffs: list[dict[str, Any]]  # t_s and totals of each memory/diff-*.json
     scrubber: Scrubber
     missing: list[str]
 
@@ -103,6 +103,12 @@ def _read_jsonl(path: Path, scrubber: Scrubber) -> list[dict[str, Any]]:
             if isinstance(item, dict):
                 events.append(scrubber.obj(item))
     return events
+
+
+def _diff_totals(diff: Any) -> dict[str, Any] | None:
+    if not isinstance(diff, dict):
+        return None
+    return {k: diff.get(k) for k in ("t_s", "total_bytes", "total_diff_bytes")}
 
 
 def fault_windows(timeline: list[dict[str, Any]], end_s: float | None) -> list[FaultWindow]:
@@ -178,7 +184,10 @@ def load_run(run_dir: Path, scrubber: Scrubber | None = None) -> RunData:
     timeline = _read_jsonl(timeline_path, scrubber) if timeline_path.is_file() else []
     if not timeline_path.is_file():
         missing.append("timeline.jsonl")
-    diffs = [read_json(p, scrubber) for p in sorted((run_dir / "memory").glob("diff-*.json"))]
+    # Only the totals are plotted (verify already ranked the sites): a day's soak has
+    # thousands of diffs, so their top-N lists and tracebacks are not kept in memory.
+    diffs = [_diff_totals(read_json(p, scrubber))
+             for p in sorted((run_dir / "memory").glob("diff-*.json"))]
     scenario = str(run.get("scenario") or (result or {}).get("scenario") or run_dir.name)
     data = RunData(
         run_dir=run_dir, scenario=scenario, run=run, result=result, timeline=timeline,
