@@ -11,6 +11,8 @@ import math
 from pathlib import Path
 from typing import Any
 
+from harness.errors import ScenarioError
+from harness.scenario.durations import parse_duration
 from harness.verify.availability import (
     RecoveryRule,
     TimeSeries,
@@ -153,6 +155,20 @@ def _fault_metrics(
     return forced, bounds
 
 
+def _recovery_rule(facts: ScenarioFacts) -> RecoveryRule:
+    """``[verify] recovery_window = "5s"`` and ``recovery_min_ok = 0.99`` (or "99%")."""
+    opts = facts.verify
+    window = opts.get("recovery_window", opts.get("recovery_window_s", RecoveryRule.window_s))
+    min_ok = opts.get("recovery_min_ok", RecoveryRule.min_ok)
+    try:
+        if isinstance(min_ok, str):
+            min_ok = float(min_ok.strip().rstrip("%")) / (100 if "%" in min_ok else 1)
+        return RecoveryRule(window_s=parse_duration(window), min_ok=float(min_ok))
+    except ValueError as exc:
+        raise ScenarioError("scenario.toml", "verify.recovery_window / recovery_min_ok",
+                            str(exc)) from exc
+
+
 def _memory_threshold(facts: ScenarioFacts) -> float:
     return next((s.threshold for s in facts.slos
                  if s.metric == "memory_growth_mb_per_hour" and s.phase == "run"),
@@ -194,9 +210,7 @@ def judge_run(root: Path) -> dict[str, Any]:
     series = TimeSeries.from_table(table)
     warm_end, load_end = run_bounds(events, run_info, facts.warmup_s)
     end_s = _end_of_run(files, table, load_end)
-    rule = RecoveryRule(
-        window_s=float(facts.verify.get("recovery_window_s", RecoveryRule.window_s)),
-        min_ok=float(facts.verify.get("recovery_min_ok", RecoveryRule.min_ok)))
+    rule = _recovery_rule(facts)
     windows = fault_windows(events, load_end)
     first_fault = min((w.applied_s for w in windows), default=end_s)
     min_ok, baseline = baseline_min_ok(series, warm_end, first_fault, rule)

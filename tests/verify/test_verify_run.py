@@ -226,3 +226,11 @@ def test_recovery_is_back_to_the_baseline_when_the_baseline_is_below_99(tmp_path
     assert rule["min_ok_used"] == pytest.approx(0.94)
     (slo,) = result["slos"]
     assert slo["verdict"] == "pass" and 0.9 <= slo["value"] <= 1.2
+
+
+def test_recovery_rule_from_the_verify_table(tmp_path: Path) -> None:
+    """[verify] recovery_window = "2s" and recovery_min_ok = "90%" are used and recorded."""
+    root = _restart_run(tmp_path / "run", 'name = "x"\n[verify]\nrecovery_window = "2s"\n'
+                        'recovery_min_ok = "90%"\n')
+    rule = verify_run(root)["recovery_rule"]
+    assert rule["window_s"] == 2.0 and rule["min_ok"] == pytest.approx(0.9)
