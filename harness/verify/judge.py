@@ -176,8 +176,12 @@ def _memory_threshold(facts: ScenarioFacts) -> float:
 
 
 def _writes(files: RunFiles, ledger: WriteLedger) -> dict[str, Any]:
-    """The write accounting, with every attempt of the first lost keys as evidence."""
+    """The write accounting, with every attempt of the first lost keys as evidence, and
+    what the online checker saw during the run (a timeline ``online_violation`` line)."""
     writes = account_writes(ledger, files.final_read())
+    online = [e.raw for e in files.timeline() if e.event == "online_violation"]
+    if online:
+        writes["online_violation"] = online[0]
     csv_path = files.requests_csv()
     if writes.get("lost") and csv_path is not None:
         writes["lost_attempts"] = describe_keys(csv_path, writes["examples"]["lost"])

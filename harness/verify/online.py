@@ -70,7 +70,9 @@ class OnlineWriteChecker:
 
     ``t0_monotonic`` is the run's zero (``CHAOSHARNESS_T0_MONOTONIC``), so read start
     times compare with the CSV's ``t_s``. ``on_violation`` (optional) is called once,
-    from the checker's thread, with the violation dict.
+    from the checker's thread, with the violation dict; the conductor should write it to
+    timeline.jsonl as ``{"event": "online_violation", ...}`` (verify reports it beside the
+    final accounting) and stop the load.
     """
 
     def __init__(
