@@ -234,3 +234,16 @@ def test_recovery_rule_from_the_verify_table(tmp_path: Path) -> None:
                         'recovery_min_ok = "90%"\n')
     rule = verify_run(root)["recovery_rule"]
     assert rule["window_s"] == 2.0 and rule["min_ok"] == pytest.approx(0.9)
+
+
+def test_an_online_violation_in_the_timeline_is_reported_with_the_writes(tmp_path: Path) -> None:
+    """The conductor logged the online checker's finding: the writes section carries it, and
+    the final accounting still judges lost_writes from the final read."""
+    b = RunDirBuilder(tmp_path / "run")
+    b.scenario = 'name = "x"\n[slo.run]\nlost_writes = "== 0"\n'
+    b.bounds()
+    b.write_attempt(10.0, "k1", 201).final_read({})
+    b.event("online_violation", 12.0, key="k1", acked_t_s=10.005, read_started_t_s=11.0)
+    result = verify_run(b.write())
+    assert result["writes"]["online_violation"]["key"] == "k1"
+    assert result["slos"][0]["verdict"] == "fail" and result["writes"]["lost"] == 1
