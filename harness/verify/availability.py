@@ -4,11 +4,12 @@
   ``error_rate`` is its complement; errors are counted by class (``http_503``,
   ``connection``, ``timeout``, ``other``) as requests.csv records them;
 * recovery time of a fault: from its removal (or Postgres ready again) to the start of
-  the first *sustained* success: a request that succeeded and opens a window of
-  ``window_s`` seconds whose requests are at least ``min_ok`` ok. A window that would
-  run past the end of the load proves nothing, so such a fault is "not recovered";
-* time to detect: from the fault's application to the first sample whose readiness
-  was 503 or whose database breaker was open.
+  the first *sustained* success: an ok request opening a window of ``window_s`` seconds
+  whose requests are at least ``min_ok`` ok (or the steady baseline less a margin, when
+  the service sheds load even before any fault). The window must fit before the next
+  fault or the end of the load; one that cannot proves nothing;
+* time to detect: from the fault's application to the first sample with readiness 503
+  or the database breaker open, or the app's first 503 answer, whichever came first.
 """
 
 from __future__ import annotations
@@ -28,9 +29,9 @@ from harness.verify.requests import RequestTable
 
 __all__ = [
     "RecoveryRule",
-    "baseline_min_ok",
     "Tally",
     "TimeSeries",
+    "baseline_min_ok",
     "detect_time",
     "recovery_point",
     "request_metrics",
