@@ -144,8 +144,12 @@ class SampleSeries:
 
 
 def sample_series(path: Path, bucket_s: float = 1.0) -> SampleSeries:
-    """Stream ``samples.jsonl``, keeping the last tick of each second."""
-    last: dict[int, dict[str, Any]] = {}
+    """Stream ``samples.jsonl``, keeping the plotted fields of the last tick of each second.
+
+    A tick carries the raw stats body of the app, so only the few plotted numbers of
+    each tick are kept (a day at one tick a second stays a few tens of MB).
+    """
+    last: dict[int, _Tick] = {}
     ticks = 0
     with path.open(encoding="utf-8") as fh:
         for line in fh:
@@ -155,13 +159,28 @@ def sample_series(path: Path, bucket_s: float = 1.0) -> SampleSeries:
             except (ValueError, KeyError, TypeError):
                 continue  # blank or torn line
             ticks += 1
-            last[key] = tick
+            last[key] = _compact(tick)
     out = SampleSeries(ticks=ticks)
-    states = sorted({s for tick in last.values() for s in _pg_by_state(tick)})
+    states = sorted({s for tick in last.values() for s in tick.pg_by_state or {}})
     out.pg_states = {s: [] for s in states}
     for key in sorted(last):
         _append_tick(out, last[key], states)
     return out
+
+
+@dataclass(frozen=True)
+class _Tick:
+    """The plotted numbers of one sampler tick."""
+
+    t_s: float
+    rss_mb: float
+    traced_mb: float
+    in_use: float
+    waiting: float
+    pool_max: float
+    breaker: str | None
+    ready: bool | None
+    pg_by_state: dict[str, float] | None  # None: the pg sampler did not answer
 
 
 def _num(value: Any, scale: float = 1.0) -> float:
@@ -175,26 +194,36 @@ def _sub(tick: dict[str, Any], name: str) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def _pg_by_state(tick: dict[str, Any]) -> dict[str, Any]:
-    by_state = _sub(tick, "pg_connections").get("by_state")
-    return by_state if isinstance(by_state, dict) else {}
-
-
-def _append_tick(out: SampleSeries, tick: dict[str, Any], states: list[str]) -> None:
+def _compact(tick: dict[str, Any]) -> _Tick:
     mib = 1024.0 * 1024.0
     pool = _sub(tick, "pool")
-    out.t_s.append(float(tick["t_s"]))
-    out.rss_mb.append(_num(_sub(tick, "app_proc").get("rss_bytes"), mib))
-    out.tracemalloc_mb.append(_num(tick.get("tracemalloc_bytes"), mib))
-    out.pool_in_use.append(_num(pool.get("in_use")))
-    out.pool_waiting.append(_num(pool.get("waiting")))
-    out.pool_max.append(_num(pool.get("max")))
-    breaker = tick.get("breaker")
-    out.breaker.append(breaker if isinstance(breaker, str) else None)
-    ready = tick.get("ready")
-    out.ready.append(ready if isinstance(ready, bool) else None)
-    by_state = _pg_by_state(tick)
-    has_pg = isinstance(tick.get("pg_connections"), dict)
+    breaker, ready = tick.get("breaker"), tick.get("ready")
+    pg = tick.get("pg_connections")
+    by_state = pg.get("by_state") if isinstance(pg, dict) else None
+    return _Tick(
+        t_s=float(tick["t_s"]),
+        rss_mb=_num(_sub(tick, "app_proc").get("rss_bytes"), mib),
+        traced_mb=_num(tick.get("tracemalloc_bytes"), mib),
+        in_use=_num(pool.get("in_use")), waiting=_num(pool.get("waiting")),
+        pool_max=_num(pool.get("max")),
+        breaker=breaker if isinstance(breaker, str) else None,
+        ready=ready if isinstance(ready, bool) else None,
+        pg_by_state=({str(k): _num(v) for k, v in by_state.items()}
+                     if isinstance(by_state, dict) else {} if isinstance(pg, dict) else None),
+    )
+
+
+def _append_tick(out: SampleSeries, tick: _Tick, states: list[str]) -> None:
+    out.t_s.append(tick.t_s)
+    out.rss_mb.append(tick.rss_mb)
+    out.tracemalloc_mb.append(tick.traced_mb)
+    out.pool_in_use.append(tick.in_use)
+    out.pool_waiting.append(tick.waiting)
+    out.pool_max.append(tick.pool_max)
+    out.breaker.append(tick.breaker)
+    out.ready.append(tick.ready)
     for state in states:
-        value = by_state.get(state, 0 if has_pg else None)
-        out.pg_states[state].append(_num(value))
+        if tick.pg_by_state is None:
+            out.pg_states[state].append(math.nan)
+        else:
+            out.pg_states[state].append(tick.pg_by_state.get(state, 0.0))
