@@ -5,6 +5,8 @@
   it) with Sen's 95 % interval from Kendall's S. It is a leak only when the interval's
   *lower* bound exceeds the threshold, so noise does not cry wolf and a steady slow
   leak over a long run is still caught.
+  Under ``MIN_TREND_SPAN_S`` of samples no leak is called either way: a minute of an
+  allocator warming up looks exactly like a leak.
 * A tracemalloc site (memory/diff-NNNN.json) counts as growing only when it grew in
   ``min_streak`` consecutive diffs (3, or every diff when there are fewer), so one-off
   caches and warm-up allocations are not blamed.
