@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import itertools
 import os
 import statistics
@@ -252,7 +253,7 @@ def _prepare(pg: Any) -> tuple[str, str]:
     for name in ("bench_resilient", "bench_bare"):
         execute(pg.dsn, f"create database {name}")
         dsn = pg.dsn_for(name)
-        run_sync(lambda d=dsn: migrate_up(d), timeout=60)
+        run_sync(functools.partial(migrate_up, dsn), timeout=60)
         execute(dsn, "insert into messages (room, session_id, body, idempotency_key) "
                      "select 'hist', 's', 'history ' || g, 'h' || g "
                      f"from generate_series(1, {HISTORY_ROWS}) g")

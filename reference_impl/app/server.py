@@ -22,11 +22,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import socket
 import sys
 from types import FrameType
 
 import uvicorn
+from fastapi import FastAPI
 
 from reference_impl.app.factory import create_app
 from reference_impl.app.logs import configure_logging
@@ -105,10 +107,11 @@ class DrainingServer(_AnnouncingServer):
         self.should_exit = True
 
 
-def _uvicorn_config(config: AppConfig, app: object) -> uvicorn.Config:
+def _uvicorn_config(config: AppConfig, app: FastAPI) -> uvicorn.Config:
+    drain = math.ceil(config.drain_timeout_s) if config.profile == "resilient" else None
     return uvicorn.Config(
         app, lifespan="on", log_config=None, access_log=False, loop="auto",
-        timeout_graceful_shutdown=config.drain_timeout_s if config.profile == "resilient" else None,
+        timeout_graceful_shutdown=drain,
         log_level=config.log_level, server_header=False,
     )
 

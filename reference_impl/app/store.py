@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -48,7 +48,7 @@ class Store(Protocol):
 
     async def list_messages(self, room: str, after_id: int, limit: int) -> list[dict[str, Any]]: ...
 
-    def export_messages(self, room: str) -> AsyncIterator[dict[str, Any]]:
+    def export_messages(self, room: str) -> AsyncGenerator[dict[str, Any], None]:
         """Every message of the room in id order, streamed (bounded memory)."""
         ...
 

@@ -13,10 +13,10 @@ Rows become the API's JSON shapes here, so both profiles answer alike.
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from contextlib import aclosing
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import asyncpg
 
@@ -101,8 +101,9 @@ class SqlStore:
         rows = await self._guard(queries.list_messages(self.db, room, after_id, limit))
         return [_message(r) for r in rows]
 
-    async def export_messages(self, room: str) -> AsyncIterator[dict[str, Any]]:
-        batches = queries.export_messages(self.db, room, batch_size=EXPORT_BATCH)
+    async def export_messages(self, room: str) -> AsyncGenerator[dict[str, Any], None]:
+        batches = cast(AsyncGenerator[list[dict[str, Any]], None],
+                       queries.export_messages(self.db, room, batch_size=EXPORT_BATCH))
         async with aclosing(batches):
             async for batch in batches:
                 for row in batch:
