@@ -21,10 +21,9 @@ def _faults(run_dir: Path) -> list[tuple[str, str, float]]:
             if e["event"] == "apply"]
 
 
-def _keys(run_dir: Path, limit: int) -> list[str]:
+def _keys(run_dir: Path) -> set[str]:
     with (run_dir / "requests.csv").open() as fh:
-        keys = sorted({r["write_key"] for r in csv.DictReader(fh) if r["write_key"]})
-    return keys[:limit]
+        return {r["write_key"] for r in csv.DictReader(fh) if r["write_key"]}
 
 
 def test_replay_reproduces_timeline_and_keys(short_run: Path, tmp_path: Path,
@@ -40,6 +39,10 @@ def test_replay_reproduces_timeline_and_keys(short_run: Path, tmp_path: Path,
     assert [f[:2] for f in old_faults] == [f[:2] for f in new_faults]
     for (_, _, a), (_, _, b) in zip(old_faults, new_faults, strict=True):
         assert abs(a - b) < 0.2
-    old_keys, new_keys = _keys(short_run, 50), _keys(new, 50)
-    assert old_keys and len(set(old_keys) & set(new_keys)) >= 0.8 * len(old_keys)
+    # each user's keys come from the seed, so the runs share their keys; how many each user
+    # wrote in the time differs a little with the machine's speed
+    old_keys, new_keys = _keys(short_run), _keys(new)
+    assert old_keys and len(old_keys & new_keys) >= 0.8 * min(len(old_keys), len(new_keys))
+    users = {k.rsplit("-", 1)[0] for k in old_keys}
+    assert users == {k.rsplit("-", 1)[0] for k in new_keys}
     assert "replay" in (new / "report.md").read_text()
