@@ -110,8 +110,11 @@ def _entry_toxics(raw: Any, index: int) -> list[Toxic]:
 class ToxiproxyApi:
     """The proxy collection and its HTTP handlers (see :meth:`dispatch`)."""
 
-    def __init__(self, rng: random.Random, *, populate_toxics: bool = False) -> None:
+    def __init__(
+        self, rng: random.Random, *, populate_toxics: bool = False, proxy_metrics: bool = False
+    ) -> None:
         self.rng = rng
+        self.proxy_metrics = proxy_metrics  # serve /metrics (else it is an unknown path)
         self.populate_toxics = populate_toxics  # opt-in: apply "toxics" of populate entries
         self.proxies: dict[str, Proxy] = {}
         self._lock = asyncio.Lock()
@@ -120,6 +123,7 @@ class ToxiproxyApi:
             (("populate",), {"POST": self.populate}),
             (("reset",), {"POST": self.reset}),
             (("version",), {"GET": self.version}),
+            (("metrics",), {"GET": self.metrics}),
             (("proxies", "*"), {
                 "GET": self.get_proxy, "POST": self.update_proxy,
                 "PATCH": self.update_proxy, "DELETE": self.delete_proxy,
@@ -134,6 +138,8 @@ class ToxiproxyApi:
     async def dispatch(self, method: str, segments: list[str], body: bytes) -> Response:
         """Route a request: 404 for an unknown path, 405 for a known path's other methods."""
         for pattern, methods in self._routes:
+            if pattern == ("metrics",) and not self.proxy_metrics:
+                continue
             if len(pattern) != len(segments):
                 continue
             if any(p != "*" and p != s for p, s in zip(pattern, segments, strict=True)):
@@ -244,6 +250,18 @@ class ToxiproxyApi:
             await proxy.start()
             await proxy.remove_all_toxics()
         return Response(204)
+
+    async def metrics(self, _params: list[str], _body: bytes) -> Response:
+        """Per-proxy byte counters, one metric family after the other (Prometheus text)."""
+        lines: list[str] = []
+        for metric, what in (("received", "read from"), ("sent", "written to")):
+            name = f"toxiproxy_proxy_{metric}_bytes_total"
+            lines += [f"# HELP {name} Bytes {what} a proxy's sockets, per direction",
+                      f"# TYPE {name} counter"]
+            for proxy in self.proxies.values():
+                lines += [line for line in proxy.metrics_lines() if line.startswith(name + "{")]
+        return Response(200, ("\n".join(lines) + "\n").encode(),
+                        "text/plain; version=0.0.4; charset=utf-8")
 
     async def version(self, _params: list[str], _body: bytes) -> Response:
         return json_response(200, {"version": VERSION}, newline=True)

@@ -36,6 +36,8 @@ class ConnectionOwner(Protocol):
 
     def toxics_for(self, stream: str) -> list[Toxic]: ...
 
+    def counters_for(self, stream: str) -> list[int]: ...
+
     def forget(self, conn: Connection) -> None: ...
 
 
@@ -159,8 +161,10 @@ class Connection:
         self.owner = owner
         self.client = Side(self, "client")
         self.server = Side(self, "upstream")
-        self.up = Link("upstream", self.client, self.server, rng, self.reset)
-        self.down = Link("downstream", self.server, self.client, rng, self.reset)
+        self.up = Link("upstream", self.client, self.server, rng, self.reset,
+                       owner.counters_for("upstream"))
+        self.down = Link("downstream", self.server, self.client, rng, self.reset,
+                         owner.counters_for("downstream"))
         self.client.link, self.server.link = self.up, self.down
         self.client.set_paused("dial", True)
         self._dial_task: asyncio.Task[None] | None = None

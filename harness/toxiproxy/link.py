@@ -150,8 +150,10 @@ class Link:
         dest: Endpoint,
         rng: random.Random,
         reset: Callable[[], None],
+        counters: list[int] | None = None,
     ) -> None:
         self.direction = direction
+        self.counters = counters if counters is not None else [0, 0]  # bytes received, sent
         self.source = source
         self.dest = dest
         self.rng = rng
@@ -169,6 +171,8 @@ class Link:
 
     def feed(self, data: bytes) -> None:
         """Bytes read from the source socket."""
+        counters = self.counters
+        counters[0] += len(data)
         stages = self.stages
         if stages:
             if len(stages) == 1 and self._chain_idle():
@@ -179,6 +183,7 @@ class Link:
                 if head.full():
                     self.source.set_paused("chain", True)
                 return
+        counters[1] += len(data)
         self.dest.write(data)
 
     def feed_eof(self) -> None:
@@ -201,6 +206,7 @@ class Link:
             chunk = await out.get()
             if chunk is None:
                 break
+            self.counters[1] += len(chunk.data)
             self.dest.write(chunk.data)
             self._writer_busy = True
             try:

@@ -36,6 +36,7 @@ class Proxy:
         self.enabled = False
         self.toxics: list[Toxic] = []
         self.connections: set[Connection] = set()
+        self.byte_counters = {"upstream": [0, 0], "downstream": [0, 0]}  # received, sent
         self._rng = rng
         self._server: asyncio.AbstractServer | None = None
         self._bound: tuple[str, int] | None = None
@@ -57,6 +58,20 @@ class Proxy:
 
     def toxics_for(self, stream: str) -> list[Toxic]:
         return [t for t in self.toxics if t.stream == stream]
+
+    def counters_for(self, stream: str) -> list[int]:
+        """[bytes received, bytes sent] of one direction, shared by every connection."""
+        return self.byte_counters[stream]
+
+    def metrics_lines(self) -> list[str]:
+        """Prometheus samples for this proxy, named as the Go server's --proxy-metrics."""
+        lines = []
+        for index, metric in enumerate(("received", "sent")):
+            for direction, counters in self.byte_counters.items():
+                labels = (f'direction="{direction}",listener="{_escape(self.listen)}",'
+                          f'proxy="{_escape(self.name)}",upstream="{_escape(self.upstream)}"')
+                lines.append(f"toxiproxy_proxy_{metric}_bytes_total{{{labels}}} {counters[index]}")
+        return lines
 
     def find_toxic(self, name: str) -> Toxic | None:
         return next((t for t in self.toxics if t.name == name), None)
@@ -150,3 +165,7 @@ class Proxy:
     async def remove_all_toxics(self) -> None:
         for toxic in list(self.toxics):
             await self.remove_toxic(toxic.name)
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")

@@ -1,7 +1,7 @@
 """``python -m harness.toxiproxy``: the embedded Toxiproxy-compatible server.
 
     python -m harness.toxiproxy [--host 127.0.0.1] [--port 8474] [--config FILE] [--seed N]
-                                [--populate-toxics]
+                                [--populate-toxics] [--proxy-metrics]
 
 Prints one line ``listening on HOST:PORT`` on stdout once the control API
 accepts connections (with ``--port 0`` that is how a parent learns the port).
@@ -47,6 +47,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--populate-toxics", action="store_true",
                         help="opt-in: also create the 'toxics' listed in --config and /populate "
                              "entries (the Go server ignores them)")
+    parser.add_argument("--proxy-metrics", action="store_true",
+                        help="serve per-proxy byte counters at /metrics (Prometheus text)")
     parser.add_argument("--version", action="version", version=f"toxiproxy-compatible {VERSION}")
     return parser.parse_args(argv)
 
@@ -95,7 +97,8 @@ async def _listen(http: HttpServer, host: str, port: int) -> str:
 
 async def _serve(args: argparse.Namespace) -> int:
     seed = args.seed if args.seed is not None else time.time_ns()
-    api = ToxiproxyApi(random.Random(seed), populate_toxics=args.populate_toxics)
+    api = ToxiproxyApi(random.Random(seed), populate_toxics=args.populate_toxics,
+                      proxy_metrics=args.proxy_metrics)
     if args.config is not None:
         problem = await _apply_config(api, args.config)
         if problem is not None:

@@ -9,6 +9,7 @@ import socket
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 from toxiproxy_helpers import EchoServer, connect, read_exactly, wait_closed
@@ -92,3 +93,24 @@ def test_populate_toxics_opt_in(supervisor: Supervisor, tmp_path: Path, echo: Ec
                                                "toxics": [{"type": "down"}]}])
     assert bad.status_code == 400 and bad.json()["error"] == "invalid toxic type at proxy 2"
     assert "n1" not in httpx.get(url + "/proxies").json()
+
+
+def test_proxy_metrics_opt_in(supervisor: Supervisor, embedded_server: Any, echo: EchoServer) -> None:
+    """/metrics is an unknown path by default; with --proxy-metrics it counts each direction's
+    bytes in Prometheus text that prometheus_client can parse."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    assert httpx.get(embedded_server.url + "/metrics").status_code == 404
+    child = _spawn(supervisor, "--port", "0", "--proxy-metrics")
+    url = "http://" + _listening(child)
+    listen = httpx.post(url + "/proxies", json={"name": "m", "upstream": echo.address}).json()["listen"]
+    with connect(listen) as sock:
+        sock.sendall(b"x" * 1000)
+        assert read_exactly(sock, 1000) == b"x" * 1000
+    reply = httpx.get(url + "/metrics")
+    assert reply.status_code == 200
+    samples = {(s.name, s.labels["direction"]): s.value
+               for family in text_string_to_metric_families(reply.text) for s in family.samples}
+    for direction in ("upstream", "downstream"):
+        assert samples[("toxiproxy_proxy_received_bytes_total", direction)] == 1000
+        assert samples[("toxiproxy_proxy_sent_bytes_total", direction)] == 1000
