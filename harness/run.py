@@ -41,6 +41,7 @@ from harness.provision.proxy import RunningProxy, start_proxy
 from harness.rundir import RunRecord, host_facts, new_run_dir, versions, wall
 from harness.scenario.loader import load_scenario
 from harness.scenario.schema import Scenario
+from harness.verify.online import OnlineWriteChecker
 
 __all__ = ["RunOutcome", "StopRequest", "run_scenario"]
 
@@ -236,18 +237,32 @@ class _Conductor:
         load_start = self.log.write("load_start")["t_s"]
         timeline = Timeline(s.faults, env, self.log, start_offset=load_start)
         timeline.start()
+        online = self._online_checker(stack)
         status = "complete"
         try:
-            status = self._wait_for_load(locust, timeline, observer, load_start)
+            status = self._wait_for_load(locust, timeline, observer, load_start, online)
         finally:
+            if online is not None:
+                online.stop()
             self._wind_down(sup, locust, timeline)
             self._collect(stack)
             observer.stop(timeout_s=15)
             self.record.update(observer=observer.summary())
         return status
 
+    def _online_checker(self, stack: _Stack) -> OnlineWriteChecker | None:
+        """The opt-in online data-safety check: stops the run at the first lost write."""
+        if not self.scenario.verify.abort_on_lost_write:
+            return None
+        checker = OnlineWriteChecker(
+            stack.pg.dsn, self.scenario.verify.writes_sql, self.run_dir / "requests", self.t0,
+            on_violation=lambda v: self.log.write("online_violation", **v),
+        )
+        checker.start()
+        return checker
+
     def _wait_for_load(self, locust: ChildProcess, timeline: Timeline, observer: Observer,
-                       load_start: float) -> str:
+                       load_start: float, online: OnlineWriteChecker | None) -> str:
         s = self.scenario
         progress = Progress(s.name, s.duration, self.run_dir / "requests")
         baseline_taken = False
@@ -256,6 +271,9 @@ class _Conductor:
         while locust.alive and time.monotonic() < end:
             if self.stop.event.wait(1.0):
                 return "incomplete"
+            if online is not None and online.violation is not None:
+                self.record.update(aborted={"reason": "lost write", **online.violation})
+                break  # the run is judged as it stands: the lost write is the verdict
             now = time.monotonic()
             elapsed = now - self.t0 - load_start
             if not self.quiet:
