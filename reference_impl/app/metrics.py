@@ -21,6 +21,7 @@ __all__ = ["CONTENT_TYPE", "HttpMetrics", "StatsCollector"]
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 _BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 _BREAKER_STATES = {"closed": 0, "half_open": 1, "open": 2}
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
 class HttpMetrics:
@@ -34,10 +35,24 @@ class HttpMetrics:
                                  ["route"], buckets=_BUCKETS, registry=self.registry)
         self.total = 0
         self.by_status: dict[int, int] = {}
+        self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
     def observe(self, method: str, route: str, status: int, elapsed_s: float) -> None:
-        self.requests.labels(method, route, str(status)).inc()
-        self.latency.labels(route).observe(elapsed_s)
+        """Count one request (label children are cached: ``labels()`` is a locked lookup).
+
+        Methods outside the standard set are counted as ``OTHER`` so a client cannot
+        grow the label space.
+        """
+        if method not in _METHODS:
+            method = "OTHER"
+        key = (method, route, status)
+        children = self._children.get(key)
+        if children is None:
+            children = (self.requests.labels(method, route, str(status)),
+                        self.latency.labels(route))
+            self._children[key] = children
+        children[0].inc()
+        children[1].observe(elapsed_s)
         self.total += 1
         self.by_status[status] = self.by_status.get(status, 0) + 1
 
