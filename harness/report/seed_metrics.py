@@ -12,9 +12,10 @@ it is never counted as met.
 from __future__ import annotations
 
 import html
+import math
 import tomllib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,9 @@ from harness.report.tables import Table, fmt_value
 
 __all__ = ["SEED_ROWS", "Measured", "SeedRow", "base_scenario", "measure_row", "profile_of",
            "render_seed_metrics", "seed_table"]
+
+#: The reference app's profile when a scenario names none (ARCHITECTURE.md, "Profiles").
+DEFAULT_PROFILE = "resilient"
 
 _OPS: dict[str, Callable[[float, float], bool]] = {
     "<": lambda v, t: v < t, "<=": lambda v, t: v <= t,
@@ -45,7 +49,7 @@ class SeedRow:
     op: str
     threshold: float
     prefer: tuple[str, ...] = ()   # scenarios that measure it best, when the profile ran them
-    special: str = ""              # "startup" or "load-10x": computed from the runs themselves
+    special: str = ""  # "startup", "load-10x", "recovery": computed from the runs themselves
 
 
 SEED_ROWS: tuple[SeedRow, ...] = (
@@ -60,7 +64,7 @@ SEED_ROWS: tuple[SeedRow, ...] = (
     SeedRow("Query failure rate (steady)", "< 0.1%", ("error_rate",), "steady", "<", 0.001),
     SeedRow("p99 latency (steady)", "< 100 ms", ("p99_latency_ms",), "steady", "<", 100.0),
     SeedRow("Recovery after a database outage", "< 1 min (ours: < 5 s)",
-            ("recovery_seconds",), "run", "<", 5.0),
+            ("recovery_seconds",), "run", "<", 5.0, special="recovery"),
     SeedRow("Unhandled errors per hour", "0", ("unhandled_errors", "stderr_unhandled_errors"),
             "run", "==", 0.0),
     SeedRow("Lost acknowledged writes", "0", ("lost_writes",), "run", "==", 0.0),
@@ -83,8 +87,8 @@ class Measured:
 
 
 def profile_of(run: SuiteRun, scrub: Scrubber) -> str:
-    """The run's profile: the suite entry, result.json, run.json, scenario.toml, else
-    ``unknown``."""
+    """The run's profile: the suite entry, result.json, run.json, scenario.toml, else the
+    reference app's default, ``resilient`` (a run that never started records none)."""
     if run.entry.get("profile"):
         return str(run.entry["profile"])
     if (run.result or {}).get("profile"):
@@ -105,7 +109,7 @@ def profile_of(run: SuiteRun, scrub: Scrubber) -> str:
             found = doc.get("profile") or (target.get("profile") if isinstance(target, dict) else None)
             if found:
                 return str(found)
-    return "unknown"
+    return DEFAULT_PROFILE
 
 
 def _metric(result: dict[str, Any] | None, name: str, phase: str) -> float | None:
@@ -131,7 +135,21 @@ def base_scenario(name: str) -> str:
     return name
 
 
+def _never_recovered(runs: list[SuiteRun]) -> str | None:
+    """The first scenario with an applied fault the service never recovered from."""
+    for run in runs:
+        for fault in (run.result or {}).get("faults") or []:
+            if isinstance(fault, dict) and fault.get("ok", True) and fault.get("recovered") is False:
+                return run.scenario
+    return None
+
+
 def _special(row: SeedRow, runs: list[SuiteRun]) -> Measured:
+    if row.special == "recovery":
+        stuck = _never_recovered(runs)
+        if stuck is not None:
+            return Measured(math.inf, "fail", stuck, "did not recover")
+        return measure_row(replace(row, special=""), runs)
     if row.special == "startup":
         judged = [r for r in runs if r.result is not None]
         if not judged:
@@ -139,9 +157,12 @@ def _special(row: SeedRow, runs: list[SuiteRun]) -> Measured:
         started = [r for r in judged if _metric(r.result, "startup_seconds", "run") is not None]
         rate = len(started) / len(judged)
         return _judge(row, rate, "", f"{100.0 * rate:.1f}% ({len(started)}/{len(judged)} runs)")
-    chosen = [r for r in runs if base_scenario(r.scenario) in row.prefer and r.result is not None]
+    named = [r for r in runs if base_scenario(r.scenario) in row.prefer]
+    chosen = [r for r in named if r.result is not None]
     if not chosen:
-        return _judge(row, None, "")
+        why = next((r.problem for r in named if r.problem), "")
+        return Measured(None, "not measured", "", f"not measured ({why})" if why else
+                        "not measured")
     held = all(r.verdict == "pass" for r in chosen)
     return _judge(row, 1.0 if held else 0.0, ", ".join(r.scenario for r in chosen),
                   "held" if held else "not held")
