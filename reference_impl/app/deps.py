@@ -44,7 +44,8 @@ async def require_admin(
     """
     expected = runtime.config.admin_token
     if not expected:
-        raise HTTPException(403, "admin endpoints are disabled: REFERENCE_IMPL_ADMIN_TOKEN is not set")
+        raise HTTPException(
+            403, "admin endpoints are disabled: REFERENCE_IMPL_ADMIN_TOKEN is not set")
     scheme, _, given = (authorization or "").partition(" ")
     if scheme.lower() != "bearer" or not hmac.compare_digest(given.encode(), expected.encode()):
         raise HTTPException(401, "admin token required (Authorization: Bearer ...)",

@@ -58,7 +58,7 @@ class Backend(Protocol):
         ...
 
     def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
-        """Start a fire-and-forget task (the resilient one keeps a reference and records failures)."""
+        """Start a fire-and-forget task (resilient: keeps a reference, records failures)."""
         ...
 
     def record_error(self, exc: BaseException, source: str) -> None:

@@ -21,7 +21,8 @@ def test_flag_beats_env_beats_default() -> None:
 
 def test_dsn_flag_overrides_database_url_and_is_redacted() -> None:
     """--dsn replaces DATABASE_URL; the public view never shows the password or the token."""
-    env = {"DATABASE_URL": "postgresql://other/db", "REFERENCE_IMPL_ADMIN_TOKEN": "zq-7-secret-token"}
+    env = {"DATABASE_URL": "postgresql://other/db",
+           "REFERENCE_IMPL_ADMIN_TOKEN": "zq-7-secret-token"}
     config = load_config({"dsn": DSN}, env)
     assert config.dsn == DSN
     public = config.public_dict()

@@ -28,7 +28,8 @@ def _state(app: RunningApp, room: str) -> tuple[dict[str, object], list[int]]:
     return session, ids
 
 
-def _kill_and_restart(supervisor: Supervisor, app: RunningApp, dsn: str, profile: str) -> RunningApp:
+def _kill_and_restart(supervisor: Supervisor, app: RunningApp, dsn: str,
+                      profile: str) -> RunningApp:
     assert supervisor.kill(app.child) == -signal.SIGKILL
     again = start_app(supervisor, dsn, name=f"{app.child.name}-2", profile=profile)
     again.wait_ready(30)

@@ -12,7 +12,12 @@ from fastapi import FastAPI
 
 from reference_impl.app.logs import RequestIdFilter, current_request_id
 from reference_impl.app.metrics import HttpMetrics
-from reference_impl.app.middleware import ConcurrencyGate, InFlight, RequestMiddleware, RequestPolicy
+from reference_impl.app.middleware import (
+    ConcurrencyGate,
+    InFlight,
+    RequestMiddleware,
+    RequestPolicy,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -112,7 +117,9 @@ async def test_without_on_error_the_exception_propagates() -> None:
             await client.get("/api/boom")
 
 
-async def test_metrics_count_by_route_template_and_slow_log(caplog: pytest.LogCaptureFixture) -> None:
+async def test_metrics_count_by_route_template_and_slow_log(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     """Requests are counted under their route template; a slow one is logged with its id."""
     policy = _policy()
     policy.slow_request_s = 0.0
