@@ -182,9 +182,6 @@ def _assert_faithful(run: pytest.RunResult, result: dict | None) -> None:
 @pytest.mark.integration
 @pytest.mark.slow
 @pytest.mark.skipif(_real_run_ready() is not None, reason=str(_real_run_ready()))
-@pytest.mark.xfail(strict=False, reason=(
-    "2026-11-23: the naive app's startup under the conductor is flaky on this shared machine "
-    "(asyncpg connect TimeoutError, 'not ready within 30.0s': exit 2, no verdicts to check)"))
 def test_real_scenario_as_a_test(pytester: pytest.Pytester) -> None:
     """A short real db-restart (Postgres, proxy, app, Locust) run as a test on both profiles:
     each test's outcome is what the run itself judged (pass only when as expected), and the
@@ -193,5 +190,7 @@ def test_real_scenario_as_a_test(pytester: pytest.Pytester) -> None:
     _assert_faithful(good, good_result)
     bad, bad_result = _inner_run(pytester, "naive")
     _assert_faithful(bad, bad_result)
-    assert bad_result is not None, f"the naive run could not be carried out:\n{bad.stdout.str()}"
+    if bad_result is None:  # the plugin said so faithfully; the verdict part cannot be checked
+        pytest.xfail("2026-11-23: the naive app's startup under the conductor is flaky on this "
+                     "shared machine (asyncpg connect TimeoutError, 'not ready within 30.0s')")
     assert bad_result["as_expected"] is False
