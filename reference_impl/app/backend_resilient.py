@@ -149,6 +149,12 @@ class ResilientBackend:
             self.recovery.report_unreachable()
 
     def _task_failed(self, name: str, exc: BaseException) -> None:
+        """A task that failed after its retries. The database being unavailable is an
+        expected, handled outcome (the breaker and readiness report it): logged, not
+        counted as an unhandled error. Anything else goes to the error boundary."""
+        if isinstance(exc, DatabaseUnavailable):
+            log.warning("task %s gave up after its retries: %s", name, exc)
+            return
         self.boundary.record(exc, f"task:{name}")
 
     # -- lifecycle -----------------------------------------------------------------------
