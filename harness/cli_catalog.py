@@ -61,17 +61,24 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_proxy(args: argparse.Namespace) -> int:
-    from harness.toxiproxy.server import main as proxy_main
+def passthrough(command: str, rest: list[str]) -> int:
+    """``proxy`` and ``app`` hand their arguments to the piece's own command line."""
+    if command == "proxy":
+        from harness.toxiproxy.server import main as proxy_main
 
-    code: int = proxy_main(args.rest)
-    return code
+        code: int = proxy_main(rest)
+        return code
+    os.execv(sys.executable, [sys.executable, "-m", "reference_impl", *rest])
+    return 2  # not reached: execv replaces this process
+
+
+def cmd_proxy(args: argparse.Namespace) -> int:
+    return passthrough("proxy", args.rest)
 
 
 def cmd_app(args: argparse.Namespace) -> int:
     """Run the reference implementation in the foreground (its own CLI)."""
-    os.execv(sys.executable, [sys.executable, "-m", "reference_impl", *args.rest])
-    return 2  # not reached
+    return passthrough("app", args.rest)
 
 
 def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
