@@ -84,8 +84,8 @@ class StopRequest:
         try:
             yield self
         finally:
-            for sig, handler in self._previous.items():
-                signal.signal(sig, handler)
+            for number, handler in self._previous.items():
+                signal.signal(number, handler)
 
 
 @dataclass
@@ -256,10 +256,13 @@ class _Conductor:
             return None
         checker = OnlineWriteChecker(
             stack.pg.dsn, self.scenario.verify.writes_sql, self.run_dir / "requests", self.t0,
-            on_violation=lambda v: self.log.write("online_violation", **v),
+            on_violation=self._record_violation,
         )
         checker.start()
         return checker
+
+    def _record_violation(self, violation: dict[str, Any]) -> None:
+        self.log.write("online_violation", **violation)
 
     def _wait_for_load(self, locust: ChildProcess, timeline: Timeline, observer: Observer,
                        load_start: float, online: OnlineWriteChecker | None) -> str:

@@ -10,6 +10,7 @@ included), and marks those lines ``rollback: true``.
 
 from __future__ import annotations
 
+import functools
 import heapq
 import itertools
 import json
@@ -72,7 +73,7 @@ class Timeline:
         self._thread = threading.Thread(target=self._run, name="fault-timeline", daemon=True)
         for fault in faults:
             for repeat, (start, _end) in enumerate(fault.windows()):
-                self._push(start, lambda f=fault, r=repeat: self._apply(f, r))
+                self._push(start, functools.partial(self._apply, fault, repeat))
 
     @property
     def active(self) -> list[str]:

@@ -188,7 +188,7 @@ class EmbeddedPostgres:
             self._initdb()
 
     def _initdb(self) -> None:
-        assert self.bindir is not None
+        assert self.bindir is not None and self.base_dir is not None
         argv = [
             str(self.bindir / "initdb"), "-D", str(self.data_dir), "-U", self.user,
             "-A", "trust", "--encoding", "UTF8", "--locale", "C", "--no-instructions",

@@ -33,6 +33,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 import psutil
 
@@ -305,8 +306,8 @@ class Supervisor:
         cwd: Path | None,
         user: str | None,
         pdeath_signal: int,
-    ) -> dict[str, object]:
-        kwargs: dict[str, object] = {
+    ) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {
             "start_new_session": True,
             "close_fds": True,
             "cwd": str(cwd) if cwd else None,
@@ -426,7 +427,7 @@ def run_command(
     try:
         popen = subprocess.Popen(
             list(argv), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT, **kwargs,  # type: ignore[call-overload]
+            stderr=subprocess.STDOUT, **kwargs,
         )
     except OSError as exc:
         raise ProvisionError(f"could not run {argv[0]}: {exc}", command=argv) from exc
