@@ -77,7 +77,7 @@ class DsnPostgres:
 def docker_available() -> str | None:
     """``None`` when a Docker engine answers, else the reason it does not."""
     try:
-        import docker  # type: ignore[import-untyped]
+        import docker
     except ImportError:
         return "the docker package is not installed (pip install 'chaosharness[containers]')"
     try:
@@ -118,7 +118,7 @@ class ContainerPostgres:
         if reason:
             raise ProvisionError(f"testcontainers provider: {reason}")
         if self._container is None:
-            from testcontainers.postgres import PostgresContainer  # type: ignore[import-untyped]
+            from testcontainers.postgres import PostgresContainer
 
             os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "false")
             self._container = PostgresContainer(self.image).start()

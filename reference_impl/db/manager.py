@@ -55,7 +55,7 @@ _CONNECTION_STATES = ("08", "57P01", "57P02", "57P03")
 _UNAVAILABLE_BY_CLASS = {"network": "unreachable", "timeout": "timeout"}
 
 
-class ManagedConnection(asyncpg.Connection):  # type: ignore[misc]  # asyncpg is untyped
+class ManagedConnection(asyncpg.Connection):  # asyncpg is untyped
     """An asyncpg connection that remembers when it was opened (for the max lifetime)."""
 
     __slots__ = ("born_at",)
