@@ -72,9 +72,27 @@ def cmd_suite(args: argparse.Namespace) -> int:
         ok = "as expected" if run.exit_code == 0 else "NOT as expected"
         print(f"  {run.run_dir.name}: {verdict} ({ok})")
     summary = outcome.suite_dir / "summary.html"
+    table = outcome.suite_dir / "seed-metrics.md"
+    if args.update_readme and table.is_file():
+        update_readme(args.update_readme, table.read_text(), outcome.suite_dir)
+        print(f"updated the seed-metrics table in {args.update_readme}")
     print(f"suite exit code {outcome.exit_code}")
     print(f"report: {summary if summary.exists() else outcome.suite_dir}")
     return outcome.exit_code
+
+
+README_START, README_END = "<!-- seed-metrics:start -->", "<!-- seed-metrics:end -->"
+
+
+def update_readme(readme: Path, table_md: str, suite_dir: Path) -> None:
+    """Replace the block between the seed-metrics markers of ``readme`` with ``table_md``."""
+    text = readme.read_text()
+    if README_START not in text or README_END not in text:
+        raise VerifyError(f"{readme}: no {README_START} ... {README_END} block to replace")
+    head, rest = text.split(README_START, 1)
+    _, tail = rest.split(README_END, 1)
+    block = f"{README_START}\n{table_md.strip()}\n\n(from `{suite_dir.name}`)\n{README_END}"
+    readme.write_text(head + block + tail)
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
@@ -121,6 +139,8 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
 
     p = sub.add_parser("suite", help="run a suite of scenarios (scenarios/suites/NAME.toml)")
     p.add_argument("suite")
+    p.add_argument("--update-readme", type=Path, default=None, metavar="README",
+                   help="put the suite's seed-metrics table between the markers in README")
     _common(p)
     p.set_defaults(func=cmd_suite)
 
