@@ -80,11 +80,18 @@ def docker_available() -> str | None:
         import docker
     except ImportError:
         return "the docker package is not installed (pip install 'chaosharness[containers]')"
+    host = os.environ.get("DOCKER_HOST", "")
+    if not host and not os.path.exists("/var/run/docker.sock"):
+        return "no Docker engine reachable (no DOCKER_HOST and no /var/run/docker.sock)"
+    client = None
     try:
         client = docker.from_env(timeout=3)
         client.ping()
     except Exception as exc:  # noqa: BLE001 - any failure means "no engine"
         return f"no Docker engine reachable ({type(exc).__name__}: {exc})"
+    finally:
+        if client is not None:
+            client.close()
     return None
 
 

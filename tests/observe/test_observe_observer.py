@@ -187,7 +187,7 @@ def test_postgres_frozen_then_restarted(postgres: EmbeddedPostgres, tmp_path: Pa
         time.sleep(0.6)
         postgres.freeze()
         try:
-            time.sleep(1.2)
+            time.sleep(1.7)  # three ticks inside the freeze: at least two must miss pg
         finally:
             postgres.thaw()
         time.sleep(0.4)
