@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from harness.clock import wall
 from harness.collect import final_read
 from harness.errors import HarnessError, ProvisionError
 from harness.faults.actions import FaultEnv
@@ -38,7 +39,7 @@ from harness.provision.pg_external import DsnPostgres
 from harness.provision.postgres import EmbeddedPostgres
 from harness.provision.process import ChildProcess, Supervisor
 from harness.provision.proxy import RunningProxy, start_proxy
-from harness.rundir import RunRecord, host_facts, new_run_dir, versions, wall
+from harness.rundir import RunRecord, host_facts, new_run_dir, versions
 from harness.scenario.loader import load_scenario
 from harness.scenario.schema import Scenario
 from harness.verify.online import OnlineWriteChecker

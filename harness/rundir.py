@@ -26,10 +26,6 @@ def utc_stamp() -> str:
     return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
 
 
-def wall() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
 def new_run_dir(reports_dir: Path, scenario: str) -> Path:
     """A new ``<reports_dir>/<utc-timestamp>-<scenario>`` (suffixed if it exists)."""
     safe = re.sub(r"[^A-Za-z0-9_.-]+", "-", scenario).strip("-") or "scenario"

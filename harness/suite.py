@@ -12,9 +12,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from harness.clock import wall
 from harness.errors import HarnessError, ScenarioError
 from harness.run import EXIT_COULD_NOT_RUN, EXIT_OK, RunOutcome, run_scenario
-from harness.rundir import new_run_dir, wall
+from harness.rundir import new_run_dir
 from harness.scenario.suite import Suite, SuiteEntry, list_suites, load_suite
 
 __all__ = ["SuiteOutcome", "find_suite", "run_suite"]

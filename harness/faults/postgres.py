@@ -15,11 +15,11 @@ import re
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import asyncpg
 
+from harness.clock import wall
 from harness.errors import FaultError, ProvisionError
 from harness.provision.pg_probe import fetch
 
@@ -75,13 +75,10 @@ class FaultRecord:
     detail: dict[str, Any] = field(default_factory=dict)
 
 
-def _wall() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
 
 def _run(action: str, params: dict[str, Any], body: Any) -> FaultRecord:
     """Run ``body()`` and record its outcome; harness errors become a failed record."""
-    record = FaultRecord(action, params, time.monotonic(), _wall())
+    record = FaultRecord(action, params, time.monotonic(), wall())
     try:
         detail = body()
         if isinstance(detail, dict):

@@ -18,18 +18,15 @@ import threading
 import time
 import traceback
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from harness.clock import wall
 from harness.faults.actions import ACTIONS, Action, FaultEnv, Undo
 from harness.scenario.schema import Fault
 
 __all__ = ["Timeline", "TimelineLog"]
 
-
-def _wall() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 class TimelineLog:
@@ -41,7 +38,7 @@ class TimelineLog:
         self._lock = threading.Lock()
 
     def write(self, event: str, **fields: Any) -> dict[str, Any]:
-        entry = {"event": event, "t_s": round(time.monotonic() - self.t0, 6), "wall": _wall(), **fields}
+        entry = {"event": event, "t_s": round(time.monotonic() - self.t0, 6), "wall": wall(), **fields}
         with self._lock, self.path.open("a") as fh:
             fh.write(json.dumps(entry, default=str) + "\n")
         return entry

@@ -26,12 +26,12 @@ import math
 import threading
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any, TypeVar
 
 import httpx
 
+from harness.clock import wall
 from harness.observe.app_stats import extract_stats
 from harness.observe.http_probe import AppProbe, ProbeResult, make_client
 from harness.observe.memory_diffs import MemoryDiffs
@@ -45,10 +45,6 @@ __all__ = ["Observer"]
 T = TypeVar("T")
 
 _START_TIMEOUT_S = 5.0
-
-
-def _wall() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _read(getter: Callable[[], T | None]) -> T | None:
@@ -291,7 +287,7 @@ class Observer:
         missing[:0] = probe.missing
         sample: dict[str, Any] = {
             "t_s": round(now - self.t0, 4),
-            "wall": _wall(),
+            "wall": wall(),
             "tick": slot,
             "lag_ms": round((now - (self.t0 + slot * self.tick_s)) * 1000, 1),
             "sample_ms": round((self.clock() - now) * 1000, 1),

@@ -20,7 +20,6 @@ import os
 import pwd
 import shutil
 import signal
-import socket
 import tempfile
 import time
 from pathlib import Path
@@ -30,6 +29,7 @@ from typing import Literal
 from harness.errors import ProvisionError
 from harness.provision.pg_binaries import find_pg_bin, pg_version
 from harness.provision.pg_probe import can_query
+from harness.provision.ports import free_port
 from harness.provision.process import ChildProcess, Supervisor, process_tree, run_command
 from harness.provision.process import signal_tree as _signal_tree
 from harness.provision.ready import wait_until
@@ -53,12 +53,6 @@ def pg_run_user() -> str | None:
             pwd.getpwnam(name)
             return name
     raise ProvisionError("running as root, but neither user 'postgres' nor 'nobody' exists")
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _chown_tree(path: Path, user: str) -> None:
@@ -218,7 +212,7 @@ class EmbeddedPostgres:
         attempts = 1 if self.requested_port or self.port else 3
         for attempt in range(attempts):
             if not self.port:
-                self.port = self.requested_port or _free_port()
+                self.port = self.requested_port or free_port()
             try:
                 return self._start_once()
             except ProvisionError:

@@ -30,22 +30,19 @@ import sys
 import threading
 import time
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 import psutil
 
+from harness.clock import wall
 from harness.errors import ProvisionError
 
 __all__ = ["ChildProcess", "Supervisor", "process_tree", "run_command", "signal_tree"]
 
 _PR_SET_PDEATHSIG = 1
 
-
-def _wall() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _pdeathsig_preexec(sig: int) -> None:
@@ -390,7 +387,7 @@ class Supervisor:
                 print(f"chaosharness: {exc}", file=sys.stderr)
 
     def _record(self, entry: dict[str, object]) -> None:
-        entry = {**entry, "t_monotonic": time.monotonic(), "wall": _wall()}
+        entry = {**entry, "t_monotonic": time.monotonic(), "wall": wall()}
         with contextlib.suppress(OSError), (self.log_dir / "processes.jsonl").open("a") as fh:
             fh.write(json.dumps(entry) + "\n")
 

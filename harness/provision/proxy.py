@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 import sys
 from dataclasses import dataclass
 
 from harness.errors import ProvisionError
 from harness.faults.network import ProxyClient
+from harness.provision.ports import free_port
 from harness.provision.process import ChildProcess, Supervisor
 from harness.provision.ready import wait_until
 
@@ -28,12 +28,6 @@ class RunningProxy:
     url: str
     client: ProxyClient
     child: ChildProcess | None = None
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _alive_version(client: ProxyClient, child: ChildProcess | None) -> bool:
@@ -53,7 +47,7 @@ def start_proxy(supervisor: Supervisor, kind: str = "embedded", url: str = "",
         return RunningProxy("url", url, client)
     if kind == "toxiproxy":
         binary = path or "toxiproxy-server"
-        port = _free_port()  # toxiproxy-server cannot report a kernel-chosen port
+        port = free_port()  # toxiproxy-server cannot report a kernel-chosen port
         child = supervisor.spawn("toxiproxy", [binary, "-host", "127.0.0.1", "-port", str(port)])
         base = f"http://127.0.0.1:{port}"
     else:
