@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -54,3 +55,17 @@ def test_proxy_help_passes_through() -> None:
     """`proxy ARGS` is the embedded proxy's own command line."""
     out = _cli("proxy", "--help")
     assert out.returncode == 0 and "--populate-toxics" in out.stdout
+
+
+def test_a_run_that_cannot_be_carried_out_exits_2(tmp_path: Path) -> None:
+    """Postgres binaries missing: exit code 2, a message that says how to install them, and a run
+    directory that records the failure."""
+    exe = shutil.which("chaosharness") or str(ROOT / ".venv" / "bin" / "chaosharness")
+    env = {**os.environ, "PG_BIN": str(tmp_path / "no-such-bin")}
+    out = subprocess.run([exe, "run", str(ROOT / "tests" / "run" / "scenarios" / "short.toml"),
+                          "--reports", str(tmp_path), "--quiet"],
+                         capture_output=True, text=True, timeout=120, cwd=ROOT, env=env)
+    assert out.returncode == 2, out.stdout + out.stderr
+    assert "apt-get install postgresql" in out.stderr
+    run_json = next(tmp_path.glob("*-short/run.json"))
+    assert '"status": "failed"' in run_json.read_text()
