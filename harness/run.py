@@ -150,7 +150,7 @@ def _child_env(t0: float) -> dict[str, str]:
     return {**os.environ, "PYTHONUNBUFFERED": "1", "CHAOSHARNESS_T0_MONOTONIC": repr(t0)}
 
 
-def _provision(scenario: Scenario, sup: Supervisor, t0_holder: list[float],
+def _provision(scenario: Scenario, sup: Supervisor,
                pg_holder: list[EmbeddedPostgres | DsnPostgres]) -> _Stack:
     pg = _provision_postgres(scenario, sup)
     pg_holder.append(pg)  # so teardown destroys it even when a later step fails
@@ -163,7 +163,7 @@ def _provision(scenario: Scenario, sup: Supervisor, t0_holder: list[float],
     spec = AppSpec(kind=t.kind, dsn=app_dsn, profile=t.profile, chaos_hooks=t.chaos_hooks,
                    auto_migrate=t.auto_migrate, admin_token=token, env=dict(t.env),
                    command=t.command, url=t.url, ready_path=t.ready_path, dsn_env=t.dsn_env)
-    app = AppTarget(spec, sup, _child_env(t0_holder[0]))
+    app = AppTarget(spec, sup, {**os.environ, "PYTHONUNBUFFERED": "1"})
     app.start(wait_ready=True)
     return _Stack(pg, proxy, app, app_dsn, token)
 
@@ -216,15 +216,13 @@ class _Conductor:
         self.pg: list[EmbeddedPostgres | DsnPostgres] = []
 
     def provision(self, sup: Supervisor) -> _Stack:
-        holder = [self.t0]
-        stack = _provision(self.scenario, sup, holder, self.pg)
+        stack = _provision(self.scenario, sup, self.pg)
         self.t0 = time.monotonic()  # the run's zero: everything is up
         self.log = TimelineLog(self.run_dir / "timeline.jsonl", self.t0)
         self.record.update(t0_monotonic=self.t0, app={"url": stack.app.url, "pid": stack.app.pid},
                            postgres={"provider": stack.pg.provider,
                                      "version": getattr(stack.pg, "version", "")},
                            proxy={"kind": stack.proxy.kind, "url": stack.proxy.url})
-        stack.app.base_env = _child_env(self.t0)
         return stack
 
     def drive(self, sup: Supervisor, stack: _Stack) -> str:
