@@ -68,8 +68,9 @@ def create_app(config: AppConfig, backend: Backend | None = None) -> FastAPI:
     app.state.runtime = runtime
     runtime.metrics.registry.register(StatsCollector(runtime.stats))
     install_error_handlers(app)
-    for module in (routes_health, routes_monitoring, routes_sessions, routes_messages,
-                   routes_history, routes_export, routes_nodes, routes_plans):
+    # Routes are matched in order: the load's hot paths first (no two patterns overlap).
+    for module in (routes_messages, routes_history, routes_sessions, routes_health,
+                   routes_monitoring, routes_export, routes_nodes, routes_plans):
         app.include_router(module.router)
     if config.chaos_hooks:
         app.include_router(routes_chaos.router)

@@ -20,9 +20,9 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import re
 import time
-import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -142,7 +142,7 @@ def _request_id(scope: Scope) -> str:
             text = value.decode("latin-1")
             if _SANE_ID.match(text):
                 return text
-    return uuid.uuid4().hex
+    return os.urandom(16).hex()  # uuid4's randomness, without building a UUID object
 
 
 def _route_template(scope: Scope) -> str:

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header, HTTPException
+from fastapi import APIRouter, Header, HTTPException, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from reference_impl.app import planted_leak
-from reference_impl.app.deps import RuntimeDep, StoreDep
+from reference_impl.app.deps import runtime_of
 from reference_impl.app.store import request_hash
 
 __all__ = ["router"]
@@ -32,13 +32,14 @@ class PostMessage(BaseModel):
 
 @router.post("/{room}/messages", status_code=201)
 async def post_message(
-    room: str, body: PostMessage, store: StoreDep, runtime: RuntimeDep,
+    room: str, body: PostMessage, request: Request,
     idempotency_key: Annotated[str | None, Header()] = None,
 ) -> JSONResponse:
     """201 {id, key, room, created_at} after commit; 200 with the same body on a replay."""
     if not idempotency_key or len(idempotency_key) > MAX_KEY_LENGTH:
         raise HTTPException(400, f"Idempotency-Key header is required (1..{MAX_KEY_LENGTH} chars)")
-    ack, created = await store.post_message(
+    runtime = runtime_of(request)  # not a Depends: this is the hottest route
+    ack, created = await runtime.backend.store().post_message(
         room, body.session_id, body.text, idempotency_key,
         request_hash(room, body.session_id, body.text))
     if runtime.config.plant_leak:

@@ -242,7 +242,8 @@ class DatabaseManager:
         self._acquiring += 1
         started = self._clock()
         try:
-            conn = await pool.acquire(timeout=timeout)
+            async with asyncio.timeout(timeout):  # pool.acquire(timeout=) adds a task per call
+                conn = await pool.acquire()
         except asyncpg.InterfaceError as exc:
             if pool.is_closing():
                 raise DatabaseUnavailable("closing", 1.0, "the pool is closing") from exc
