@@ -98,7 +98,8 @@ class ConcurrencyGate:
         if self._slots.locked():
             self.waiting += 1
             try:
-                await asyncio.wait_for(self._slots.acquire(), timeout_s)
+                async with asyncio.timeout(timeout_s):  # wait_for would add a task per wait
+                    await self._slots.acquire()
             except TimeoutError:
                 self.inside -= 1
                 self.rejected += 1

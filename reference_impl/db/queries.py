@@ -193,7 +193,8 @@ async def list_messages(
         raise ValueError(f"limit must be between 1 and {MAX_PAGE}, got {limit}")
     if after_id < 0:
         raise ValueError(f"after_id must be >= 0, got {after_id}")
-    return [_must(r, "page") for r in await db.fetch(_PAGE, room, after_id, limit)]
+    # Messages have no JSON columns: a plain copy per row (the page is the hot read path).
+    return [dict(r) for r in await db.fetch(_PAGE, room, after_id, limit)]
 
 
 async def export_messages(
