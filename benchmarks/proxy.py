@@ -1,6 +1,7 @@
 """The embedded fault proxy's cost, measured against a direct connection in the same run.
 
-* pgbench -S (-c 8 -j 2, 10 s) TPS direct vs through the proxy, no toxics (goal: ratio >= 0.70)
+* pgbench -S (-c 8 -j 2, 10 s) TPS direct vs through the proxy, no toxics (goal: ratio >= 0.70),
+  and through a minimal uvloop forwarder in the same rounds (the floor for Python)
 * median added round trip with a 20 ms latency toxic (goal: within 1 ms of 20 ms)
 * bandwidth toxic accuracy: measured rate vs the toxic's rate (goal: within 10 %)
 * bulk transfer MB/s through the proxy vs direct, no toxics (recorded, with the ratio)
@@ -126,19 +127,37 @@ def _proxy(api: ProxyClient, name: str, upstream: str) -> str:
     return str(api.create_proxy(name, upstream=upstream)["listen"])
 
 
-def _measure(api: ProxyClient, pg: EmbeddedPostgres, seconds: int, say: Callable[[str], None]) -> list[str]:
+def _start_floor(sup: Supervisor, pg: EmbeddedPostgres) -> int:
+    """Start benchmarks/_forwarder.py in front of Postgres; its port."""
+    from harness.provision.ports import free_port
+    from harness.provision.ready import wait_until
+
+    port = free_port()
+    child = sup.spawn("forwarder", [sys.executable, str(Path(__file__).with_name("_forwarder.py")),
+                                    str(port), pg.host, str(pg.port)])
+    wait_until(lambda: "listening on" in child.log_path.read_text(errors="replace"), 30,
+               what="minimal forwarder", on_timeout=child.log_tail)
+    return port
+
+
+def _measure(api: ProxyClient, pg: EmbeddedPostgres, seconds: int, say: Callable[[str], None],
+             sup: Supervisor) -> list[str]:
     load_at_start = os.getloadavg()[0]
     pg_listen = _proxy(api, "pg", f"{pg.host}:{pg.port}")
     run_command([_pgbench(), "-i", "-s", "1", "-q", "-h", pg.host, "-p", str(pg.port), "-U", "postgres",
                  "postgres"], timeout=120)
     host, port = pg_listen.rsplit(":", 1)
-    direct_runs, proxied_runs = [], []
-    for _ in range(ROUNDS):  # alternate, so a change in the machine's load hits both sides
+    floor_port = _start_floor(sup, pg)
+    direct_runs, proxied_runs, floor_runs = [], [], []
+    for _ in range(ROUNDS):  # alternate, so a change in the machine's load hits every side
         direct_runs.append(pgbench_tps(pg.host, pg.port, seconds))
         proxied_runs.append(pgbench_tps(host, int(port), seconds))
+        floor_runs.append(pgbench_tps("127.0.0.1", floor_port, seconds))
     direct_tps, proxied_tps = statistics.mean(direct_runs), statistics.mean(proxied_runs)
+    floor_tps = statistics.mean(floor_runs)
     ratio = proxied_tps / direct_tps
-    say(f"pgbench -S: direct {direct_tps:.0f} tps, proxied {proxied_tps:.0f} tps, ratio {ratio:.2f}")
+    say(f"pgbench -S: direct {direct_tps:.0f} tps, proxied {proxied_tps:.0f} tps, ratio {ratio:.2f}; "
+        f"minimal forwarder {floor_tps:.0f} tps, ratio {floor_tps / direct_tps:.2f}")
 
     echo = Echo()
     echo_listen = _proxy(api, "echo", echo.address)
@@ -172,6 +191,11 @@ def _measure(api: ProxyClient, pg: EmbeddedPostgres, seconds: int, say: Callable
         f"; goal >= 0.70: {verdict(ratio >= 0.70)} (per round: "
         + ", ".join(f"{p / d:.2f}" for d, p in zip(direct_runs, proxied_runs, strict=True))
         + f"; load average at start {load_at_start:.1f}, shared 2-core machine)",
+        f"- the floor, in the same rounds: a minimal uvloop forwarder (benchmarks/_forwarder.py: "
+        f"read a chunk, write it to the other socket, nothing else) gets **{floor_tps:.0f} tps**, "
+        f"ratio **{floor_tps / direct_tps:.2f}** of direct; the embedded proxy is "
+        f"**{proxied_tps / floor_tps:.2f}x** the floor (per round: "
+        + ", ".join(f"{f / d:.2f}" for d, f in zip(direct_runs, floor_runs, strict=True)) + ")",
         f"- small echo round trip, median: direct {direct_rtt:.3f} ms, through the proxy "
         f"{plain_rtt:.3f} ms (+{plain_rtt - direct_rtt:.3f} ms per round trip, no toxics)",
         f"- 20 ms latency toxic: added round trip **{added:.2f} ms** (median of 100); "
@@ -191,7 +215,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp, Supervisor(Path(tmp) / "logs") as sup, \
             EmbeddedPostgres(log_dir=Path(tmp) / "pg", fsync=False, supervisor=sup) as pg:
         proxy = start_proxy(sup)
-        lines = _measure(proxy.client, pg, args.seconds, lambda s: print(s, flush=True))
+        lines = _measure(proxy.client, pg, args.seconds, lambda s: print(s, flush=True), sup)
     print("\n".join(lines))
     if not args.no_record:
         record_section(TITLE, lines)
