@@ -213,12 +213,32 @@ def _parse_observe(top: Table) -> ObserveSpec:
 
 
 def _parse_verify(top: Table) -> VerifySpec:
-    t = top.table("verify", ("abort_on_lost_write", "writes"))
+    t = top.table("verify", ("abort_on_lost_write", "writes", "recovery_window", "recovery_min_ok"))
     writes = t.table("writes", ("sql",))
     sql = writes.str_("sql", DEFAULT_WRITES_SQL)
     if not sql.strip():
         raise writes.error("sql", "must not be empty")
-    return VerifySpec(abort_on_lost_write=t.bool_("abort_on_lost_write", False), writes_sql=sql)
+    window = t.duration("recovery_window", VerifySpec.recovery_window, lo=0.1)
+    return VerifySpec(abort_on_lost_write=t.bool_("abort_on_lost_write", False), writes_sql=sql,
+                      recovery_window=window, recovery_min_ok=_fraction(t, "recovery_min_ok"))
+
+
+def _fraction(t: Table, name: str) -> float:
+    """A share in (0, 1]: a number (``0.99``) or a percentage string (``"99%"``)."""
+    value = t.data.get(name, VerifySpec.recovery_min_ok)
+    expected = 'a share in (0, 1] such as 0.99, or a percentage such as "99%"'
+    if isinstance(value, str) and value.strip().endswith("%"):
+        try:
+            share = float(value.strip()[:-1]) / 100
+        except ValueError:
+            raise t.error(name, f"expected {expected}, got {value!r}") from None
+    elif isinstance(value, int | float) and not isinstance(value, bool):
+        share = float(value)
+    else:
+        raise t.error(name, f"expected {expected}, got {type_name(value)} {value!r}")
+    if not 0 < share <= 1:
+        raise t.error(name, f"expected {expected}, got {value!r}")
+    return share
 
 
 def _parse_slos(top: Table) -> tuple[Slo, ...]:

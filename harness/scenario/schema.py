@@ -167,10 +167,14 @@ class ObserveSpec:
 
 @dataclass(frozen=True)
 class VerifySpec:
-    """Verification options: the online lost-write abort and the final-read SQL."""
+    """Verification options: the online lost-write abort, the final-read SQL, the recovery rule."""
 
     abort_on_lost_write: bool = False
     writes_sql: str = DEFAULT_WRITES_SQL
+    #: What "recovered" means after a fault: ``recovery_min_ok`` of the requests of a
+    #: ``recovery_window`` (seconds) were ok.
+    recovery_window: float = 5.0
+    recovery_min_ok: float = 0.99
 
 
 @dataclass(frozen=True)

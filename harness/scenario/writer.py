@@ -115,6 +115,8 @@ def scenario_to_toml(s: Scenario) -> str:
         phases.setdefault(slo.phase, {})[slo.metric] = slo.text
     for phase, items in phases.items():
         lines += _table(f"slo.{phase}", items)
-    lines += _table("verify", {"abort_on_lost_write": s.verify.abort_on_lost_write})
+    lines += _table("verify", {"abort_on_lost_write": s.verify.abort_on_lost_write,
+                               "recovery_window": _dur(s.verify.recovery_window),
+                               "recovery_min_ok": s.verify.recovery_min_ok})
     lines += _table("verify.writes", {"sql": s.verify.writes_sql})
     return "\n".join(lines)

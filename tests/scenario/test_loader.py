@@ -134,6 +134,14 @@ def test_error_names_file_key_and_expectation() -> None:
          "did you mean 'naive'"),
         (("$", '\n[target]\nchaos_hooks = 1'), "target.chaos_hooks",
          "true or false"),
+        (("$", '\n[verify]\nrecovery_window = "1x"'), "verify.recovery_window", "duration"),
+        (("$", '\n[verify]\nrecovery_min_ok = 99'), "verify.recovery_min_ok",
+         "a share in (0, 1]"),
+        (("$", '\n[verify]\nrecovery_min_ok = "ninety%"'), "verify.recovery_min_ok",
+         "a percentage"),
+        (("$", '\n[verify]\nrecovery_min_ok = true'), "verify.recovery_min_ok", "got bool"),
+        (("$", '\n[verify]\nrecovery_windw = "5s"'), "verify.recovery_windw",
+         "did you mean 'recovery_window'"),
     ],
 )
 def test_mistakes_are_located(edit: tuple[str, str], key: str, fragment: str) -> None:
@@ -212,3 +220,13 @@ def test_suite_errors(tmp_path: Path) -> None:
                      encoding="utf-8")
     with pytest.raises(ScenarioError, match=r"fault\[0\]\.for"):
         load_suite(suite)
+
+
+@pytest.mark.parametrize(("text", "share"), [("0.95", 0.95), ('"97.5%"', 0.975), ("1", 1.0)])
+def test_recovery_rule_is_read_and_written(text: str, share: float) -> None:
+    """[verify] recovery_window / recovery_min_ok load (a share or a percentage) and survive
+    the scenario.toml a run writes, which is what verify reads back."""
+    scenario = loads_scenario(
+        BASE + f'\n[verify]\nrecovery_window = "8s"\nrecovery_min_ok = {text}\n', "x.toml")
+    assert (scenario.verify.recovery_window, scenario.verify.recovery_min_ok) == (8.0, share)
+    assert loads_scenario(scenario.to_toml(), "x.toml") == scenario
