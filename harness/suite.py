@@ -44,12 +44,22 @@ def find_suite(name_or_path: str, scenario_dir: Path = SCENARIO_DIR) -> Path:
     raise ScenarioError(name_or_path, "", f"no such suite (known: {known})")
 
 
-def _entry(outcome: RunOutcome, item: SuiteEntry) -> dict[str, Any]:
+def _relative_run_dir(run_dir: Path, suite_dir: Path) -> str:
+    """The run's directory as suite.json keeps it: relative to the suite directory (which
+    holds the runs, so a copied suite stays readable), absolute when it lies elsewhere."""
+    try:
+        return str(run_dir.resolve().relative_to(suite_dir.resolve()))
+    except ValueError:
+        return str(run_dir.resolve())
+
+
+def _entry(outcome: RunOutcome, item: SuiteEntry, suite_dir: Path) -> dict[str, Any]:
     result = outcome.result or {}
     return {
         "scenario": result.get("scenario", item.path.stem), "file": str(item.path),
         "profile": item.profile or result.get("profile"), "gating": item.gating,
-        "run_dir": str(outcome.run_dir), "status": outcome.status, "error": outcome.error,
+        "run_dir": _relative_run_dir(outcome.run_dir, suite_dir), "status": outcome.status,
+        "error": outcome.error,
         "expect": result.get("expect", "pass"), "expect_fail": result.get("expect_fail", []),
         "verdict": result.get("verdict", "unknown"), "as_expected": result.get("as_expected", False),
         "exit_code": outcome.exit_code,
@@ -74,7 +84,7 @@ def run_suite(suite_path: Path, overrides: Mapping[str, object] | None = None, *
         except HarnessError as exc:  # a scenario that cannot even load still gets its row
             outcome = RunOutcome(suite_dir, EXIT_COULD_NOT_RUN, None, "failed", str(exc))
         runs.append(outcome)
-        entries.append(_entry(outcome, item))
+        entries.append(_entry(outcome, item, suite_dir))
         if item.gating or outcome.exit_code == EXIT_COULD_NOT_RUN:
             gating.append(outcome.exit_code)
         (suite_dir / "suite.json").write_text(json.dumps(

@@ -4,6 +4,7 @@ it declares, the naive profile under db-restart is caught), and the seed-metrics
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -24,11 +25,12 @@ def smoke(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
 
 
 def _results(smoke: dict[str, object]) -> dict[str, dict[str, object]]:
-    suite = smoke["suite"]
+    suite, outcome = smoke["suite"], smoke["outcome"]
     assert isinstance(suite, dict)
     out = {}
-    for run in suite["runs"]:
-        out[run["scenario"]] = json.loads((Path(run["run_dir"]) / "result.json").read_text())
+    for run in suite["runs"]:  # suite.json keeps run dirs relative to the suite dir
+        run_dir = outcome.suite_dir / run["run_dir"]  # type: ignore[attr-defined]
+        out[run["scenario"]] = json.loads((run_dir / "result.json").read_text())
     return out
 
 
@@ -79,10 +81,13 @@ def test_naive_profile_is_caught_by_name(smoke: dict[str, object]) -> None:
 
 
 def test_seed_metrics_table(tmp_path: Path) -> None:
-    """The seed-metrics suite, shortened: the before/after table is filled from measured values
-    and the naive column fails at least the lost-writes or recovery row."""
+    """The seed-metrics suite, shortened, into a *relative* reports dir (as the CLI's default
+    ``reports`` is): the before/after table is filled from measured values and the naive column
+    fails at least the lost-writes or recovery row."""
+    reports = Path(os.path.relpath(tmp_path / "reports"))
     outcome = run_suite(ROOT / "tests" / "run" / "scenarios" / "suites" / "seed-mini.toml",
-                        {"duration": "20s"}, reports_dir=tmp_path, quiet=True)
+                        {"duration": "20s"}, reports_dir=reports, quiet=True)
+    assert not outcome.suite_dir.is_absolute()
     table = (outcome.suite_dir / "seed-metrics.md").read_text()
     cells = [[c.strip() for c in line.strip().strip("|").split("|")]
              for line in table.splitlines() if line.startswith("|") and "---" not in line]
