@@ -175,6 +175,8 @@ class EmbeddedPostgres:
         if self._external_supervisor is None:
             self._own_supervisor = Supervisor(self._log_dir or self.base_dir / "logs")
             self._own_supervisor.__enter__()
+        if not self.keep and self._given_base is None:  # a SIGKILLed owner leaves no temp dir
+            self.supervisor.remove_on_crash(self.base_dir)
         (self.base_dir / "sock").mkdir(exist_ok=True)
         if self.run_as:
             _chown_tree(self.base_dir, self.run_as)
@@ -315,4 +317,6 @@ class EmbeddedPostgres:
                 self._own_supervisor = None
             if self.base_dir is not None and not self.keep and self._given_base is None:
                 shutil.rmtree(self.base_dir, ignore_errors=True)
+                if self._external_supervisor is not None:
+                    self._external_supervisor.remove_on_crash(self.base_dir, remove=False)
             self.base_dir = None if not self.keep else self.base_dir

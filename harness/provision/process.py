@@ -190,6 +190,9 @@ class _Watchdog:
     def forget(self, child: ChildProcess) -> None:
         self._send(f"del {child.pid}")
 
+    def remove_on_crash(self, path: Path, remove: bool = True) -> None:
+        self._send(f"{'rm' if remove else 'keep'} {path}")
+
     def close(self) -> None:
         self._send("bye")
         with contextlib.suppress(OSError, ValueError):
@@ -239,6 +242,12 @@ class Supervisor:
         if self._watchdog is not None:
             self._watchdog.close()
             self._watchdog = None
+
+    def remove_on_crash(self, path: Path, remove: bool = True) -> None:
+        """Have the watchdog remove the directory ``path`` if this process dies without
+        closing the supervisor (``remove=False`` takes that back)."""
+        if self._watchdog is not None:
+            self._watchdog.remove_on_crash(path.resolve(), remove)
 
     @property
     def children(self) -> list[ChildProcess]:

@@ -6,18 +6,22 @@ commands on stdin, one per line::
 
     add PID STOPSIG   watch the child PID (its process group and descendants)
     del PID           stop watching it (the supervisor reaped it)
+    rm PATH           remove the directory PATH too (after the children are ended)
+    keep PATH         do not remove PATH (its owner removed or kept it)
     bye               the supervisor is closing normally: exit without acting
 
 When stdin reaches end-of-file without ``bye`` (the supervisor was killed or
 crashed), every watched child is ended: its tree is collected, resumed
 (SIGCONT, a frozen process cannot act on signals), sent its stop signal, given
-two seconds, then its group and tree are SIGKILLed.
+two seconds, then its group and tree are SIGKILLed; then every ``rm`` directory
+(an embedded Postgres' temp dir) is removed.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import sys
 import time
@@ -56,6 +60,7 @@ def main() -> int:
     """Watch until the supervisor says goodbye or disappears."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # a terminal Ctrl-C is the supervisor's to handle
     watched: dict[int, int] = {}
+    paths: set[str] = set()
     for raw in sys.stdin:
         parts = raw.split()
         if not parts:
@@ -66,7 +71,12 @@ def main() -> int:
             watched[int(parts[1])] = int(parts[2])
         elif parts[0] == "del" and len(parts) == 2:
             watched.pop(int(parts[1]), None)
+        elif parts[0] in ("rm", "keep") and len(parts) >= 2:
+            path = raw.rstrip("\n").split(" ", 1)[1]  # the rest of the line: spaces allowed
+            (paths.add if parts[0] == "rm" else paths.discard)(path)
     _end_all(watched)
+    for path in paths:
+        shutil.rmtree(path, ignore_errors=True)
     return 0
 
 
