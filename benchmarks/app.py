@@ -254,8 +254,8 @@ def _spawn(sup: Any, name: str, argv: list[str], env: dict[str, str]) -> tuple[A
 
 def _env(dsn: str) -> dict[str, str]:
     """The app's environment: the gate admits the pool's 10 and lets the other 40 of the 50
-    connections wait (bounded by the 2 s deadline), as the bare pool's acquire queue does;
-    with the default queue (10) the gate sheds most of a 50-connection closed loop."""
+    connections wait (bounded by the 2 s deadline), as the bare pool's acquire queue does
+    (set explicitly: it is also the default, 4x the gate, so a change there cannot move it)."""
     return {**os.environ, "PYTHONPATH": str(ROOT), "DATABASE_URL": dsn,
             "REFERENCE_IMPL_LOG_LEVEL": "warning",
             "REFERENCE_IMPL_GATE_QUEUE": str(CONNECTIONS - 10)}

@@ -31,6 +31,7 @@ Profile = Literal["resilient", "naive"]
 PROFILES: tuple[str, ...] = ("resilient", "naive")
 ENV_PREFIX = "REFERENCE_IMPL_"
 MB = 1024 * 1024
+GATE_QUEUE_FACTOR = 4  # requests that may wait for the gate, per slot (see AppConfig.gate_waiting)
 
 
 class ConfigError(ValueError):
@@ -81,8 +82,15 @@ class AppConfig:
 
     @property
     def gate_waiting(self) -> int:
-        """Requests allowed to wait for a slot; 0 means "as many as the gate admits"."""
-        return self.gate_queue or self.gate_limit
+        """Requests allowed to wait for a slot; 0 means ``GATE_QUEUE_FACTOR`` x the gate.
+
+        A waiting request is bounded by the request deadline anyway; the queue only
+        decides who is shed at once. At one gate's worth, ten times the expected users
+        (load-10x) were shed at 1.6 % with p99 at 46 ms: shedding long before latency
+        was at risk. Four gates' worth holds them (p99 77 ms) and pool exhaustion still
+        answers fast 503s.
+        """
+        return self.gate_queue or GATE_QUEUE_FACTOR * self.gate_limit
 
     def public_dict(self) -> dict[str, Any]:
         """The settings without secrets (no admin token, no DSN password), for /stats and logs."""
@@ -194,7 +202,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("gate_concurrency", ENV_PREFIX + "GATE_CONCURRENCY", _non_negative_int,
             "an integer >= 0 (0: the pool's max)"),
     Setting("gate_queue", ENV_PREFIX + "GATE_QUEUE", _non_negative_int,
-            "an integer >= 0 (0: as many as the gate)"),
+            f"an integer >= 0 (0: {GATE_QUEUE_FACTOR}x the gate)"),
     Setting("memory_warning_bytes", ENV_PREFIX + "MEMORY_WARNING_MB", _megabytes,
             "megabytes > 0"),
     Setting("memory_critical_bytes", ENV_PREFIX + "MEMORY_CRITICAL_MB", _megabytes,

@@ -61,11 +61,13 @@ def test_missing_database_url_and_bad_pool_name_the_variable() -> None:
 
 
 def test_gate_defaults_follow_the_pool() -> None:
-    """The concurrency gate defaults to the pool's max with an equal queue."""
+    """The concurrency gate defaults to the pool's max with a queue four times that."""
     config = load_config({}, {"DATABASE_URL": DSN, "REFERENCE_IMPL_POOL_MAX": "7"})
-    assert (config.gate_limit, config.gate_waiting) == (7, 7)
+    assert (config.gate_limit, config.gate_waiting) == (7, 28)
     config = load_config({"gate_concurrency": 3}, {"DATABASE_URL": DSN})
-    assert (config.gate_limit, config.gate_waiting) == (3, 3)
+    assert (config.gate_limit, config.gate_waiting) == (3, 12)
+    config = load_config({"gate_concurrency": 3, "gate_queue": 5}, {"DATABASE_URL": DSN})
+    assert (config.gate_limit, config.gate_waiting) == (3, 5)
 
 
 def test_every_setting_has_a_prefixed_variable_and_a_flag() -> None:
