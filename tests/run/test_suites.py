@@ -69,12 +69,21 @@ def _failed(result: dict[str, object]) -> dict[str, object]:
 
 
 def test_naive_profile_is_caught_by_name(smoke: dict[str, object]) -> None:
-    """The naive profile under a Postgres outage is caught by the unhandled-error detector (its
-    database errors escape as raw tracebacks); frozen, it is caught by the write accounting (a
-    hung attempt and the client's retry both commit: duplicated writes)."""
+    """The naive profile under a Postgres outage is caught by time-to-detect (its readiness never
+    leaves 200: the outage goes unreported) and by the unhandled-error detector (its database
+    errors escape as raw tracebacks), not by the write accounting: a fast shutdown fails its
+    statements before they commit, so no acknowledged write is lost (asserted: an accounting bug
+    that invented losses would show here). Frozen, it is caught by the write
+    accounting (a hung attempt and the client's retry both commit: duplicated writes)."""
     results = _results(smoke)
-    restart = _failed(results["naive-db-restart"])
-    assert float(restart["stderr_unhandled_errors@run"]) > 0, restart  # type: ignore[arg-type]
+    restart = results["naive-db-restart"]
+    failed = _failed(restart)
+    assert failed["detect_seconds@fault"] is None, failed  # never detected, not merely slow
+    assert float(failed["stderr_unhandled_errors@run"]) > 0, failed  # type: ignore[arg-type]
+    writes = restart["writes"]
+    assert writes["lost"] == 0 and writes["read"] > 0, writes  # type: ignore[index]
+    resilient = _failed(results["db-restart"])
+    assert "detect_seconds@fault" not in resilient, resilient
     freeze = results["naive-db-freeze"]
     assert float(_failed(freeze)["duplicated_writes@run"]) > 0  # type: ignore[arg-type]
     assert freeze["writes"]["examples"]["duplicated"]  # type: ignore[index]
