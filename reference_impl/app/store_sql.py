@@ -2,7 +2,7 @@
 
 - ``SqlStore`` (resilient): everything persisted; messages written once per
   Idempotency-Key (``insert_message_idempotent``), through the
-  ``DatabaseManager`` (breaker, bounded waits, retries for reads only).
+  ``DatabaseManager`` (breaker, bounded waits, retries for reads and keyed writes).
 - ``NaiveStore`` (the "before"): sessions kept in a dict of this process (lost
   on restart), every POST inserts a row (``insert_message_naive``), through the
   plain ``NaiveDatabase``.

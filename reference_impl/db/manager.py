@@ -11,7 +11,7 @@ What it adds to a bare pool, and why (CONVENTIONS.md "Resilience defaults"):
   mistakes such as 42xxx/23xxx do not);
 - reads are retried for transient failures only (``retry_call`` with the
   request deadline, a retry budget, never while the breaker is open); writes
-  pass ``retry=False``;
+  pass ``retry=False`` unless a key makes them safe to repeat;
 - a connection lost while COMMIT is in flight raises
   :class:`CommitOutcomeUnknown`, so the route never acknowledges a write whose
   fate is unknown;
@@ -19,7 +19,8 @@ What it adds to a bare pool, and why (CONVENTIONS.md "Resilience defaults"):
   and triggers revalidation;
 - connections that hit a network error or a client-side timeout are discarded,
   not reset (a frozen server would hang the reset); connections older than
-  ``max_lifetime_s`` are retired at release;
+  ``max_lifetime_s`` are retired at release; release rolls back an open
+  transaction and skips asyncpg's reset query (no session state is kept);
 - pool and query metrics in fixed memory.
 
 Unavailability leaves the manager as :class:`DatabaseUnavailable` (reason,
@@ -119,6 +120,7 @@ class DatabaseManager:
                 timeout=cfg.connect_timeout_s,
                 server_settings=cfg.server_settings,
                 init=self._init_connection,
+                reset=_keep_session,
                 connection_class=ManagedConnection,
             )
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
@@ -242,7 +244,12 @@ class DatabaseManager:
         self._acquiring += 1
         started = self._clock()
         try:
-            async with asyncio.timeout(timeout):  # pool.acquire(timeout=) adds a task per call
+            if busy:
+                async with asyncio.timeout(timeout):  # pool.acquire(timeout=) adds a task per call
+                    conn = await pool.acquire()
+            else:
+                # A free slot exists (every acquire goes through here), so only a (re)connect
+                # can wait, and the pool's connect timeout bounds it: no timer per acquire.
                 conn = await pool.acquire()
         except asyncpg.InterfaceError as exc:
             if pool.is_closing():
@@ -425,6 +432,14 @@ def _outcome_unknown(exc: BaseException) -> bool:
     if state is not None:
         return state.startswith(_CONNECTION_STATES[0]) or state in _CONNECTION_STATES[1:]
     return classify_db_error(exc).error_class in ("network", "timeout")
+
+
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """The pool's reset at release: nothing beyond asyncpg's own rollback of an open
+    transaction. The app keeps no session state on pooled connections (no SET, LISTEN,
+    advisory locks or held cursors: migrations take their own connection), so asyncpg's
+    default reset query (unlock all, close all, unlisten, reset all) would be one more
+    round trip per request for nothing."""
 
 
 def _round(value: float | None) -> float | None:

@@ -3,8 +3,8 @@
 Every function takes a :class:`Database` (the resilient ``DatabaseManager`` or
 the naive ``NaiveDatabase``: both satisfy it) and returns plain dicts, ready for
 JSON (timestamps stay ``datetime``). Reads pass ``retry=True``; writes pass
-``retry=False`` and are made safe to repeat by the caller's idempotency key,
-never by a blind retry.
+``retry=False``, except the keyed message insert, which the idempotency key makes
+safe to repeat: no write is ever retried blindly.
 
 The idempotent write (resilient profile) claims the key in the same statement
 that writes the row::
@@ -154,16 +154,20 @@ async def insert_message_idempotent(
     """Write the message once per ``key``: ``(row, True)`` when created, ``(stored, False)`` on
     a replay with the same ``request_hash``; :class:`IdempotencyConflict` for another hash.
 
-    Runs in one transaction, so with the resilient manager a connection lost at
-    COMMIT raises ``CommitOutcomeUnknown`` (the client retries with the key).
+    One autocommit statement, so its completion is the commit: a connection lost before
+    the answer leaves the outcome unknown, the caller gets an error (never an ack) and the
+    client retries with the key. Because the key makes the statement safe to repeat, the
+    manager may retry it too (``retry=True``): a retry after a landed first attempt finds
+    the key and answers the replay. The read-back needs no transaction: ``on conflict``
+    waits for a concurrent inserter, so a key that conflicts is committed.
     """
     if not key:
         raise ValueError("insert_message_idempotent needs a non-empty idempotency key")
-    async with db.transaction() as conn:
-        created = await conn.fetchrow(_INSERT_IDEMPOTENT, room, session_id, body, key, request_hash)
-        if created is not None:
-            return _must(created, "insert into messages"), True
-        stored = _must(await conn.fetchrow(_BY_KEY, key), f"messages with key {key!r}")
+    created = await db.fetchrow(_INSERT_IDEMPOTENT, room, session_id, body, key, request_hash,
+                                retry=True)
+    if created is not None:
+        return _must(created, "insert into messages"), True
+    stored = _must(await db.fetchrow(_BY_KEY, key), f"messages with key {key!r}")
     if stored["request_hash"] != request_hash:
         raise IdempotencyConflict(key, stored["request_hash"], request_hash)
     return stored, False

@@ -346,3 +346,25 @@ def test_too_many_clients_is_a_fast_503_and_recovers(fresh_db: str) -> None:
             await admin.close()
 
     run(scenario)
+
+
+def test_release_rolls_back_an_open_transaction(fresh_db: str) -> None:
+    """The pool skips asyncpg's reset query, so the one guarantee left must hold: a connection
+    given back inside a transaction (a block that began one and failed) comes back out of it,
+    with its write rolled back, and the next user of that connection starts clean."""
+
+    async def scenario() -> None:
+        async with manager(fresh_db, pool_min=1, pool_max=1) as db:
+            await db.execute("create table released (n int)")
+            with pytest.raises(RuntimeError, match="boom"):
+                async with db.connection() as conn:
+                    await conn.execute("begin")
+                    await conn.execute("insert into released values (1)")
+                    pid = await conn.fetchval("select pg_backend_pid()")
+                    raise RuntimeError("boom")
+            async with db.connection() as conn:
+                assert await conn.fetchval("select pg_backend_pid()") == pid  # the same one
+                assert not conn.is_in_transaction()
+                assert await conn.fetchval("select count(*) from released") == 0
+
+    run(scenario)
