@@ -1,19 +1,21 @@
 """Throughput and latency of the reference app: resilient profile vs a bare asyncpg handler.
 
-Both servers are FastAPI under uvicorn in their own process, on the same
-embedded Postgres (fsync off: we measure the app, not the disk), with the same
-SQL (the idempotent insert; the keyset page) and the same request models. The
-bare one (``python benchmarks/app.py --bare-server --dsn URL``) calls the asyncpg
-pool directly: no breaker, no retries, no gate, no deadline, no metrics, no
-request ids. So the ratio is the cost of the resilience stack.
+Three servers, each FastAPI under uvicorn in its own process, on the same embedded
+Postgres (fsync off: we measure the app, not the disk), with the same SQL (the keyed
+insert; the keyset page) and the same request models. The bare ones
+(``python benchmarks/app.py --bare-server [--no-reset] --dsn URL``) call the asyncpg
+pool directly: no breaker, no retries, no gate, no deadline, no metrics, no request
+ids. The first bare pool is asyncpg's default, as day-one code has it; the second
+skips asyncpg's reset query at release as the resilient pool does, so the ratio to it
+is the cost of the resilience stack alone.
 
 Load: 50 keep-alive connections from a small raw HTTP/1.1 client (asyncio, in
-this process). The machine is shared, so each operation is measured in
-``ROUNDS`` alternating pairs (bare, then resilient; 1 s warm-up + 4 s measured
-each) and the pairs are pooled: drift hits both servers alike. Goals (issue 6):
-resilient/bare >= 0.85 in requests/s; p99 < 100 ms. With a closed loop of 50
-connections at saturation, latency is mostly queueing (Little's law:
-50 / throughput), so p99 says more about the machine than about the stack.
+this process). The machine is shared, so each operation is measured in ``ROUNDS``
+rounds of the three servers in turn (1 s warm-up + 4 s measured each) and the
+rounds are pooled: drift hits every server alike. Goals (issue 6): resilient/bare
+>= 0.85 in requests/s; p99 < 100 ms. With a closed loop of 50 connections at
+saturation, latency is mostly queueing (Little's law: 50 / throughput), so p99
+says more about the machine than about the stack.
 
 ``measure()`` gives the database/health/bootstrap figures of benchmarks/stack.py
 (health check, query through the database manager with a warm pool, bootstrap
@@ -70,8 +72,13 @@ class PostMessage(BaseModel):
     text: str
 
 
-def bare_app(dsn: str) -> Any:
-    """A FastAPI app with the two benchmarked routes, straight on an asyncpg pool."""
+async def _no_reset(conn: Any) -> None:
+    """The resilient pool's reset (asyncpg still rolls back an open transaction)."""
+
+
+def bare_app(dsn: str, reset: bool = True) -> Any:
+    """A FastAPI app with the two benchmarked routes, straight on an asyncpg pool (with
+    asyncpg's default reset query at release, or, ``reset=False``, without it as the app)."""
     import asyncpg
     from fastapi import FastAPI, Header
     from fastapi.responses import JSONResponse
@@ -82,7 +89,8 @@ def bare_app(dsn: str) -> Any:
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        state["pool"] = await asyncpg.create_pool(dsn, min_size=2, max_size=10)
+        state["pool"] = await asyncpg.create_pool(dsn, min_size=2, max_size=10,
+                                                  reset=None if reset else _no_reset)
         yield
         await state["pool"].close()
 
@@ -92,12 +100,12 @@ def bare_app(dsn: str) -> Any:
     async def post(room: str, body: PostMessage,
                    idempotency_key: str = Header()) -> JSONResponse:
         digest = request_hash(room, body.session_id, body.text)
-        async with state["pool"].acquire() as conn, conn.transaction():
-            row = await conn.fetchrow(_INSERT, room, body.session_id, body.text,
-                                      idempotency_key, digest)
-            created = row is not None
-            if row is None:
-                row = await conn.fetchrow(_BY_KEY, idempotency_key)
+        pool = state["pool"]  # one autocommit statement, read back on a conflict, as the app
+        row = await pool.fetchrow(_INSERT, room, body.session_id, body.text, idempotency_key,
+                                  digest)
+        created = row is not None
+        if row is None:
+            row = await pool.fetchrow(_BY_KEY, idempotency_key)
         ack = {"id": row["id"], "key": row["idempotency_key"], "room": row["room"],
                "created_at": row["created_at"].isoformat()}
         return JSONResponse(ack, status_code=201 if created else 200)
@@ -114,14 +122,14 @@ def bare_app(dsn: str) -> Any:
     return app
 
 
-def run_bare_server(dsn: str) -> int:
+def run_bare_server(dsn: str, reset: bool = True) -> int:
     """Serve ``bare_app`` on a free port; print the URL once listening."""
     import uvicorn
 
     from reference_impl.app.server import bind_socket
 
     sock = bind_socket("127.0.0.1", 0)
-    config = uvicorn.Config(bare_app(dsn), lifespan="on", log_config=None, access_log=False,
+    config = uvicorn.Config(bare_app(dsn, reset), lifespan="on", log_config=None, access_log=False,
                             loop="auto", log_level="warning")
 
     class Server(uvicorn.Server):
@@ -261,13 +269,13 @@ def _env(dsn: str) -> dict[str, str]:
             "REFERENCE_IMPL_GATE_QUEUE": str(CONNECTIONS - 10)}
 
 
-def _prepare(pg: Any) -> tuple[str, str]:
-    """Two migrated databases, each with HISTORY_ROWS messages in room 'hist'."""
+def _prepare(pg: Any) -> list[str]:
+    """Three migrated databases, each with HISTORY_ROWS messages in room 'hist'."""
     from harness.provision.pg_probe import execute, run_sync
     from reference_impl.db.migrate import migrate_up
 
     dsns = []
-    for name in ("bench_resilient", "bench_bare"):
+    for name in ("bench_resilient", "bench_bare", "bench_bare_noreset"):
         execute(pg.dsn, f"create database {name}")
         dsn = pg.dsn_for(name)
         run_sync(functools.partial(migrate_up, dsn), timeout=60)
@@ -275,67 +283,82 @@ def _prepare(pg: Any) -> tuple[str, str]:
                      "select 'hist', 's', 'history ' || g, 'h' || g "
                      f"from generate_series(1, {HISTORY_ROWS}) g")
         dsns.append(dsn)
-    return dsns[0], dsns[1]
+    return dsns
 
 
-def _line(op: str, bare: LoadResult, res: LoadResult) -> str:
-    ratio = res.rps / bare.rps
+def _line(op: str, bare: LoadResult, same: LoadResult, res: LoadResult) -> str:
+    ratio, ratio_same = res.rps / bare.rps, res.rps / same.rps
     return (f"- {op}: resilient **{res.rps:.0f} req/s**, p50 {res.pct(50):.1f} ms, "
             f"p99 {res.pct(99):.1f} ms ({res.errors} non-2xx) | bare {bare.rps:.0f} req/s, "
             f"p50 {bare.pct(50):.1f} ms, p99 {bare.pct(99):.1f} ms ({bare.errors} non-2xx) | "
             f"ratio **{ratio:.2f}** "
             f"(goal >= 0.85: {'met' if ratio >= 0.85 else 'NOT met'}; p99 < 100 ms: "
-            f"{'met' if res.pct(99) < 100 else 'NOT met'}); server CPU per request: resilient "
-            f"{res.cpu_us_per_request:.0f} us, bare {bare.cpu_us_per_request:.0f} us (the stack: "
-            f"+{res.cpu_us_per_request - bare.cpu_us_per_request:.0f} us)")
+            f"{'met' if res.pct(99) < 100 else 'NOT met'}) | bare without the reset query "
+            f"{same.rps:.0f} req/s, ratio {ratio_same:.2f} (the stack alone) | server CPU per "
+            f"request: resilient {res.cpu_us_per_request:.0f} us, bare "
+            f"{bare.cpu_us_per_request:.0f} us, bare without the reset query "
+            f"{same.cpu_us_per_request:.0f} us (the stack alone: "
+            f"+{res.cpu_us_per_request - same.cpu_us_per_request:.0f} us)")
 
 
 def compare() -> list[str]:
-    """Run both servers and the load; return the RESULTS.md lines."""
+    """Run the three servers and the load; return the RESULTS.md lines."""
     from harness.provision.postgres import EmbeddedPostgres
     from harness.provision.process import Supervisor
 
     with tempfile.TemporaryDirectory() as tmp, \
             EmbeddedPostgres(log_dir=Path(tmp), fsync=False, max_connections=100) as pg, \
             Supervisor(Path(tmp) / "logs") as sup:
-        res_dsn, bare_dsn = _prepare(pg)
-        py = sys.executable
-        res_child, res_url = _spawn(sup, "resilient", [py, "-m", "reference_impl", "serve", "--port",
-                                               "0"], _env(res_dsn))
-        bare_child, bare_url = _spawn(sup, "bare", [py, str(Path(__file__).resolve()), "--bare-server",
-                                           "--dsn", bare_dsn], _env(bare_dsn))
+        res_dsn, bare_dsn, same_dsn = _prepare(pg)
+        py, me = sys.executable, str(Path(__file__).resolve())
+        servers = [  # (name, child, url), in the order each round runs them
+            ("bare", *_spawn(sup, "bare", [py, me, "--bare-server", "--dsn", bare_dsn],
+                             _env(bare_dsn))),
+            ("same", *_spawn(sup, "bare-noreset", [py, me, "--bare-server", "--no-reset",
+                                                   "--dsn", same_dsn], _env(same_dsn))),
+            ("resilient", *_spawn(sup, "resilient", [py, "-m", "reference_impl", "serve",
+                                                     "--port", "0"], _env(res_dsn))),
+        ]
         import httpx
 
         from harness.provision.ready import wait_until
+        res_url = servers[-1][2]
         wait_until(lambda: httpx.get(res_url + "/health/ready").status_code == 200, 60,
                    what="resilient ready")
         session = "bench-session"
         results = {}
-        for op, bare_tag, res_tag in (("post_message", "b", "r"), ("read_history", "", "")):
-            bare, res = LoadResult(0, 0, 0.0, []), LoadResult(0, 0, 0.0, [])
+        for op, writes in (("post_message", True), ("read_history", False)):
+            totals = {name: LoadResult(0, 0, 0.0, []) for name, _, _ in servers}
             for n in range(ROUNDS):
-                for url, pid, tag, total in ((bare_url, bare_child.pid, bare_tag, bare),
-                                             (res_url, res_child.pid, res_tag, res)):
-                    make = post_request(f"{tag}{n}", session) if tag else history_request
-                    total.add(asyncio.run(_load(url, make, pid)))
-            results[op] = (bare, res)
-    lines = [f"- {CONNECTIONS} keep-alive connections; {ROUNDS} alternating pairs of "
-             f"{WARMUP_S:.0f} s warm-up + {MEASURE_S:.0f} s measured, pooled; client "
+                for name, child, url in servers:
+                    make = post_request(f"{name}{n}", session) if writes else history_request
+                    totals[name].add(asyncio.run(_load(url, make, child.pid)))
+            results[op] = totals
+    lines = [f"- {CONNECTIONS} keep-alive connections; {ROUNDS} rounds of the three servers in "
+             f"turn, {WARMUP_S:.0f} s warm-up + {MEASURE_S:.0f} s measured each, pooled; client "
              "in-process on the same 2 cores (shared with other work); "
              f"req/s counts 2xx only; resilient gate 10 + queue {CONNECTIONS - 10} "
-             f"(REFERENCE_IMPL_GATE_QUEUE)"]
-    lines += [_line(op, bare, res) for op, (bare, res) in results.items()]
+             f"(REFERENCE_IMPL_GATE_QUEUE); the same SQL everywhere (the keyed insert as one "
+             "autocommit statement, read back on a conflict; the keyset page)"]
+    lines += [_line(op, t["bare"], t["same"], t["resilient"]) for op, t in results.items()]
     lines.append(
-        "- where the gap comes from (py-spy profiles of both servers under this load): with "
-        "uvicorn on httptools the bare handler costs ~0.7 ms of server CPU per request here, so "
-        "a 0.85 ratio leaves the whole stack ~0.1 ms; it spends ~0.3 ms, spread over many small "
-        "parts each doing its job: the database manager (breaker admission and outcome, bounded "
-        "acquire, acquire/query metrics, outcome-unknown detection at COMMIT: ~0.1 ms), the "
-        "request middleware (request id, gate, deadline timer, Prometheus labels), the request "
-        "deadline and route layers. Fixed on the way: uvicorn fell back to h11 (pure Python, "
-        "~0.45 ms a request) until httptools became a dependency; hot routes solved Depends and "
-        "were matched after every probe route; wait_for added a task per acquire and per "
-        "queued request; sync dependencies ran in a worker thread (ratio 0.4 -> 0.7, earlier)")
+        "- the resilient pool skips asyncpg's reset query at release (unlock all, close all, "
+        "unlisten, reset all: the app keeps no session state), one Postgres round trip fewer "
+        "per request; the plain bare pool runs it, the second bare server does not, so its "
+        "ratio is the cost of the stack alone")
+    lines.append(
+        "- where the stack's cost goes (py-spy profiles of the servers under this load): "
+        "~0.13-0.2 ms of server CPU per request, spread over small parts each doing its job: "
+        "the client-side command timeout of every query (a timer per statement: the guard "
+        "against a frozen server, which statement_timeout cannot catch), the database "
+        "manager (breaker admission and outcome, acquire/query metrics, the retry wrapper of "
+        "reads), the request middleware (request id, gate, deadline timer, Prometheus labels) "
+        "and the store's row shaping. Fixed on the way: the keyed insert ran as BEGIN/INSERT/"
+        "COMMIT (now one autocommit statement: its completion is the commit, and the key "
+        "makes a retry safe); a timer per acquire when a connection was free; uvicorn fell "
+        "back to h11 (pure Python, ~0.45 ms a request) until httptools became a dependency; "
+        "hot routes solved Depends and were matched after every probe route; wait_for added "
+        "a task per acquire and per queued request; sync dependencies ran in a worker thread")
     return lines
 
 
@@ -403,9 +426,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bare-server", action="store_true", help="serve the bare app")
     parser.add_argument("--dsn", help="database URL for --bare-server")
+    parser.add_argument("--no-reset", action="store_true",
+                        help="--bare-server without asyncpg's reset query, as the app's pool")
     args = parser.parse_args(argv)
     if args.bare_server:
-        return run_bare_server(args.dsn)
+        return run_bare_server(args.dsn, reset=not args.no_reset)
     from benchmarks._results import record_section
 
     lines = compare()
