@@ -31,17 +31,16 @@ def store_of(request: Request) -> Store:
 
 
 async def get_runtime(request: Request) -> AppRuntime:
-    """The runtime of the app serving this request."""
-    runtime: AppRuntime = request.app.state.runtime
-    return runtime
+    """``runtime_of`` as a dependency (async: a sync one would run in a worker thread)."""
+    return runtime_of(request)
 
 
 RuntimeDep = Annotated[AppRuntime, Depends(get_runtime)]
 
 
-async def get_store(runtime: RuntimeDep) -> Store:
-    """The profile's store; raises NotReady (-> 503 + Retry-After) until the database is usable."""
-    return runtime.backend.store()
+async def get_store(request: Request) -> Store:
+    """``store_of`` as a dependency: raises NotReady (-> 503 + Retry-After) until usable."""
+    return store_of(request)
 
 
 StoreDep = Annotated[Store, Depends(get_store)]
