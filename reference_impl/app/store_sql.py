@@ -13,7 +13,7 @@ Rows become the API's JSON shapes here, so both profiles answer alike.
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncGenerator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from contextlib import aclosing
 from datetime import UTC, datetime
 from typing import Any, TypeVar, cast
@@ -44,7 +44,7 @@ def _ack(row: dict[str, Any]) -> dict[str, Any]:
             "created_at": iso(row["created_at"])}
 
 
-def _message(row: dict[str, Any]) -> dict[str, Any]:
+def _message(row: Mapping[str, Any]) -> dict[str, Any]:
     return {"id": row["id"], "room": row["room"], "session_id": row["session_id"],
             "text": row["body"], "key": row["idempotency_key"],
             "created_at": iso(row["created_at"])}
