@@ -5,6 +5,7 @@ A suite file::
     name = "smoke"
     description = "a few short scenarios, including a negative control"
     scenarios = ["db-restart", "naive-db-restart"]     # names in the scenario dir, or paths
+                                                        # (relative to this file's directory)
 
     [overrides.soak]                                    # per scenario name
     duration = "1h"
@@ -16,6 +17,7 @@ before/after table) but does not gate the suite's exit code.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -67,17 +69,21 @@ def list_suites(directory: Path | str) -> list[Path]:
     return sorted(p for p in (Path(directory) / "suites").glob("*.toml") if p.is_file())
 
 
-def _resolve(entry: str, suite_path: Path) -> Path | None:
-    candidates = [Path(entry)] if entry.endswith(".toml") else []
+def _candidates(entry: str, suite_path: Path) -> list[Path]:
+    """Where an entry may be: a name in the scenario directory (the suite directory's
+    parent), or a path relative to the suite file's directory; never the working
+    directory, so a suite means the same wherever it is run from."""
+    if Path(entry).is_absolute():
+        return [Path(entry)]
     scenario_dir = suite_path.parent.parent
-    candidates += [scenario_dir / f"{entry}.toml", scenario_dir / entry,
-                   suite_path.parent / entry]
-    return next((c for c in candidates if c.is_file()), None)
+    named = [] if entry.endswith(".toml") else [scenario_dir / f"{entry}.toml"]
+    return [*named, suite_path.parent / entry, scenario_dir / entry]
 
 
 def load_suite(path: Path | str, validate: bool = True) -> Suite:
-    """The suite in ``path``; entries resolve against the scenario directory (the suite
-    directory's parent). With ``validate`` every scenario is loaded with its overrides."""
+    """The suite in ``path``; names resolve in the scenario directory (the suite directory's
+    parent), relative paths against the suite file's directory, never the working directory.
+    With ``validate`` every scenario is loaded with its overrides."""
     path = Path(path)
     file = str(path)
     top = Table(file, "", read_toml(path), ("name", "description", "scenarios", "overrides"))
@@ -91,11 +97,13 @@ def load_suite(path: Path | str, validate: bool = True) -> Suite:
         if profile and profile not in PROFILES:
             raise ScenarioError(file, f"scenarios[{i}]", f"unknown profile {profile!r} in "
                                 f"{raw_entry!r}" + did_you_mean_text(profile, PROFILES))
-        found = _resolve(entry, path)
+        candidates = _candidates(entry, path)
+        found = next((Path(os.path.normpath(c)) for c in candidates if c.is_file()), None)
         if found is None:
             known = [p.stem for p in list_scenarios(path.parent.parent)]
-            raise ScenarioError(file, f"scenarios[{i}]", f"no scenario file {entry!r}"
-                                + did_you_mean_text(entry, known))
+            looked = ", ".join(str(c) for c in candidates)
+            raise ScenarioError(file, f"scenarios[{i}]", f"no scenario file {entry!r} "
+                                f"(looked for {looked})" + did_you_mean_text(entry, known))
         scenarios.append(found)
         suite_entries.append(SuiteEntry(found, profile or None))
     overrides = _parse_overrides(top, {p.stem for p in scenarios})

@@ -222,6 +222,30 @@ def test_suite_errors(tmp_path: Path) -> None:
         load_suite(suite)
 
 
+def test_suite_paths_resolve_against_the_suite_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A relative path in a suite means the same from any working directory: it is taken
+    relative to the suite file, and a same-named file in the working directory is ignored."""
+    (tmp_path / "scenarios" / "suites").mkdir(parents=True)
+    (tmp_path / "shared").mkdir()
+    (tmp_path / "shared" / "x.toml").write_text(BASE.replace('name = "t"', 'name = "right"'),
+                                                encoding="utf-8")
+    suite = tmp_path / "scenarios" / "suites" / "s.toml"
+    suite.write_text('name = "s"\nscenarios = ["../../shared/x.toml"]\n', encoding="utf-8")
+    elsewhere = tmp_path / "elsewhere" / "a" / "b"
+    (elsewhere.parent.parent / "shared").mkdir(parents=True)
+    (elsewhere.parent.parent / "shared" / "x.toml").write_text("not toml [", encoding="utf-8")
+    elsewhere.mkdir(parents=True)
+    monkeypatch.chdir(elsewhere)
+    loaded = load_suite(suite)
+    assert loaded.scenarios == [tmp_path / "shared" / "x.toml"]
+    assert load_scenario(loaded.scenarios[0]).name == "right"
+    suite.write_text('name = "s"\nscenarios = ["../../nowhere.toml"]\n', encoding="utf-8")
+    with pytest.raises(ScenarioError, match=r"no scenario file '../../nowhere.toml' \(looked for "):
+        load_suite(suite)
+
+
 @pytest.mark.parametrize(("text", "share"), [("0.95", 0.95), ('"97.5%"', 0.975), ("1", 1.0)])
 def test_recovery_rule_is_read_and_written(text: str, share: float) -> None:
     """[verify] recovery_window / recovery_min_ok load (a share or a percentage) and survive
