@@ -1,7 +1,8 @@
 """The embedded fault proxy's cost, measured against a direct connection in the same run.
 
 * pgbench -S (-c 8 -j 2, 10 s) TPS direct vs through the proxy, no toxics (goal: ratio >= 0.70),
-  and through a minimal uvloop forwarder in the same rounds (the floor for Python)
+  and, in the same rounds, through a minimal uvloop forwarder (the floor for Python) and a
+  minimal C epoll forwarder (the floor for any proxy: the extra hop itself; built with cc)
 * median added round trip with a 20 ms latency toxic (goal: within 1 ms of 20 ms)
 * bandwidth toxic accuracy: measured rate vs the toxic's rate (goal: within 10 %)
 * bulk transfer MB/s through the proxy vs direct, no toxics (recorded, with the ratio)
@@ -140,24 +141,58 @@ def _start_floor(sup: Supervisor, pg: EmbeddedPostgres) -> int:
     return port
 
 
+def _start_native_floor(sup: Supervisor, pg: EmbeddedPostgres, build_dir: Path) -> int | None:
+    """Build benchmarks/_forwarder.c with the system's cc and start it; its port (None: no cc)."""
+    from harness.provision.ports import free_port
+    from harness.provision.ready import wait_until
+
+    cc = shutil.which("cc") or shutil.which("gcc")
+    if cc is None:
+        return None
+    binary = build_dir / "forwarder"
+    run_command([cc, "-O2", "-o", str(binary), str(Path(__file__).with_name("_forwarder.c"))],
+                timeout=120)
+    port = free_port()
+    child = sup.spawn("native-forwarder", [str(binary), str(port), pg.host, str(pg.port)])
+    wait_until(lambda: "listening on" in child.log_path.read_text(errors="replace"), 30,
+               what="native forwarder", on_timeout=child.log_tail)
+    return port
+
+
 def _measure(api: ProxyClient, pg: EmbeddedPostgres, seconds: int, say: Callable[[str], None],
-             sup: Supervisor) -> list[str]:
+             sup: Supervisor, build_dir: Path) -> list[str]:
     load_at_start = os.getloadavg()[0]
     pg_listen = _proxy(api, "pg", f"{pg.host}:{pg.port}")
     run_command([_pgbench(), "-i", "-s", "1", "-q", "-h", pg.host, "-p", str(pg.port), "-U", "postgres",
                  "postgres"], timeout=120)
     host, port = pg_listen.rsplit(":", 1)
     floor_port = _start_floor(sup, pg)
-    direct_runs, proxied_runs, floor_runs = [], [], []
+    native_port = _start_native_floor(sup, pg, build_dir)
+    direct_runs, proxied_runs, floor_runs, native_runs = [], [], [], []
     for _ in range(ROUNDS):  # alternate, so a change in the machine's load hits every side
         direct_runs.append(pgbench_tps(pg.host, pg.port, seconds))
         proxied_runs.append(pgbench_tps(host, int(port), seconds))
         floor_runs.append(pgbench_tps("127.0.0.1", floor_port, seconds))
+        if native_port is not None:
+            native_runs.append(pgbench_tps("127.0.0.1", native_port, seconds))
     direct_tps, proxied_tps = statistics.mean(direct_runs), statistics.mean(proxied_runs)
     floor_tps = statistics.mean(floor_runs)
     ratio = proxied_tps / direct_tps
     say(f"pgbench -S: direct {direct_tps:.0f} tps, proxied {proxied_tps:.0f} tps, ratio {ratio:.2f}; "
         f"minimal forwarder {floor_tps:.0f} tps, ratio {floor_tps / direct_tps:.2f}")
+    if native_runs:
+        native_tps = statistics.mean(native_runs)
+        say(f"native forwarder {native_tps:.0f} tps, ratio {native_tps / direct_tps:.2f}")
+        native_line = (
+            f"- the floor for any proxy, in the same rounds: a minimal C epoll forwarder "
+            f"(benchmarks/_forwarder.c, cc -O2) gets **{native_tps:.0f} tps**, ratio "
+            f"**{native_tps / direct_tps:.2f}** of direct (per round: "
+            + ", ".join(f"{f / d:.2f}" for d, f in zip(direct_runs, native_runs, strict=True))
+            + f"); the embedded proxy is **{proxied_tps / native_tps:.2f}x** it. What the hop "
+            f"itself costs (two more loopback TCP traversals and wake-ups per round trip, on the "
+            f"2 cores pgbench and Postgres use) is beyond any proxy's code")
+    else:
+        native_line = "- the floor for any proxy (benchmarks/_forwarder.c): not measured, no cc"
 
     echo = Echo()
     echo_listen = _proxy(api, "echo", echo.address)
@@ -196,6 +231,7 @@ def _measure(api: ProxyClient, pg: EmbeddedPostgres, seconds: int, say: Callable
         f"ratio **{floor_tps / direct_tps:.2f}** of direct; the embedded proxy is "
         f"**{proxied_tps / floor_tps:.2f}x** the floor (per round: "
         + ", ".join(f"{f / d:.2f}" for d, f in zip(direct_runs, floor_runs, strict=True)) + ")",
+        native_line,
         f"- small echo round trip, median: direct {direct_rtt:.3f} ms, through the proxy "
         f"{plain_rtt:.3f} ms (+{plain_rtt - direct_rtt:.3f} ms per round trip, no toxics)",
         f"- 20 ms latency toxic: added round trip **{added:.2f} ms** (median of 100); "
@@ -215,7 +251,8 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp, Supervisor(Path(tmp) / "logs") as sup, \
             EmbeddedPostgres(log_dir=Path(tmp) / "pg", fsync=False, supervisor=sup) as pg:
         proxy = start_proxy(sup)
-        lines = _measure(proxy.client, pg, args.seconds, lambda s: print(s, flush=True), sup)
+        lines = _measure(proxy.client, pg, args.seconds, lambda s: print(s, flush=True), sup,
+                         Path(tmp))
     print("\n".join(lines))
     if not args.no_record:
         record_section(TITLE, lines)
