@@ -6,9 +6,10 @@ records every request with :mod:`harness.load.recorder`, and follows the scenari
 shape (:mod:`harness.load.shapes`).
 
 Each user behaves as a careful client: it joins rooms (keeping the session ids it got,
-as a browser keeps its cookie), posts messages with a fresh Idempotency-Key from its
-seeded generator, and retries a write that got no answer or a 5xx/429 with the *same*
-key (attempt 2, 3, ...), honouring Retry-After up to a second. A 4xx means the write
+as a browser keeps its cookie, and looking its first one up now and then:
+``resume_session``), posts messages with a fresh Idempotency-Key from its seeded
+generator, and retries a write that got no answer or a 5xx/429 with the *same* key
+(attempt 2, 3, ...), honouring Retry-After up to a second. A 4xx means the write
 definitely did not happen and is not retried. Task choice, think time and keys come
 from a generator seeded by (seed, worker, user), so a replay makes the same keys.
 
@@ -96,6 +97,7 @@ class ReferenceApiUser(FastHttpUser):
         self.picker = TaskPicker(CONFIG.mix, self.rng)
         self.user_name = f"user-{worker}-{index}"
         self.sessions: list[tuple[str, str]] = []
+        self.home: str | None = None  # the first session this user got: its "login"
         self.join_room()
 
     def wait_time(self) -> float:
@@ -129,6 +131,8 @@ class ReferenceApiUser(FastHttpUser):
             resp.success()
         self.sessions.append((session_id, room))
         del self.sessions[:-_MAX_SESSIONS]
+        if self.home is None:
+            self.home = session_id
 
     def post_message(self) -> None:
         """POST a message with a fresh key; retry a lost/5xx attempt with the same key."""
@@ -160,6 +164,14 @@ class ReferenceApiUser(FastHttpUser):
                          f"post_message: {resp.error or 'no response'}")
             retry_after = resp.headers.get("Retry-After") if status else None
             return status == 0 or status >= 500 or status in _RETRYABLE_4XX, retry_after
+
+    def resume_session(self) -> None:
+        """GET this user's first session, as a returning browser checks its login cookie:
+        200 expected (sessions survive an app restart); a 404 means the app forgot it."""
+        if self.home is None:
+            self.join_room()
+            return
+        self._get(f"/api/sessions/{self.home}", "resume_session", (200,))
 
     def read_history(self) -> None:
         """GET a page of a room's history."""

@@ -36,10 +36,11 @@ __all__ = [
 #: Load tasks of the reference API, as ``[load] mix`` names them.
 TASKS: tuple[str, ...] = (
     "post_message", "read_history", "join_room", "submit_plan", "lookup_node", "export",
+    "resume_session",
 )
 DEFAULT_MIX: Mapping[str, int] = MappingProxyType(
     {"post_message": 5, "read_history": 3, "join_room": 1, "submit_plan": 1,
-     "lookup_node": 0, "export": 0}
+     "lookup_node": 0, "export": 0, "resume_session": 0}
 )
 SHAPES: tuple[str, ...] = ("constant", "ramp", "step", "spike")
 PROFILES: tuple[str, ...] = ("resilient", "naive")

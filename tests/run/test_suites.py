@@ -1,5 +1,6 @@
 """Suites for real: the smoke suite (resilient scenarios pass, every negative control fails the way
-it declares, the naive profile under db-restart is caught), and the seed-metrics table."""
+it declares, the naive profile under db-restart is caught), the naive app-sigkill control, and the
+seed-metrics table."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from harness.run import run_scenario
 from harness.suite import run_suite
 
 pytestmark = pytest.mark.integration
@@ -87,6 +89,22 @@ def test_naive_profile_is_caught_by_name(smoke: dict[str, object]) -> None:
     freeze = results["naive-db-freeze"]
     assert float(_failed(freeze)["duplicated_writes@run"]) > 0  # type: ignore[arg-type]
     assert freeze["writes"]["examples"]["duplicated"]  # type: ignore[index]
+
+
+def test_naive_app_sigkill_control_fires(tmp_path: Path) -> None:
+    """The nightly's other naive control, shortened: after the SIGKILL and restart the users'
+    first sessions are gone (404 on resume_session) and the service never reaches sustained
+    success again, so recovery_seconds fails, as the control declares; its writes were kept."""
+    outcome = run_scenario(ROOT / "scenarios" / "naive-app-sigkill.toml", {"duration": "26s"},
+                           reports_dir=tmp_path, quiet=True)
+    result = outcome.result
+    assert outcome.status == "complete" and result is not None, outcome.error
+    assert result["as_expected"] and outcome.exit_code == 0, result["expectation_reasons"]
+    assert _failed(result) == {"recovery_seconds@recovery": None}
+    lost = [row for row in (outcome.run_dir / "requests.csv").read_text().splitlines()
+            if ",resume_session,404," in row]
+    assert lost, "no session lookup was refused after the restart"
+    assert result["writes"]["lost"] == 0
 
 
 def test_seed_metrics_table(tmp_path: Path) -> None:
