@@ -128,35 +128,33 @@ def _proxy(api: ProxyClient, name: str, upstream: str) -> str:
     return str(api.create_proxy(name, upstream=upstream)["listen"])
 
 
-def _start_floor(sup: Supervisor, pg: EmbeddedPostgres) -> int:
-    """Start benchmarks/_forwarder.py in front of Postgres; its port."""
+def _start_forwarder(sup: Supervisor, pg: EmbeddedPostgres, name: str, command: list[str]) -> int:
+    """Start ``command PORT PG_HOST PG_PORT`` (a forwarder in front of Postgres); its port."""
     from harness.provision.ports import free_port
     from harness.provision.ready import wait_until
 
     port = free_port()
-    child = sup.spawn("forwarder", [sys.executable, str(Path(__file__).with_name("_forwarder.py")),
-                                    str(port), pg.host, str(pg.port)])
+    child = sup.spawn(name, [*command, str(port), pg.host, str(pg.port)])
     wait_until(lambda: "listening on" in child.log_path.read_text(errors="replace"), 30,
-               what="minimal forwarder", on_timeout=child.log_tail)
+               what=name, on_timeout=child.log_tail)
     return port
+
+
+def _start_floor(sup: Supervisor, pg: EmbeddedPostgres) -> int:
+    """Start benchmarks/_forwarder.py in front of Postgres; its port."""
+    script = str(Path(__file__).with_name("_forwarder.py"))
+    return _start_forwarder(sup, pg, "minimal forwarder", [sys.executable, script])
 
 
 def _start_native_floor(sup: Supervisor, pg: EmbeddedPostgres, build_dir: Path) -> int | None:
     """Build benchmarks/_forwarder.c with the system's cc and start it; its port (None: no cc)."""
-    from harness.provision.ports import free_port
-    from harness.provision.ready import wait_until
-
     cc = shutil.which("cc") or shutil.which("gcc")
     if cc is None:
         return None
     binary = build_dir / "forwarder"
     run_command([cc, "-O2", "-o", str(binary), str(Path(__file__).with_name("_forwarder.c"))],
                 timeout=120)
-    port = free_port()
-    child = sup.spawn("native-forwarder", [str(binary), str(port), pg.host, str(pg.port)])
-    wait_until(lambda: "listening on" in child.log_path.read_text(errors="replace"), 30,
-               what="native forwarder", on_timeout=child.log_tail)
-    return port
+    return _start_forwarder(sup, pg, "native forwarder", [str(binary)])
 
 
 def _measure(api: ProxyClient, pg: EmbeddedPostgres, seconds: int, say: Callable[[str], None],

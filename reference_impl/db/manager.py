@@ -244,12 +244,10 @@ class DatabaseManager:
         self._acquiring += 1
         started = self._clock()
         try:
-            if busy:
-                async with asyncio.timeout(timeout):  # pool.acquire(timeout=) adds a task per call
-                    conn = await pool.acquire()
-            else:
-                # A free slot exists (every acquire goes through here), so only a (re)connect
-                # can wait, and the pool's connect timeout bounds it: no timer per acquire.
+            # pool.acquire(timeout=) adds a task per call. With a free slot (every acquire goes
+            # through here) only a (re)connect can wait, which the pool's connect timeout
+            # bounds: no timer then.
+            async with asyncio.timeout(timeout) if busy else contextlib.nullcontext():
                 conn = await pool.acquire()
         except asyncpg.InterfaceError as exc:
             if pool.is_closing():
