@@ -2,7 +2,8 @@
 
 Three servers, each FastAPI under uvicorn in its own process, on the same embedded
 Postgres (fsync off: we measure the app, not the disk), with the same SQL (the keyed
-insert; the keyset page) and the same request models. The bare ones
+insert; the keyset page) and the same request handling (body models, the key read
+from the raw headers). The bare ones
 (``python benchmarks/app.py --bare-server [--no-reset] --dsn URL``) call the asyncpg
 pool directly: no breaker, no retries, no gate, no deadline, no metrics, no request
 ids. The first bare pool is asyncpg's default, as day-one code has it; the second
@@ -41,6 +42,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from fastapi import Request  # module level: FastAPI resolves annotations by name
 from pydantic import BaseModel
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -80,7 +82,7 @@ def bare_app(dsn: str, reset: bool = True) -> Any:
     """A FastAPI app with the two benchmarked routes, straight on an asyncpg pool (with
     asyncpg's default reset query at release, or, ``reset=False``, without it as the app)."""
     import asyncpg
-    from fastapi import FastAPI, Header
+    from fastapi import FastAPI
     from fastapi.responses import JSONResponse
 
     from reference_impl.app.store import request_hash
@@ -97,8 +99,8 @@ def bare_app(dsn: str, reset: bool = True) -> Any:
     app = FastAPI(lifespan=lifespan)
 
     @app.post("/api/rooms/{room}/messages", status_code=201)
-    async def post(room: str, body: PostMessage,
-                   idempotency_key: str = Header()) -> JSONResponse:
+    async def post(room: str, body: PostMessage, request: Request) -> JSONResponse:
+        idempotency_key = request.headers["idempotency-key"]  # read as the app reads it
         digest = request_hash(room, body.session_id, body.text)
         pool = state["pool"]  # one autocommit statement, read back on a conflict, as the app
         row = await pool.fetchrow(_INSERT, room, body.session_id, body.text, idempotency_key,

@@ -17,8 +17,9 @@ from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from reference_impl.app.gate import ConcurrencyGate, InFlight
 from reference_impl.app.metrics import HttpMetrics
-from reference_impl.app.middleware import ConcurrencyGate, InFlight, RequestPolicy
+from reference_impl.app.middleware import RequestPolicy
 from reference_impl.app.store import Store
 from reference_impl.config import AppConfig
 

@@ -39,7 +39,7 @@ def _session(row: dict[str, Any]) -> dict[str, Any]:
             "joined_at": iso(row["joined_at"])}
 
 
-def _ack(row: dict[str, Any]) -> dict[str, Any]:
+def _ack(row: Mapping[str, Any]) -> dict[str, Any]:
     return {"id": row["id"], "key": row["idempotency_key"], "room": row["room"],
             "created_at": iso(row["created_at"])}
 

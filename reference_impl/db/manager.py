@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -199,72 +200,97 @@ class DatabaseManager:
 
         ``observe``: count the block's time (after the acquire) as one query latency.
         """
-        pool = self._pool
-        if pool is None:
-            raise DatabaseUnavailable("not_connected", 1.0, "the pool is not open (yet)")
-        self._admit()
-        started = self._clock()
-        try:
-            conn = await self._acquire(pool)
-        except DatabaseUnavailable:
-            self._breaker_ignore()
-            raise
-        except BaseException as exc:
-            self._record_failure_or_ignore(exc, self._clock() - started)
-            raise
-        discard = False
+        pool, started = self._admit()
+        conn = await self._acquire(pool, started)
         acquired = self._clock()
         try:
             yield conn
         except BaseException as exc:
-            elapsed = 0.0 if streaming else self._clock() - started
-            discard = self._record_failure_or_ignore(exc, elapsed)
+            await self._checkin(pool, conn, started, acquired, exc, streaming, observe)
             raise
-        else:
-            if self.breaker is not None:
-                self.breaker.record_success(0.0 if streaming else self._clock() - started)
-        finally:
-            if observe:
-                self.metrics.observe_query((self._clock() - acquired) * 1000)
-            await self._release(pool, conn, discard)
+        await self._checkin(pool, conn, started, acquired, None, streaming, observe)
 
-    def _admit(self) -> None:
-        if self.breaker is None:
-            return
+    async def _attempt(self, call: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
+        """One statement: what ``_session`` does, as a plain coroutine (the hot path)."""
+        pool, started = self._admit()
+        conn = await self._acquire(pool, started)
+        acquired = self._clock()
         try:
-            self.breaker.allow()
-        except CircuitOpenError as exc:
-            raise DatabaseUnavailable("breaker_open", exc.retry_after_s, str(exc)) from exc
+            result = await call(conn)
+        except BaseException as exc:
+            await self._checkin(pool, conn, started, acquired, exc, False, True)
+            raise
+        await self._checkin(pool, conn, started, acquired, None, False, True)
+        return result
 
-    async def _acquire(self, pool: asyncpg.Pool) -> asyncpg.Connection:
-        """Acquire: 200 ms when every connection is busy, else time for a connect as well."""
+    def _admit(self) -> tuple[asyncpg.Pool, float]:
+        """The open pool and the admission time, if the breaker lets the operation in."""
+        pool = self._pool
+        if pool is None:
+            raise DatabaseUnavailable("not_connected", 1.0, "the pool is not open (yet)")
+        if self.breaker is not None:
+            try:
+                self.breaker.allow()
+            except CircuitOpenError as exc:
+                raise DatabaseUnavailable("breaker_open", exc.retry_after_s, str(exc)) from exc
+        return pool, self._clock()
+
+    async def _acquire(self, pool: asyncpg.Pool, started: float) -> asyncpg.Connection:
+        """Acquire: 200 ms when every connection is busy, else time for a connect as well.
+
+        A failure is recorded (a shed acquire is ignored by the breaker, being our own
+        limit, not the database's failure) before it propagates.
+        """
         cfg = self.config
         busy = self._in_use + self._acquiring >= cfg.pool_max
         timeout = cfg.acquire_timeout_s if busy else cfg.acquire_timeout_s + cfg.connect_timeout_s
         self._acquiring += 1
-        started = self._clock()
         try:
-            # pool.acquire(timeout=) adds a task per call. With a free slot (every acquire goes
-            # through here) only a (re)connect can wait, which the pool's connect timeout
-            # bounds: no timer then.
-            async with asyncio.timeout(timeout) if busy else contextlib.nullcontext():
+            if busy:
+                async with asyncio.timeout(timeout):
+                    conn = await pool.acquire()
+            else:
+                # pool.acquire(timeout=) adds a task per call. With a free slot only a
+                # (re)connect can wait, which the pool's connect timeout bounds: no timer.
                 conn = await pool.acquire()
         except asyncpg.InterfaceError as exc:
             if pool.is_closing():
+                self._breaker_ignore()
                 raise DatabaseUnavailable("closing", 1.0, "the pool is closing") from exc
+            self._record_failure_or_ignore(exc, self._clock() - started)
             raise
         except TimeoutError as exc:
             if busy or self._in_use >= cfg.pool_max:
+                self._breaker_ignore()
                 raise DatabaseUnavailable(
                     "pool_exhausted", 1.0,
                     f"all {cfg.pool_max} connections busy for {timeout * 1000:.0f} ms",
                 ) from exc
+            self._record_failure_or_ignore(exc, self._clock() - started)
+            raise
+        except BaseException as exc:
+            self._record_failure_or_ignore(exc, self._clock() - started)
             raise
         finally:
             self._acquiring -= 1
         self._in_use += 1
         self.metrics.acquire_ms.add((self._clock() - started) * 1000)
         return conn
+
+    async def _checkin(
+        self, pool: asyncpg.Pool, conn: asyncpg.Connection, started: float, acquired: float,
+        error: BaseException | None, streaming: bool, observe: bool,
+    ) -> None:
+        """Record the outcome (breaker, metrics) and give the connection back (or discard it)."""
+        now = self._clock()
+        discard = False
+        if error is not None:
+            discard = self._record_failure_or_ignore(error, 0.0 if streaming else now - started)
+        elif self.breaker is not None:
+            self.breaker.record_success(0.0 if streaming else now - started)
+        if observe:
+            self.metrics.observe_query((now - acquired) * 1000)
+        await self._release(pool, conn, discard)
 
     async def _release(self, pool: asyncpg.Pool, conn: asyncpg.Connection, discard: bool) -> None:
         self._in_use -= 1
@@ -348,21 +374,14 @@ class DatabaseManager:
         return await self._run(lambda conn: conn.execute(sql, *args, timeout=timeout), retry)
 
     async def _run(self, call: Callable[[asyncpg.Connection], Awaitable[T]], retry: bool) -> T:
-        async def attempt() -> T:
-            async with self._session(streaming=False) as conn:
-                started = self._clock()
-                try:
-                    return await call(conn)
-                finally:
-                    self.metrics.observe_query((self._clock() - started) * 1000)
-
         try:
             if not retry or self.retry_policy is None:
-                return await attempt()
+                return await self._attempt(call)
             return await retry_call(
-                attempt, self.retry_policy, is_retryable=_retryable,
-                deadline=self._clock() + self.deadline_s, budget=self.retry_budget,
-                breaker=self.breaker, clock=self._clock, on_retry=self._on_retry,
+                functools.partial(self._attempt, call), self.retry_policy,
+                is_retryable=_retryable, deadline=self._clock() + self.deadline_s,
+                budget=self.retry_budget, breaker=self.breaker, clock=self._clock,
+                on_retry=self._on_retry,
             )
         except Exception as exc:
             surfaced = self._surface(exc)

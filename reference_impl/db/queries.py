@@ -2,8 +2,9 @@
 
 Every function takes a :class:`Database` (the resilient ``DatabaseManager`` or
 the naive ``NaiveDatabase``: both satisfy it) and returns plain dicts, ready for
-JSON (timestamps stay ``datetime``), except the history page (records, see
-``list_messages``). Reads pass ``retry=True``; writes pass
+JSON (timestamps stay ``datetime``), except for messages: the hot paths (insert,
+history page) return asyncpg's read-only records, since messages have no JSON
+column to decode and the caller shapes every row anyway. Reads pass ``retry=True``; writes pass
 ``retry=False``, except the keyed message insert, which the idempotency key makes
 safe to repeat: no write is ever retried blindly.
 
@@ -151,7 +152,7 @@ _EXPORT = f"select {_MESSAGE_COLS} from messages where room = $1 order by id"
 
 async def insert_message_idempotent(
     db: Database, *, key: str, room: str, session_id: str | None, body: str, request_hash: str
-) -> tuple[dict[str, Any], bool]:
+) -> tuple[asyncpg.Record, bool]:
     """Write the message once per ``key``: ``(row, True)`` when created, ``(stored, False)`` on
     a replay with the same ``request_hash``; :class:`IdempotencyConflict` for another hash.
 
@@ -167,8 +168,10 @@ async def insert_message_idempotent(
     created = await db.fetchrow(_INSERT_IDEMPOTENT, room, session_id, body, key, request_hash,
                                 retry=True)
     if created is not None:
-        return _must(created, "insert into messages"), True
-    stored = _must(await db.fetchrow(_BY_KEY, key), f"messages with key {key!r}")
+        return created, True
+    stored = await db.fetchrow(_BY_KEY, key)
+    if stored is None:
+        raise RuntimeError(f"messages with key {key!r} returned no row")
     if stored["request_hash"] != request_hash:
         raise IdempotencyConflict(key, stored["request_hash"], request_hash)
     return stored, False
@@ -177,14 +180,16 @@ async def insert_message_idempotent(
 async def insert_message_naive(
     db: Database, *, room: str, session_id: str | None, body: str,
     key: str | None = None, request_hash: str | None = None,
-) -> dict[str, Any]:
+) -> asyncpg.Record:
     """The naive profile's insert: no key check, so a retried POST makes another row.
 
     The key is still stored, so the harness can count the duplicates.
     """
     record = await db.fetchrow(_INSERT_NAIVE, room, session_id, body, key, request_hash,
                                retry=False)
-    return _must(record, "insert into messages")
+    if record is None:
+        raise RuntimeError("insert into messages returned no row")
+    return record
 
 
 async def list_messages(

@@ -10,14 +10,10 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from reference_impl.app.gate import ConcurrencyGate, InFlight
 from reference_impl.app.logs import RequestIdFilter, current_request_id
 from reference_impl.app.metrics import HttpMetrics
-from reference_impl.app.middleware import (
-    ConcurrencyGate,
-    InFlight,
-    RequestMiddleware,
-    RequestPolicy,
-)
+from reference_impl.app.middleware import RequestMiddleware, RequestPolicy
 
 pytestmark = pytest.mark.anyio
 
@@ -32,6 +28,12 @@ def _app(policy: RequestPolicy, release: asyncio.Event | None = None) -> FastAPI
 
     @app.get("/api/slow")
     async def slow() -> dict[str, str]:
+        if release is not None:
+            await release.wait()
+        return {"request_id": current_request_id()}
+
+    @app.get("/api/rooms/r/export")  # no deadline on an export
+    async def export() -> dict[str, str]:
         if release is not None:
             await release.wait()
         return {"request_id": current_request_id()}
@@ -161,3 +163,37 @@ async def test_gate_never_sheds_when_clients_fit_limit_plus_queue() -> None:
         results = await asyncio.gather(client_loop(client), client_loop(client))
     assert {code for codes in results for code in codes} == {200}
     assert gate.rejected == 0 and gate.inside == 0
+
+
+async def test_deadline_while_waiting_for_the_gate_sheds_as_overloaded() -> None:
+    """A request that finds no slot before its deadline is shed (503, counted as rejected)
+    and leaves the line; the request holding the slot (an export: no deadline) completes."""
+    release = asyncio.Event()
+    gate = ConcurrencyGate(limit=1, queue=5)
+    policy = _policy(gate=gate, deadline_s=0.2)
+    async with _client(_app(policy, release)) as client:
+        holder = asyncio.create_task(client.get("/api/rooms/r/export"))
+        await asyncio.sleep(0.05)
+        queued = await client.get("/api/slow")
+        release.set()
+        held = await holder
+    assert queued.status_code == 503 and "overloaded" in queued.json()["error"]
+    assert queued.headers["retry-after"] == "1"
+    assert held.status_code == 200
+    assert gate.rejected == 1 and gate.inside == 0 and policy.inflight.count == 0
+
+
+async def test_a_cancellation_from_outside_is_not_taken_for_the_deadline() -> None:
+    """Cancelling the request's task (a client gone, a shutdown) propagates as a cancellation,
+    not a 503, and the deadline never fires for it afterwards."""
+    policy = _policy(deadline_s=0.2)
+    app = _app(policy, asyncio.Event())
+    async with _client(app) as client:
+        request = asyncio.create_task(client.get("/api/slow"))
+        await asyncio.sleep(0.05)
+        request.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await request
+        await asyncio.sleep(0.25)
+    assert policy.deadlines is not None and policy.deadlines.fired == 0
+    assert policy.inflight.count == 0
