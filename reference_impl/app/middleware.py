@@ -150,17 +150,46 @@ class RequestMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        # One coroutine for the whole request: every frame between the server and the
+        # handler is resumed again at each of the handler's awaits.
         policy = self.policy
+        path: str = scope["path"]
+        gate = None if path.startswith(PROBE_PREFIXES) else policy.gate
+        deadlines = policy.deadlines if _has_deadline(path) else None
         exchange = _Exchange(send, _REQUEST_IDS.for_scope(scope))
         token = REQUEST_ID.set(exchange.request_id)
         policy.inflight.enter()
         started = time.monotonic()
+        task = asyncio.current_task()
+        assert task is not None
+        outside = task.cancelling()
+        admitted = gate is None
+        ours_alone = False
         try:
-            await self._serve(scope, receive, exchange)
+            if deadlines is not None:
+                deadlines.watch(task)
+            try:
+                try:
+                    if gate is not None:  # with a deadline, the deadline bounds the wait
+                        admitted = gate.try_enter() or await gate.enter(
+                            None if deadlines is not None else QUEUE_WAIT_WITHOUT_DEADLINE_S)
+                        if not admitted:
+                            await exchange.refuse_503(OVERLOADED)
+                            return
+                    await self.app(scope, receive, exchange.send)
+                finally:
+                    if admitted and gate is not None:
+                        gate.leave()
+                    if deadlines is not None and deadlines.unwatch(task):
+                        ours_alone = task.uncancel() <= outside
+            except asyncio.CancelledError:
+                if not ours_alone:
+                    raise
+                await self._deadline_passed(scope, exchange, gate if not admitted else None)
         except Exception as exc:  # only reached when no route-level handler took it
             if policy.on_error is None:
                 raise
-            policy.on_error(exc, f"handler {scope.get('method')} {scope.get('path')}")
+            policy.on_error(exc, f"handler {scope.get('method')} {path}")
             if not exchange.started:
                 await exchange.refuse(500, {"error": "internal error", "type": type(exc).__name__,
                                             "request_id": exchange.request_id})
@@ -169,56 +198,19 @@ class RequestMiddleware:
             self._account(scope, exchange.status, time.monotonic() - started)
             REQUEST_ID.reset(token)
 
-    async def _serve(self, scope: Scope, receive: Receive, exchange: _Exchange) -> None:
-        path: str = scope["path"]
-        gate = None if path.startswith(PROBE_PREFIXES) else self.policy.gate
-        deadlines = self.policy.deadlines if _has_deadline(path) else None
-        if deadlines is not None:
-            await self._serve_with_deadline(scope, receive, exchange, gate, deadlines)
-        elif gate is None:
-            await self.app(scope, receive, exchange.send)
-        elif not await gate.enter(QUEUE_WAIT_WITHOUT_DEADLINE_S):
+    async def _deadline_passed(self, scope: Scope, exchange: _Exchange,
+                               waiting_for: ConcurrencyGate | None) -> None:
+        """The deadline cancelled the request: shed it if it never got a slot; else 503,
+        or, with its response already started, an error for the boundary."""
+        if waiting_for is not None:
+            waiting_for.rejected += 1
             await exchange.refuse_503(OVERLOADED)
-        else:
-            try:
-                await self.app(scope, receive, exchange.send)
-            finally:
-                gate.leave()
-
-    async def _serve_with_deadline(self, scope: Scope, receive: Receive, exchange: _Exchange,
-                                   gate: ConcurrencyGate | None, deadlines: Deadlines) -> None:
-        """Serve within the deadline: waiting for the gate included, so a request that
-        finds no slot in time is shed; one past it without a response is 503."""
-        task = asyncio.current_task()
-        assert task is not None
-        outside = task.cancelling()
-        admitted = ours_alone = False
-        deadlines.watch(task)
-        try:
-            try:
-                admitted = gate is None or gate.try_enter() or await gate.enter(None)
-                if not admitted:
-                    await exchange.refuse_503(OVERLOADED)
-                    return
-                await self.app(scope, receive, exchange.send)
-            finally:
-                if admitted and gate is not None:
-                    gate.leave()
-                fired = deadlines.unwatch(task)
-                ours_alone = fired and task.uncancel() <= outside
-        except asyncio.CancelledError:
-            if not ours_alone:
-                raise
-            if not admitted:
-                assert gate is not None
-                gate.rejected += 1
-                await exchange.refuse_503(OVERLOADED)
-                return
-            log.warning("request deadline of %.2fs exceeded: %s %s",
-                        deadlines.deadline_s, scope.get("method"), scope["path"])
-            if exchange.started:
-                raise TimeoutError(DEADLINE_MESSAGE) from None
-            await exchange.refuse_503(DEADLINE_MESSAGE)
+            return
+        log.warning("request deadline of %.2fs exceeded: %s %s",
+                    self.policy.deadline_s, scope.get("method"), scope["path"])
+        if exchange.started:
+            raise TimeoutError(DEADLINE_MESSAGE) from None
+        await exchange.refuse_503(DEADLINE_MESSAGE)
 
     def _account(self, scope: Scope, status: int, elapsed_s: float) -> None:
         route = _route_template(scope)

@@ -129,6 +129,7 @@ async def retry_call(
     rng: random.Random | None = None,
     clock: Callable[[], float] = time.monotonic,
     on_retry: Callable[[int, float, BaseException], None] | None = None,
+    first_failure: Exception | None = None,
 ) -> T:
     """``await fn()``, retrying transient failures within policy, deadline, budget and breaker.
 
@@ -137,25 +138,30 @@ async def retry_call(
     ``on_retry(attempt, delay_s, error)`` is called before each retry sleep
     (``attempt`` is the 1-based number of the attempt that failed), for metrics.
     Per-attempt time limits are the caller's (e.g. asyncpg's ``command_timeout``).
+    ``first_failure``: the caller made the first attempt itself (a hot path that
+    enters here only on a failure) and it raised this; the caller has then also
+    counted the request in the budget.
     """
-    if budget is not None:
+    if budget is not None and first_failure is None:
         budget.record_request()
     delays = backoff_delays(policy, rng)
-    attempt = 0
+    attempt, error = (0, None) if first_failure is None else (1, first_failure)
     while True:
-        attempt += 1
-        try:
-            return await fn()
-        except Exception as exc:
-            delay = next(delays, None)
-            if (delay is None or not is_retryable(exc) or not _breaker_closed(breaker)
-                    or (deadline is not None and clock() + delay >= deadline)
-                    or (budget is not None and not budget.try_spend())):
-                raise
-            if on_retry is not None:
-                on_retry(attempt, delay, exc)
-            last_error = exc
+        if error is None:
+            attempt += 1
+            try:
+                return await fn()
+            except Exception as exc:
+                error = exc
+        delay = next(delays, None)
+        if (delay is None or not is_retryable(error) or not _breaker_closed(breaker)
+                or (deadline is not None and clock() + delay >= deadline)
+                or (budget is not None and not budget.try_spend())):
+            raise error
+        if on_retry is not None:
+            on_retry(attempt, delay, error)
         await sleep(delay)
         if not _breaker_closed(breaker):
             # the breaker opened while we waited: do not add to the load on a dead dependency
-            raise last_error
+            raise error
+        error = None

@@ -87,6 +87,26 @@ def test_never_retries_permanent_errors(clock: FakeClock) -> None:
     assert clock.sleeps == []
 
 
+def test_a_first_failure_made_by_the_caller_counts_as_attempt_one(clock: FakeClock) -> None:
+    """The hot-path entry: the caller's own failed attempt is attempt 1, so max_attempts=3
+    leaves two more calls; the caller counted the request, so the budget is not charged
+    twice; a permanent first failure comes back unchanged without any call or sleep."""
+    fn, starts = _failing(10, clock=clock)
+    budget = RetryBudget(ratio=0.0, min_per_s=1.0, window_s=10, clock=clock)
+    first = ConnectionRefusedError("first")
+    with pytest.raises(ConnectionRefusedError) as info:
+        asyncio.run(retry_call(fn, RetryPolicy(max_attempts=3), is_retryable=_retryable,
+                               deadline=None, sleep=clock.sleep, clock=clock, budget=budget,
+                               first_failure=first))
+    assert len(starts) == 2 and len(clock.sleeps) == 2 and info.value is not first
+    assert budget.requests == 0 and budget.retries == 2
+    permanent = ValueError("bad")
+    with pytest.raises(ValueError) as raised:
+        asyncio.run(retry_call(fn, RetryPolicy(), is_retryable=_retryable, deadline=None,
+                               sleep=clock.sleep, clock=clock, first_failure=permanent))
+    assert raised.value is permanent and len(starts) == 2 and len(clock.sleeps) == 2
+
+
 @given(seed=st.integers(0, 2**32), budget_s=st.floats(0.0, 3.0), cost_s=st.floats(0.0, 0.5))
 def test_never_beyond_the_deadline(seed: int, budget_s: float, cost_s: float) -> None:
     """Whatever the jitter and attempt cost, no attempt starts and no sleep ends past the deadline."""
