@@ -349,22 +349,25 @@ def compare() -> list[str]:
         "per request; the plain bare pool runs it, the second bare server does not, so its "
         "ratio is the cost of the stack alone")
     lines.append(
-        "- where the stack's cost goes (py-spy and cProfile of the servers, and parts timed "
-        "alone): not in the database manager, which costs nothing net (a `fetchval` "
-        "through it, breaker, metrics and retry wrapper included, takes 121-125 us of CPU "
-        "against 155 us for `pool.fetchval`, which also runs the reset query; asyncpg's "
-        "client-side command timeout is not measurable), but in the HTTP layer: the "
-        "request middleware (request id, in-flight count, gate, deadline timer, "
-        "Prometheus labels: ~16 us timed alone), FastAPI's dispatch through included "
-        "routers, the store and route layers, and the loop's extra coroutine and timer "
-        "work per request, ~10 us each. Fixed on the way: the keyed insert ran as "
-        "BEGIN/INSERT/COMMIT (now one autocommit statement: its completion is the commit, "
-        "and the key makes a retry safe); the history page copied every row into a dict "
-        "before shaping it; a timer per acquire when a connection was free; uvicorn fell "
-        "back to h11 (pure Python, ~0.45 ms a request) until httptools became a "
-        "dependency; hot routes solved Depends and were matched after every probe route; "
-        "wait_for added a task per acquire and per queued request; sync dependencies ran "
-        "in a worker thread")
+        "- where the stack's cost went (an in-process A/B of the two apps in interleaved "
+        "batches, features switched off one at a time, cProfile call counts and py-spy): "
+        "a timer per request for the deadline (now one shared timer for all requests, "
+        "reference_impl/app/deadlines.py); asyncio.Semaphore and a coroutine to take a free "
+        "gate slot (now a synchronous check); os.urandom per request id; "
+        "prometheus-client's locked inc/observe per request (now plain counters turned into "
+        "families at scrape time); FastAPI matching every request again inside each "
+        "included router (routers now mounted flat); the optional Idempotency-Key "
+        "parameter, which FastAPI re-inspects per request (now read from the raw headers, "
+        "by the bare server too); and coroutine frames, each resumed again at every await "
+        "of the handler (the middleware is now one coroutine, the manager's statement "
+        "helpers hand back the coroutine, and the retry loop is entered only after a "
+        "failure). Earlier fixes: the keyed insert ran as BEGIN/INSERT/COMMIT (now one "
+        "autocommit statement: its completion is the commit, and the key makes a retry "
+        "safe); the history page copied every row into a dict before shaping it; a timer "
+        "per acquire when a connection was free; uvicorn fell back to h11 (pure Python, "
+        "~0.45 ms a request) until httptools became a dependency; hot routes solved "
+        "Depends; wait_for added a task per acquire and per queued request; sync "
+        "dependencies ran in a worker thread")
     return lines
 
 
