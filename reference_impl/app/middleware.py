@@ -89,7 +89,7 @@ class _RequestIds:
             if name == b"x-request-id":
                 text = value.decode("latin-1")
                 if _SANE_ID.match(text):
-                    return str(text)
+                    return text
         return f"{self.prefix}-{next(self.counter):x}"
 
 
