@@ -34,7 +34,9 @@ class Deadlines:
         self._timer: asyncio.TimerHandle | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
-    def __len__(self) -> int:
+    @property
+    def watched(self) -> int:
+        """Requests being watched now (a property, not ``__len__``: an idle one stays truthy)."""
         return len(self._due)
 
     def watch(self, task: asyncio.Task[object]) -> None:

@@ -105,7 +105,7 @@ def test_deadlines_cancel_late_tasks_only_and_in_time() -> None:
             message, elapsed = outcomes[name]
             assert message == DEADLINE_MESSAGE
             assert 0.1 <= elapsed < 0.1 + 0.01 + 0.05  # resolution + scheduling slack
-        assert deadlines.fired == 2 and len(deadlines) == 0
+        assert deadlines.fired == 2 and deadlines.watched == 0
 
     asyncio.run(scenario())
 
