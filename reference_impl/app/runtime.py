@@ -115,6 +115,7 @@ class AppRuntime:
     def stats(self) -> dict[str, Any]:
         """The body of /api/monitoring/stats (also read by /metrics)."""
         ready = self.readiness()
+        deadlines = self.policy.deadlines
         out: dict[str, Any] = {
             "profile": self.config.profile, "uptime_s": round(self.uptime_s(), 3),
             "ready": ready.ready, "not_ready_reasons": ready.reasons,
@@ -122,7 +123,8 @@ class AppRuntime:
             "gate": self.gate.stats() if self.gate else None,
             "http": {"requests": self.metrics.total,
                      "by_status": {str(k): v for k, v in sorted(self.metrics.by_status.items())},
-                     "slow_requests": self.policy.slow_requests},
+                     "slow_requests": self.policy.slow_requests,
+                     "deadlines_fired": deadlines.fired if deadlines is not None else 0},
         }
         out.update(self.backend.stats())
         return out

@@ -99,6 +99,7 @@ async def test_deadline_turns_a_hang_into_503() -> None:
         response = await client.get("/api/slow")
     assert response.status_code == 503 and response.headers["retry-after"] == "1"
     assert policy.inflight.count == 0
+    assert policy.deadlines is not None and policy.deadlines.fired == 1
 
 
 async def test_unhandled_handler_error_goes_to_on_error_and_500_json() -> None:
