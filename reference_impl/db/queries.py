@@ -88,9 +88,8 @@ class Database(Protocol):
     ) -> str: ...
 
 
-def _row(record: asyncpg.Record | None) -> dict[str, Any] | None:
-    if record is None:
-        return None
+def _decoded(record: asyncpg.Record) -> dict[str, Any]:
+    """The record as a dict, its JSON columns decoded."""
     out = dict(record)
     for key in _JSON_COLUMNS & out.keys():
         if isinstance(out[key], str):
@@ -98,11 +97,19 @@ def _row(record: asyncpg.Record | None) -> dict[str, Any] | None:
     return out
 
 
-def _must(record: asyncpg.Record | None, what: str) -> dict[str, Any]:
-    row = _row(record)
-    if row is None:
+def _row(record: asyncpg.Record | None) -> dict[str, Any] | None:
+    return None if record is None else _decoded(record)
+
+
+def _present(record: asyncpg.Record | None, what: str) -> asyncpg.Record:
+    """The record a statement must return; a clear error when it returned none."""
+    if record is None:
         raise RuntimeError(f"{what} returned no row")
-    return row
+    return record
+
+
+def _must(record: asyncpg.Record | None, what: str) -> dict[str, Any]:
+    return _decoded(_present(record, what))
 
 
 def _plan_columns() -> str:
@@ -169,9 +176,7 @@ async def insert_message_idempotent(
                                 retry=True)
     if created is not None:
         return created, True
-    stored = await db.fetchrow(_BY_KEY, key)
-    if stored is None:
-        raise RuntimeError(f"messages with key {key!r} returned no row")
+    stored = _present(await db.fetchrow(_BY_KEY, key), f"messages with key {key!r}")
     if stored["request_hash"] != request_hash:
         raise IdempotencyConflict(key, stored["request_hash"], request_hash)
     return stored, False
@@ -185,11 +190,8 @@ async def insert_message_naive(
 
     The key is still stored, so the harness can count the duplicates.
     """
-    record = await db.fetchrow(_INSERT_NAIVE, room, session_id, body, key, request_hash,
-                               retry=False)
-    if record is None:
-        raise RuntimeError("insert into messages returned no row")
-    return record
+    return _present(await db.fetchrow(_INSERT_NAIVE, room, session_id, body, key, request_hash,
+                                      retry=False), "insert into messages")
 
 
 async def list_messages(
