@@ -5,7 +5,7 @@ unhandled error looks like in the raw output of each common one, and takes
 extra regular expressions for anything else. Every built-in detector counts one
 error per occurrence, at one line of it, never one per line of a multi-line
 trace; a built-in matches at the start of a line only (indented text is quoted
-text, or a frame of a trace already counted).
+text, or a frame of a trace already counted), except net/http's line below.
 
 Python (the naive profile has no boundary, so its errors only show up as raw
 tracebacks: uvicorn's ``Exception in ASGI application``, asyncio's ``Task
