@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from harness.errors import FaultError
 from harness.faults import postgres as pgf
+from harness.faults.catalog import TOXIC_FIELDS
 from harness.scenario.schema import Fault
 
 if TYPE_CHECKING:
@@ -74,7 +75,7 @@ def _toxic(kind: str) -> Callable[[FaultEnv, Fault, Mapping[str, Any]], Applied]
     def apply(env: FaultEnv, fault: Fault, params: Mapping[str, Any]) -> Applied:
         proxy = _need_proxy(env, f"network.{kind}")
         name = f"fault{fault.index}_{kind}_{params['stream']}_{time.monotonic_ns() % 10**9}"
-        attributes = {k: v for k, v in params.items() if k not in ("proxy", "stream", "toxicity")}
+        attributes = {k: v for k, v in params.items() if k not in TOXIC_FIELDS}
         toxic = proxy.add_toxic(params["proxy"], type=kind, name=name, stream=params["stream"],
                                 toxicity=float(params["toxicity"]), attributes=attributes)
 

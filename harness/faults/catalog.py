@@ -3,7 +3,9 @@
 One registry, no implementations: the scenario loader validates ``[[fault]]`` entries
 against it, ``chaosharness list`` and the docs iterate it, and the conductor maps each
 name to a function in ``harness.faults.actions``. A new fault is one entry here plus
-one function there.
+one function there. The attributes of the ``network.<toxic>`` faults are not written
+here: they are read from the proxy's toxic catalogue (``harness.toxiproxy.toxics``), so
+the two cannot drift apart.
 
 ``window`` says how an entry uses the scenario's ``for``:
 
@@ -17,7 +19,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-__all__ = ["FAULTS", "FaultSpec", "ParamSpec", "ParamType", "Requirement", "Window"]
+from harness.toxiproxy.toxics import (
+    ABSENT,
+    DEFAULT_STREAM,
+    DEFAULT_TOXICITY,
+    STREAMS,
+    TOXIC_TYPES,
+    ToxicAttribute,
+)
+
+__all__ = ["FAULTS", "TOXIC_FIELDS", "FaultSpec", "ParamSpec", "ParamType", "Requirement", "Window"]
 
 ParamType = Literal["int", "float", "str", "bool", "duration"]
 Window = Literal["required", "optional", "forbidden"]
@@ -68,13 +79,34 @@ def _p(type_: ParamType, description: str, default: object = None, **kw: object)
 
 
 _PROXY = _p("str", "name of the proxy the toxic goes on", "postgres")
-_STREAM = _p("str", "which direction it affects", "downstream",
-             choices=("upstream", "downstream"))
-_TOXICITY = _p("float", "probability the toxic applies to a connection", 1.0, min=0.0, max=1.0)
+_STREAM = _p("str", "which direction it affects", DEFAULT_STREAM, choices=STREAMS)
+_TOXICITY = _p("float", "probability the toxic applies to a connection", DEFAULT_TOXICITY,
+               min=0.0, max=1.0)
+
+#: The parameters of a ``network.<toxic>`` fault that are not toxic attributes: ``proxy`` names
+#: the proxy in the API path, ``stream`` and ``toxicity`` are fields of the toxic itself.
+#: Every other parameter is an attribute of the same name (see :func:`_toxic`).
+TOXIC_FIELDS: tuple[str, ...] = ("proxy", "stream", "toxicity")
 
 
-def _toxic(name: str, description: str, **attrs: ParamSpec) -> FaultSpec:
-    params = {"proxy": _PROXY, "stream": _STREAM, "toxicity": _TOXICITY, **attrs}
+def _attribute_param(attr: ToxicAttribute, required: bool) -> ParamSpec:
+    """A toxic attribute as a fault parameter: same name, an int, the proxy's value when absent
+    (unless the scenario must give it), and never negative: the harness refuses negative
+    waits even where the proxy accepts them as "no wait"."""
+    return ParamSpec(type="int", description=f"{attr.meaning} ({attr.unit})",
+                     default=None if required else ABSENT, required=required,
+                     min=max(attr.minimum or 0, 0))
+
+
+def _toxic(name: str, description: str, required: tuple[str, ...] = ()) -> FaultSpec:
+    """A fault that adds one toxic of type ``name``; its attributes come from the proxy's
+    catalogue (``harness.toxiproxy.toxics``), ``required`` lists those a scenario must give."""
+    attributes = TOXIC_TYPES[name].attributes
+    unknown = set(required) - {a.name for a in attributes}
+    if unknown:
+        raise ValueError(f"network.{name}: {sorted(unknown)} are not attributes of the toxic")
+    params = {"proxy": _PROXY, "stream": _STREAM, "toxicity": _TOXICITY}
+    params.update((a.name, _attribute_param(a, a.name in required)) for a in attributes)
     return FaultSpec(f"network.{name}", description, params, "required", "proxy")
 
 
@@ -84,23 +116,14 @@ _RESTART_AFTER = _p("duration", "how long the app stays down before it is restar
 
 _SPECS: tuple[FaultSpec, ...] = (
     # --- network, through the proxy's Toxiproxy API ---
-    _toxic("latency", "delay every packet by latency +- jitter ms",
-           latency=_p("int", "added delay, ms", required=True, min=0),
-           jitter=_p("int", "random +- variation, ms", 0, min=0)),
-    _toxic("bandwidth", "limit throughput to rate KB/s",
-           rate=_p("int", "KB per second", required=True, min=0)),
-    _toxic("slow_close", "delay closing a connection by delay ms",
-           delay=_p("int", "close delay, ms", required=True, min=0)),
-    _toxic("timeout", "stop all data; close the connection after timeout ms (0: never)",
-           timeout=_p("int", "ms until the connection is closed, 0 = hold it", 0, min=0)),
-    _toxic("reset_peer", "reset connections (TCP RST) after timeout ms",
-           timeout=_p("int", "ms before the reset", 0, min=0)),
-    _toxic("slicer", "slice data into small pieces with a delay between them",
-           average_size=_p("int", "average slice size, bytes", 64, min=1),
-           size_variation=_p("int", "slice size variation, bytes", 32, min=0),
-           delay=_p("int", "delay between slices, microseconds", 100, min=0)),
-    _toxic("limit_data", "close a connection after bytes have passed",
-           bytes=_p("int", "bytes allowed through per connection", required=True, min=0)),
+    _toxic("latency", "delay every packet by latency +- jitter ms", required=("latency",)),
+    _toxic("bandwidth", "limit throughput to rate KB/s", required=("rate",)),
+    _toxic("slow_close", "delay closing a connection by delay ms", required=("delay",)),
+    _toxic("timeout", "stop all data; close the connection after timeout ms (0: never)"),
+    _toxic("reset_peer", "reset connections (TCP RST) after timeout ms"),
+    _toxic("slicer", "slice data into pieces of average_size +- size_variation bytes, "
+           "delay us apart", required=("average_size",)),
+    _toxic("limit_data", "close a connection after bytes have passed", required=("bytes",)),
     FaultSpec("network.down", "disable the proxy: new connections refused, open ones closed",
               {"proxy": _PROXY}, "required", "proxy"),
     # --- postgres: the server process ---

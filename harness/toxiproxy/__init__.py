@@ -1,7 +1,7 @@
 """The embedded Toxiproxy-compatible fault proxy.
 
-An asyncio TCP proxy with Toxiproxy's v2 HTTP control API (see
-``/work/shared/toxiproxy-api.md``), so the harness, and any Toxiproxy client,
+An asyncio TCP proxy with Toxiproxy's v2 HTTP control API (described in
+``docs/toxiproxy-api.md``), so the harness, and any Toxiproxy client,
 drive it exactly as they would drive a real ``toxiproxy-server``.
 
 Modules, from the wire inwards::

@@ -1,7 +1,7 @@
 """The Toxiproxy v2 HTTP API: routes, handlers and the proxy collection.
 
-Shapes, defaults, status codes and messages follow /work/shared/toxiproxy-api.md
-(and the Go server where that page is silent). Every handler runs under one
+Shapes, defaults, status codes and messages follow the Go server; docs/toxiproxy-api.md
+describes them as implemented here, with the known differences. Every handler runs under one
 lock, as the Go server's collection mutex does, and every handler is bounded:
 stopping a proxy aborts its sockets, and toxic changes interrupt stage tasks
 with a bound, so no call can hang behind traffic.

@@ -9,8 +9,8 @@ on). Times are loop times (``loop.time()``, monotonic); a chunk's ``stamp`` is
 when it is due, so latency toxics do not add up across chunks but do add up
 when chained (each moves the stamp on to its own release time).
 
-``TOXIC_TYPES`` is the one registry: the API, the CLI's listing and the tests
-iterate it.
+``TOXIC_TYPES`` is the one registry: the API, the CLI's listing, the tests and the
+fault catalogue's ``network.*`` parameters (``harness.faults.catalog``) iterate it.
 """
 
 from __future__ import annotations
@@ -29,9 +29,13 @@ if TYPE_CHECKING:
     from harness.toxiproxy.link import Stage
 
 __all__ = [
+    "ABSENT",
+    "DEFAULT_STREAM",
+    "DEFAULT_TOXICITY",
     "STREAMS",
     "TOXIC_TYPES",
     "Toxic",
+    "ToxicAttribute",
     "ToxicType",
     "merge_toxic_update",
     "parse_toxic_attributes",
@@ -40,19 +44,51 @@ __all__ = [
 ]
 
 STREAMS = ("upstream", "downstream")
+DEFAULT_STREAM = "downstream"
+DEFAULT_TOXICITY = 1.0
+#: The value of an attribute a create request leaves out: Go's zero value, for every attribute.
+ABSENT = 0
 Pipe = Callable[["Stage", Mapping[str, int]], Awaitable[None]]
 
 
 @dataclass(frozen=True)
-class ToxicType:
-    """One kind of toxic: attribute names (all int64), its pipe, and an input check."""
+class ToxicAttribute:
+    """One attribute of a toxic type: an int64, ``ABSENT`` when not given.
+
+    ``minimum`` is the smallest value accepted (``None``: any int64, as the Go server takes;
+    a negative wait means no wait). It is set only where the Go server would crash or loop.
+    The fault catalogue builds its ``network.*`` parameters from these.
+    """
 
     name: str
-    attributes: tuple[str, ...]
+    unit: str
+    meaning: str
+    minimum: int | None = None
+
+    def problem(self, value: int) -> str | None:
+        """Why ``value`` is refused, or None."""
+        if self.minimum is None or value >= self.minimum:
+            return None
+        if self.minimum == 0:
+            return f"{self.name} must not be negative"
+        if self.minimum == 1:
+            return f"{self.name} must be greater than 0"
+        return f"{self.name} must be at least {self.minimum}"
+
+
+@dataclass(frozen=True)
+class ToxicType:
+    """One kind of toxic: its attributes (all int64), its pipe, and what it does."""
+
+    name: str
+    attributes: tuple[ToxicAttribute, ...]
     pipe: Pipe
     description: str
-    check: Callable[[Mapping[str, int]], str | None] = lambda _attrs: None
     closes_on_removal: bool = False
+
+    @property
+    def attribute_names(self) -> tuple[str, ...]:
+        return tuple(a.name for a in self.attributes)
 
 
 @dataclass
@@ -231,36 +267,30 @@ def slice_bounds(size: int, average: int, variation: int, rng: random.Random) ->
     return pieces
 
 
-def _check_bandwidth(attrs: Mapping[str, int]) -> str | None:
-    return "rate must not be negative" if attrs["rate"] < 0 else None
-
-
-def _check_slicer(attrs: Mapping[str, int]) -> str | None:
-    if attrs["average_size"] <= 0:
-        return "average_size must be greater than 0"
-    if attrs["size_variation"] < 0:
-        return "size_variation must not be negative"
-    return None
-
+_A = ToxicAttribute
 
 TOXIC_TYPES: Mapping[str, ToxicType] = {
     t.name: t
     for t in (
-        ToxicType("latency", ("latency", "jitter"), _latency,
-                  "delays each chunk by latency +/- jitter ms"),
-        ToxicType("bandwidth", ("rate",), _bandwidth,
-                  "limits throughput to rate KB/s (0 stalls)", check=_check_bandwidth),
-        ToxicType("slow_close", ("delay",), _slow_close, "delays the close by delay ms"),
-        ToxicType("timeout", ("timeout",), _timeout,
-                  "drops data; closes after timeout ms without data (0: holds forever)",
+        ToxicType("latency", (_A("latency", "ms", "added delay"),
+                              _A("jitter", "ms", "random +/- variation of the delay")),
+                  _latency, "delays each chunk by latency +/- jitter ms"),
+        ToxicType("bandwidth", (_A("rate", "KB/s", "throughput limit, 1 KB = 1000 B", minimum=0),),
+                  _bandwidth, "limits throughput to rate KB/s (0 stalls)"),
+        ToxicType("slow_close", (_A("delay", "ms", "delay before the close is passed on"),),
+                  _slow_close, "delays the close by delay ms"),
+        ToxicType("timeout", (_A("timeout", "ms", "time without data until the close, 0 = never"),),
+                  _timeout, "drops data; closes after timeout ms without data (0: holds forever)",
                   closes_on_removal=True),
-        ToxicType("reset_peer", ("timeout",), _reset_peer,
-                  "on the first data, waits timeout ms then resets the connection (RST)"),
-        ToxicType("slicer", ("average_size", "size_variation", "delay"), _slicer,
-                  "splits chunks into pieces of average_size +/- size_variation B, delay us apart",
-                  check=_check_slicer),
-        ToxicType("limit_data", ("bytes",), _limit_data,
-                  "closes the connection after bytes B in this direction"),
+        ToxicType("reset_peer", (_A("timeout", "ms", "wait before the reset"),),
+                  _reset_peer, "on the first data, waits timeout ms then resets the connection (RST)"),
+        ToxicType("slicer", (_A("average_size", "bytes", "average slice size", minimum=1),
+                             _A("size_variation", "bytes", "slice size variation", minimum=0),
+                             _A("delay", "us", "delay between slices")),
+                  _slicer,
+                  "splits chunks into pieces of average_size +/- size_variation B, delay us apart"),
+        ToxicType("limit_data", (_A("bytes", "bytes", "data let through per connection and direction"),),
+                  _limit_data, "closes the connection after bytes B in this direction"),
         ToxicType("noop", (), _noop, "passes data unchanged"),
     )
 }
@@ -278,8 +308,8 @@ def parse_toxic_header(body: Mapping[str, Any]) -> Toxic:
     where = "ToxicWrapper"
     name = field_str(body, "name", f"{where}.name")
     type_ = field_str(body, "type", f"{where}.type")
-    stream_text = field_str(body, "stream", f"{where}.stream", default="downstream")
-    toxicity = field_float32(body, "toxicity", f"{where}.toxicity", default=1.0)
+    stream_text = field_str(body, "stream", f"{where}.stream", default=DEFAULT_STREAM)
+    toxicity = field_float32(body, "toxicity", f"{where}.toxicity", default=DEFAULT_TOXICITY)
     field_object(body, "attributes", f"{where}.attributes", "toxics.NoopToxic")
     stream = stream_text.lower()
     if stream not in STREAMS:
@@ -293,17 +323,20 @@ def parse_toxic_attributes(
     type_name: str, raw: Any, current: Mapping[str, int] | None = None
 ) -> dict[str, int]:
     """Every attribute of ``type_name`` as an int64: from ``raw`` where given, else ``current``
-    (an update), else 0. Wrong types and values the Go server would crash or loop on are 400."""
+    (an update), else ``ABSENT``. Wrong types and values below an attribute's minimum (those the
+    Go server would crash or loop on) are 400, checked in attribute order."""
     kind = TOXIC_TYPES[type_name]
     go_type = f"{type_name.title().replace('_', '')}Toxic"
     attrs_in = field_object({"attributes": raw}, "attributes", "ToxicWrapper.attributes", f"toxics.{go_type}")
     attrs: dict[str, int] = {}
-    for key in kind.attributes:
-        default = (current or {}).get(key, 0)
+    for attr in kind.attributes:
+        key = attr.name
+        default = (current or {}).get(key, ABSENT)
         attrs[key] = field_int64(attrs_in, key, f"{go_type}.attributes.{key}", default)
-    problem = kind.check(attrs)
-    if problem is not None:
-        raise bad_request(problem)
+    for attr in kind.attributes:
+        problem = attr.problem(attrs[attr.name])
+        if problem is not None:
+            raise bad_request(problem)
     return attrs
 
 

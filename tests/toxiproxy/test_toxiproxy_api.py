@@ -1,4 +1,4 @@
-"""Conformance of the control API (the API half of the checklist in toxiproxy-api.md).
+"""Conformance of the control API (the routes, bodies and errors of docs/toxiproxy-api.md).
 
 Runs against the embedded server as a real subprocess, and against a real
 ``toxiproxy-server`` when one is on PATH (the ``proxy_server`` fixture)."""

@@ -1,4 +1,4 @@
-"""Conformance of the data plane over real sockets (the second half of the checklist).
+"""Conformance of the data plane over real sockets (the toxic behaviour of docs/toxiproxy-api.md).
 
 Timing bounds: the lower bound is what the toxic promises (minus 2 ms of clock noise); the upper
 bound adds slack for a 2-core machine shared with other test runs (stated per test)."""
