@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# The project's two entry points, each idempotent and fast when already set up:
+# The project's entry points, each idempotent and fast when already set up:
 #   ./dev.sh smoke   set up .venv and run the smoke suite on the embedded defaults
-#   ./dev.sh test    set up .venv (and Chromium for the browser test) and run every test
+#   ./dev.sh test    set up .venv (Chromium for the browser test, node_modules for the
+#                    Node.js example) and run every test
+#   ./dev.sh setup   set up .venv and the Node.js example's node_modules only
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -35,6 +37,19 @@ setup_chromium() {
     fi
 }
 
+setup_node() {
+    # The example Node.js service (examples/node-service) and its test need its node_modules.
+    local dir=examples/node-service
+    if ! command -v npm >/dev/null 2>&1; then
+        echo "note: npm is not installed; the Node.js example's test will be skipped" >&2
+        return
+    fi
+    if [ ! -d "$dir/node_modules" ] || [ "$dir/package-lock.json" -nt "$dir/node_modules" ]; then
+        (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+        touch "$dir/node_modules"  # npm ci may keep an old mtime; mark it as up to date
+    fi
+}
+
 case "${1:-}" in
     smoke)
         setup_venv
@@ -44,11 +59,13 @@ case "${1:-}" in
     test)
         setup_venv
         setup_chromium
+        setup_node
         shift
         exec "$VENV/bin/python" -m pytest "$@"
         ;;
     setup)
         setup_venv
+        setup_node
         ;;
     *)
         echo "usage: $0 smoke|test|setup [args...]" >&2
