@@ -12,7 +12,9 @@ import json
 import math
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+from harness.load.declared import RequestSpec
 
 if TYPE_CHECKING:
     from harness.scenario.schema import Scenario
@@ -52,10 +54,15 @@ class LoadRunConfig:
     request_timeout_s: float = 2.0
     write_retries: int = 3
     rooms: int = 10
+    #: Declared requests (:meth:`RequestSpec.to_dict` form); empty: the reference task mix.
+    requests: tuple[dict[str, Any], ...] = ()
 
     def __post_init__(self) -> None:
         problems = []
-        if not self.mix or any(w < 0 for w in self.mix.values()) or sum(self.mix.values()) <= 0:
+        if self.requests:
+            if not any(r.get("weight", 0) > 0 for r in self.requests):
+                problems.append("requests need one with a weight > 0")
+        elif not self.mix or any(w < 0 for w in self.mix.values()) or sum(self.mix.values()) <= 0:
             problems.append(f"mix needs non-negative weights, one > 0: {self.mix}")
         if self.shape not in ("constant", "ramp", "step", "spike"):
             problems.append(f"shape {self.shape!r} is not constant, ramp, step or spike")
@@ -87,7 +94,12 @@ class LoadRunConfig:
             spike_users=load.spike_users, spike_at_s=load.spike_at, spike_for_s=load.spike_for,
             wait_ms=load.wait_ms, request_timeout_s=load.request_timeout,
             write_retries=load.write_retries, rooms=load.rooms,
+            requests=tuple(r.to_dict() for r in load.requests),
         )
+
+    def declared_requests(self) -> tuple[RequestSpec, ...]:
+        """The declared requests as specs (empty for the reference task mix)."""
+        return tuple(RequestSpec.from_dict(r) for r in self.requests)
 
     def to_json(self) -> str:
         """The config as a JSON object (field names as keys)."""
@@ -105,6 +117,8 @@ class LoadRunConfig:
             raise ValueError(f"load config has unknown fields: {', '.join(unknown)}")
         if "wait_ms" in data:
             data["wait_ms"] = tuple(data["wait_ms"])
+        if "requests" in data:
+            data["requests"] = tuple(data["requests"])
         try:
             return cls(**data)
         except TypeError as exc:
