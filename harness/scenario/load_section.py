@@ -1,10 +1,12 @@
-"""The ``[load]`` table: users, task mix, load shape, think time and write retries."""
+"""The ``[load]`` table: users, task mix or declared requests, load shape, think time and
+write retries."""
 
 from __future__ import annotations
 
 from harness.errors import ScenarioError
 from harness.scenario.durations import format_duration
 from harness.scenario.fields import Table, did_you_mean_text, type_name
+from harness.scenario.requests_section import parse_requests
 from harness.scenario.schema import DEFAULT_MIX, SHAPES, TASKS, LoadSpec, frozen_map
 
 __all__ = ["LOAD_KEYS", "SHAPE_KEYS", "parse_load"]
@@ -16,7 +18,7 @@ SHAPE_KEYS: dict[str, str] = {
 }
 LOAD_KEYS: tuple[str, ...] = (
     "users", "spawn_rate", "mix", "shape", *SHAPE_KEYS, "wait_ms", "workers",
-    "request_timeout", "write_retries", "rooms",
+    "request_timeout", "write_retries", "rooms", "request",
 )
 
 
@@ -28,6 +30,10 @@ def parse_load(t: Table, duration: float) -> LoadSpec:
         if t.has(key) and owner != shape:
             raise t.error(key, f'only used with shape = "{owner}" (shape is "{shape}")')
     users = t.int_("users", 20, 1, 100_000)
+    requests = parse_requests(t)
+    if requests and t.has("mix"):
+        raise t.error("mix", "give either mix (the reference API's tasks) or [[load.request]] "
+                      "(your own requests), not both")
     timeout = t.duration("request_timeout", 2.0)
     if timeout <= 0:
         raise t.error("request_timeout", "must be > 0")
@@ -48,6 +54,7 @@ def parse_load(t: Table, duration: float) -> LoadSpec:
         request_timeout=timeout,
         write_retries=t.int_("write_retries", 3, 0, 20),
         rooms=t.int_("rooms", 10, 1, 100_000),
+        requests=requests,
     )
     _check_shape(t, spec, duration)
     return spec

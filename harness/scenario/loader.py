@@ -8,6 +8,7 @@ against :data:`harness.faults.catalog.FAULTS`, SLOs against the metric catalogue
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import tomllib
 from collections.abc import Mapping
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import ScenarioError
+from harness.observe.stderr_scan import compile_patterns
 from harness.scenario.fault_entries import parse_faults
 from harness.scenario.fields import Table, did_you_mean_text, type_name
 from harness.scenario.load_section import LOAD_KEYS, parse_load
@@ -39,7 +41,11 @@ _TOP = ("name", "description", "seed", "duration", "warmup", "cooldown", "expect
         "expect_fail", "target", "postgres", "proxy", "load", "fault", "observe", "slo",
         "verify")
 _TARGET = ("kind", "profile", "chaos_hooks", "env", "auto_migrate", "migrate_to", "command",
-           "url", "ready_path", "dsn_env", "locustfile")
+           "url", "health_path", "ready_path", "stats_path", "dsn_env", "locustfile",
+           "workdir", "unhandled_error_patterns")
+#: The reference app's probes: the defaults for kind = "reference" only.
+_REFERENCE_PROBES = {"health_path": "/health", "ready_path": "/health/ready",
+                     "stats_path": "/api/monitoring/stats"}
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,79}")
 #: Override name -> key path in the scenario file.
 OVERRIDABLE: dict[str, tuple[str, ...]] = {
@@ -71,8 +77,22 @@ def load_scenario(path: Path | str, overrides: Mapping[str, object] | None = Non
     workers, users) applied before validation."""
     path = Path(path)
     raw = read_toml(path)
-    scenario = _build(raw, str(path), path.stem, overrides)
+    scenario = _resolve_paths(_build(raw, str(path), path.stem, overrides), path.parent)
     return _with_source(scenario, path)
+
+
+def _resolve_paths(scenario: Scenario, base: Path) -> Scenario:
+    """A command target's workdir and a locustfile, relative to the scenario file, made
+    absolute (a command target with no workdir runs in the scenario file's directory)."""
+    t = scenario.target
+    changes: dict[str, str] = {}
+    if t.kind == "command":
+        changes["workdir"] = str((base / t.workdir).resolve())
+    if t.locustfile:
+        changes["locustfile"] = str((base / t.locustfile).resolve())
+    if not changes:
+        return scenario
+    return dataclasses.replace(scenario, target=dataclasses.replace(t, **changes))
 
 
 def loads_scenario(
@@ -150,6 +170,8 @@ def _build(
 def _parse_target(top: Table) -> TargetSpec:
     t = top.table("target", _TARGET)
     kind = t.str_("kind", "reference", ("reference", "command", "url"))
+    probes = {key: t.str_(key, default if kind == "reference" else "")
+              for key, default in _REFERENCE_PROBES.items()}
     spec = TargetSpec(
         kind=kind,
         profile=t.str_("profile", "resilient", PROFILES),
@@ -159,19 +181,24 @@ def _parse_target(top: Table) -> TargetSpec:
         migrate_to=t.str_("migrate_to", ""),
         command=t.str_("command", ""),
         url=t.str_("url", ""),
-        ready_path=t.str_("ready_path", "/health/ready"),
         dsn_env=t.str_("dsn_env", "DATABASE_URL"),
         locustfile=t.str_("locustfile", ""),
+        workdir=t.str_("workdir", ""),
+        unhandled_error_patterns=tuple(_patterns(t)),
+        **probes,
     )
     if spec.migrate_to and not re.fullmatch(r"\d{3}", spec.migrate_to):
         raise t.error("migrate_to", f'expected a migration number like "001", got '
                       f"{spec.migrate_to!r}")
-    if not spec.ready_path.startswith("/"):
-        raise t.error("ready_path", f"expected a path starting with '/', got {spec.ready_path!r}")
+    for key, path in probes.items():
+        if path and not path.startswith("/"):
+            raise t.error(key, f"expected a path starting with '/' (or \"\" for none), got {path!r}")
     if kind == "command" and not spec.command:
         raise t.error("command", 'required when kind = "command" (the line that starts it)')
-    if kind in ("command", "url") and not spec.url:
-        raise t.error("url", f'required when kind = "{kind}" (where the service answers)')
+    if kind == "url" and not spec.url:
+        raise t.error("url", 'required when kind = "url" (where the service answers)')
+    if kind != "command" and spec.workdir:
+        raise t.error("workdir", 'only used with kind = "command"')
     if kind == "reference":
         for key in ("command", "url"):
             if getattr(spec, key):
@@ -179,6 +206,17 @@ def _parse_target(top: Table) -> TargetSpec:
     if spec.url and not re.match(r"https?://", spec.url):
         raise t.error("url", f"expected an http:// or https:// URL, got {spec.url!r}")
     return spec
+
+
+def _patterns(t: Table) -> list[str]:
+    patterns = t.str_list("unhandled_error_patterns")
+    for i, pattern in enumerate(patterns):
+        try:
+            compile_patterns([pattern])
+        except ValueError as exc:
+            raise ScenarioError(t.file, f"{t.key('unhandled_error_patterns')}[{i}]",
+                                str(exc)) from None
+    return patterns
 
 
 def _parse_postgres(top: Table) -> PostgresSpec:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 
+from harness.load.declared import RequestSpec
 from harness.slo import Slo
 
 __all__ = [
@@ -68,9 +69,24 @@ class TargetSpec:
     migrate_to: str = ""
     command: str = ""
     url: str = ""
+    #: Probes, each optional ("" = the target has none): liveness, readiness, a JSON stats
+    #: endpoint. The reference app's are the defaults for kind "reference" only.
+    health_path: str = "/health"
     ready_path: str = "/health/ready"
+    stats_path: str = "/api/monitoring/stats"
     dsn_env: str = "DATABASE_URL"
     locustfile: str = ""
+    #: Where a command target runs: relative paths resolve against the scenario file's
+    #: directory when it is loaded (and are written back absolute, so a replay finds them).
+    workdir: str = ""
+    #: Regular expressions: a line of the target's output matching one is an unhandled error
+    #: (on top of the built-in Python, Node, Go and JVM detectors).
+    unhandled_error_patterns: tuple[str, ...] = ()
+
+    @property
+    def label(self) -> str:
+        """What reports call the target: the reference app's profile, else its kind."""
+        return self.profile if self.kind == "reference" else f"{self.kind} target"
 
     @property
     def has_process(self) -> bool:
@@ -117,6 +133,8 @@ class LoadSpec:
     request_timeout: float = 2.0
     write_retries: int = 3
     rooms: int = 10
+    #: Requests declared in the scenario (``[[load.request]]``); empty: the reference ``mix``.
+    requests: tuple[RequestSpec, ...] = ()
 
     @property
     def peak_users(self) -> int:

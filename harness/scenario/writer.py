@@ -11,6 +11,7 @@ import json
 import math
 from collections.abc import Mapping
 
+from harness.load.declared import RequestSpec
 from harness.scenario.durations import format_duration
 from harness.scenario.load_section import SHAPE_KEYS
 from harness.scenario.schema import Fault, LoadSpec, Scenario
@@ -59,10 +60,10 @@ def _dur(seconds: float) -> str:
 
 
 def _load_items(load: LoadSpec) -> dict[str, object]:
-    items: dict[str, object] = {
-        "users": load.users, "spawn_rate": load.spawn_rate, "mix": dict(load.mix),
-        "shape": load.shape,
-    }
+    items: dict[str, object] = {"users": load.users, "spawn_rate": load.spawn_rate}
+    if not load.requests:
+        items["mix"] = dict(load.mix)
+    items["shape"] = load.shape
     durations = {"ramp_for", "step_every", "spike_at", "spike_for"}
     for key, owner in SHAPE_KEYS.items():
         if owner == load.shape:
@@ -71,6 +72,15 @@ def _load_items(load: LoadSpec) -> dict[str, object]:
     items |= {"wait_ms": list(load.wait_ms), "workers": load.workers,
               "request_timeout": _dur(load.request_timeout),
               "write_retries": load.write_retries, "rooms": load.rooms}
+    return items
+
+
+def _request_items(request: RequestSpec) -> dict[str, object]:
+    items = request.to_dict()
+    if items["json"] is None:
+        del items["json"]
+    if items["body"] is None:
+        del items["body"]
     return items
 
 
@@ -97,14 +107,18 @@ def scenario_to_toml(s: Scenario) -> str:
     target: dict[str, object] = {
         "kind": t.kind, "profile": t.profile, "chaos_hooks": t.chaos_hooks, "env": dict(t.env),
         "auto_migrate": t.auto_migrate, "migrate_to": t.migrate_to, "command": t.command,
-        "url": t.url, "ready_path": t.ready_path, "dsn_env": t.dsn_env,
-        "locustfile": t.locustfile,
+        "url": t.url, "health_path": t.health_path, "ready_path": t.ready_path,
+        "stats_path": t.stats_path, "dsn_env": t.dsn_env, "locustfile": t.locustfile,
+        "workdir": t.workdir,
+        "unhandled_error_patterns": list(t.unhandled_error_patterns),
     }
     lines += _table("target", target)
     lines += _table("postgres", {"provider": pg.provider, "dsn": pg.dsn, "fsync": pg.fsync,
                                  "max_connections": pg.max_connections})
     lines += _table("proxy", {"kind": s.proxy.kind, "url": s.proxy.url, "path": s.proxy.path})
     lines += _table("load", _load_items(load))
+    for request in load.requests:
+        lines += ["[[load.request]]"] + _table("", _request_items(request))
     for fault in s.faults:
         lines += ["[[fault]]"] + _table("", _fault_items(fault))
     lines += _table("observe", {"tick": _dur(s.observe.tick),
