@@ -162,7 +162,8 @@ def _provision(scenario: Scenario, sup: Supervisor,
     t = scenario.target
     spec = AppSpec(kind=t.kind, dsn=app_dsn, profile=t.profile, chaos_hooks=t.chaos_hooks,
                    auto_migrate=t.auto_migrate, admin_token=token, env=dict(t.env),
-                   command=t.command, url=t.url, ready_path=t.ready_path, dsn_env=t.dsn_env)
+                   command=t.command, url=t.url, ready_path=t.ready_path,
+                   live_path=t.health_path, dsn_env=t.dsn_env, workdir=t.workdir)
     app = AppTarget(spec, sup, {**os.environ, "PYTHONUNBUFFERED": "1"})
     app.start(wait_ready=True)
     return _Stack(pg, proxy, app, app_dsn, token)
@@ -196,6 +197,9 @@ def _observer(scenario: Scenario, stack: _Stack, run_dir: Path, t0: float) -> Ob
         # tracemalloc costs the app ~3x in CPU: memory diffs only where the scenario asks for them
         chaos_hooks=(scenario.target.chaos_hooks and scenario.target.kind == "reference"
                      and scenario.observe.tracemalloc),
+        live_path=scenario.target.health_path, ready_path=scenario.target.ready_path,
+        stats_path=scenario.target.stats_path,
+        unhandled_error_patterns=scenario.target.unhandled_error_patterns,
     )
     return Observer(run_dir, targets, tick_s=scenario.observe.tick,
                     memory_every_s=scenario.observe.memory_every, t0_monotonic=t0)
@@ -219,7 +223,11 @@ class _Conductor:
         stack = _provision(self.scenario, sup, self.pg)
         self.t0 = time.monotonic()  # the run's zero: everything is up
         self.log = TimelineLog(self.run_dir / "timeline.jsonl", self.t0)
-        self.record.update(t0_monotonic=self.t0, app={"url": stack.app.url, "pid": stack.app.pid},
+        t = self.scenario.target
+        probes = {"live": t.health_path or None, "ready": t.ready_path or None,
+                  "stats": t.stats_path or None}
+        self.record.update(t0_monotonic=self.t0, app={"url": stack.app.url, "pid": stack.app.pid,
+                                                      "kind": t.kind, "probes": probes},
                            postgres={"provider": stack.pg.provider,
                                      "version": getattr(stack.pg, "version", "")},
                            proxy={"kind": stack.proxy.kind, "url": stack.proxy.url})
@@ -338,7 +346,7 @@ def run_scenario(
     record = RunRecord(run_dir / "run.json", {
         "scenario": scenario.name, "run_id": run_dir.name, "status": "running", "error": None,
         "started_wall": wall(), "duration_s": scenario.duration, "warmup_s": scenario.warmup,
-        "seed": scenario.seed, "profile": scenario.target.profile,
+        "seed": scenario.seed, "profile": scenario.target.label,
         "command": " ".join(shlex.quote(a) for a in sys.argv) if sys.argv else "",
         "replay_of": str(replay_of) if replay_of else None,
         "versions": versions(), "host": host_facts(),

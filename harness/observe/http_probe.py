@@ -80,27 +80,38 @@ def _flag(answer: _Answer, name: str, missing: list[str]) -> bool | None:
 
 
 class AppProbe:
-    """Probes one app by base URL; ``probe`` returns the HTTP part of a sample."""
+    """Probes one app by base URL; ``probe`` returns the HTTP part of a sample.
 
-    def __init__(self, base_url: str, timeout_s: float) -> None:
+    Each path is optional: ``""`` means the target has no such endpoint, so it is never
+    asked and its fields are ``None`` without being missing (verify then says *not
+    measured* for the checks that need it).
+    """
+
+    def __init__(self, base_url: str, timeout_s: float, live_path: str = LIVE_PATH,
+                 ready_path: str = READY_PATH, stats_path: str = STATS_PATH) -> None:
         self.base_url = base_url.rstrip("/")
         self.timeout_s = timeout_s
+        self.paths = (live_path, ready_path, stats_path)
 
     async def probe(self, client: httpx.AsyncClient) -> ProbeResult:
         """GET liveness, readiness and stats at once; bounded by ``timeout_s`` in all."""
-        live, ready, stats = await asyncio.gather(
-            _get(client, self.base_url + LIVE_PATH, self.timeout_s, False),
-            _get(client, self.base_url + READY_PATH, self.timeout_s, False),
-            _get(client, self.base_url + STATS_PATH, self.timeout_s, True),
-        )
+        live, ready, stats = await asyncio.gather(*(
+            _get(client, self.base_url + path, self.timeout_s, want_json) if path else _none()
+            for path, want_json in zip(self.paths, (False, False, True), strict=True)
+        ))
         missing: list[str] = []
         fields: dict[str, Any] = {
             "ready": _flag(ready, "ready", missing),
             "live": _flag(live, "live", missing),
         }
         body = stats.body if isinstance(stats.body, dict) else None
-        if body is None and stats.status != 404:
+        if body is None and stats.status != 404 and self.paths[2]:
             missing.append("app_stats")
         fields.update(extract_stats(body))
         fields["app_stats"] = body
         return ProbeResult(fields=fields, missing=missing)
+
+
+async def _none() -> _Answer:
+    """The answer of an endpoint the target does not have (as a 404: no figure, not missing)."""
+    return _Answer(status=404)

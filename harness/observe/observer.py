@@ -94,7 +94,8 @@ class Observer:
         self.proc_timeout_s = proc_timeout_s
         self.raw_stats_every_s = raw_stats_every_s
         self._next_raw_stats = -math.inf
-        self._probe = AppProbe(targets.app_url, http_timeout_s)
+        self._probe = AppProbe(targets.app_url, http_timeout_s, targets.live_path,
+                               targets.ready_path, targets.stats_path)
         self._http_timeout_s = http_timeout_s
         self._pg = (
             PgActivitySampler(targets.pg_dsn, targets.app_name, pg_timeout_s)
@@ -106,7 +107,7 @@ class Observer:
         )
         self._app_proc = ProcessSampler()
         self._pg_proc = ProcessSampler()
-        self._scanner = StderrScanner()
+        self._scanner = StderrScanner(unhandled_error_patterns=targets.unhandled_error_patterns)
         self._pending: dict[str, concurrent.futures.Future[Any]] = {}
         self._executor: concurrent.futures.ThreadPoolExecutor | None = None
         self._thread: threading.Thread | None = None

@@ -17,7 +17,7 @@ class ObserveTargets:
     during a run and come back with new pids (and perhaps a new log file).
 
     - ``app_url``: base URL of the app (``http://127.0.0.1:PORT``); its
-      ``/health``, ``/health/ready`` and ``/api/monitoring/stats`` are polled.
+      probes (``live_path`` .. ``stats_path``) are polled.
     - ``app_pid`` / ``pg_pid``: the app's pid and the Postgres postmaster's pid,
       or ``None`` while there is none (then that process sample is ``null``).
     - ``pg_dsn``: a DSN straight to Postgres (never through the fault proxy, so
@@ -28,6 +28,9 @@ class ObserveTargets:
       no memory diffs are taken.
     - ``app_name``: the ``application_name`` the app's Postgres connections use,
       counted as ``pg_connections.app``.
+    - ``live_path`` / ``ready_path`` / ``stats_path``: the target's probes, each ``""``
+      when it has none (never asked; its fields stay ``null``).
+    - ``unhandled_error_patterns``: the target's own regexes for the log scan.
     """
 
     app_url: str
@@ -38,6 +41,10 @@ class ObserveTargets:
     app_log: Callable[[], Path | None]
     chaos_hooks: bool
     app_name: str = "reference_impl"
+    live_path: str = "/health"
+    ready_path: str = "/health/ready"
+    stats_path: str = "/api/monitoring/stats"
+    unhandled_error_patterns: tuple[str, ...] = ()
 
     def __repr__(self) -> str:
         # the token and a DSN password must not end up in a log through a repr

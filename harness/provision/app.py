@@ -17,18 +17,21 @@ from __future__ import annotations
 
 import re
 import signal
+import socket
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.errors import FaultError, ProvisionError
+from harness.provision.ports import free_port
 from harness.provision.process import ChildProcess, Supervisor
 from harness.provision.ready import wait_until
 
-__all__ = ["AppExit", "AppSpec", "AppTarget", "http_ok"]
+__all__ = ["AppExit", "AppSpec", "AppTarget", "http_ok", "tcp_open"]
 
 _LISTENING = re.compile(r"listening on (https?://[\w.\[\]:-]+)")
 
@@ -39,6 +42,17 @@ def http_ok(url: str, timeout: float = 0.5) -> bool:
         with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 - loopback only
             return 200 <= resp.status < 300
     except (urllib.error.URLError, OSError, ValueError):
+        return False
+
+
+def tcp_open(url: str, timeout: float = 0.5) -> bool:
+    """True when the host:port of ``url`` accepts a TCP connection within ``timeout``."""
+    parts = urllib.parse.urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        with socket.create_connection((parts.hostname or "127.0.0.1", port), timeout=timeout):
+            return True
+    except OSError:
         return False
 
 
@@ -55,9 +69,10 @@ class AppSpec:
     env: dict[str, str] = field(default_factory=dict)
     command: str = ""
     url: str = ""
-    ready_path: str = "/health/ready"
-    live_path: str = "/health"
+    ready_path: str = "/health/ready"  # "" : none; ready when live
+    live_path: str = "/health"  # "" : none; live when its port accepts connections
     dsn_env: str = "DATABASE_URL"
+    workdir: str = ""  # where a command target runs ("": the conductor's directory)
     ready_timeout_s: float = 30.0
     drain_timeout_s: float = 10.0
 
@@ -98,10 +113,16 @@ class AppTarget:
         return self.child.log_path if self.child is not None else None
 
     def live(self) -> bool:
-        return http_ok(self.url + self.spec.live_path)
+        """The liveness probe answers 2xx; a target without one: its port accepts a connection."""
+        if self.spec.live_path:
+            return http_ok(self.url + self.spec.live_path)
+        return tcp_open(self.url)
 
     def ready(self) -> bool:
-        return http_ok(self.url + self.spec.ready_path)
+        """The readiness probe answers 2xx; a target without one: it is live."""
+        if self.spec.ready_path:
+            return http_ok(self.url + self.spec.ready_path)
+        return self.live()
 
     # -- lifecycle ------------------------------------------------------------------
 
@@ -114,7 +135,7 @@ class AppTarget:
         argv, env = self._command()
         self._starts += 1
         self.child = self.supervisor.spawn(
-            f"app-{self._starts}", argv, env=env,
+            f"app-{self._starts}", argv, env=env, cwd=Path(self.spec.workdir) if self.spec.workdir else None,
             stop_signal=signal.SIGTERM, stop_timeout=self.spec.drain_timeout_s + 5.0,
         )
         self.frozen = False
@@ -140,9 +161,10 @@ class AppTarget:
             env["REFERENCE_IMPL_ADMIN_TOKEN"] = self.spec.admin_token
             env["REFERENCE_IMPL_DRAIN_TIMEOUT_S"] = str(self.spec.drain_timeout_s)
             return argv, env
-        if not self.port:
-            self.port = _port_from_url(self.spec.url)
-        self.url = self.spec.url.rstrip("/")
+        if not self.port:  # no url: a free loopback port, handed over as {port} and PORT
+            self.port = _port_from_url(self.spec.url) if self.spec.url else free_port()
+        self.url = self.spec.url.rstrip("/") or f"http://127.0.0.1:{self.port}"
+        env.setdefault("PORT", str(self.port))
         env[self.spec.dsn_env] = self.spec.dsn
         command = self.spec.command.replace("{port}", str(self.port)).replace("{dsn}", self.spec.dsn)
         return ["/bin/sh", "-c", f"exec {command}"], env
