@@ -41,8 +41,6 @@ __all__ = [
 
 #: How many example rows (first failures, slowest requests) evidence carries.
 EXAMPLE_ROWS = 5
-#: How long a request may have been in flight before a fault and still answer because of it.
-MAX_REQUEST_S = 30.0
 
 
 @dataclass(frozen=True)
@@ -142,10 +140,16 @@ def detect_time(
     window: FaultWindow, samples: list[dict[str, Any]], until_s: float,
     table: RequestTable | None = None, series: TimeSeries | None = None,
 ) -> tuple[float | None, dict[str, Any]]:
-    """Seconds from the fault's application to the app showing it knows: a sample with
-    readiness 503 or the breaker open, or (finer than the sample tick) the first request
-    the app answered 503 (its fast refusal while a dependency is down); the earlier wins."""
+    """Seconds from the fault's application to the service showing it knows.
+
+    With a readiness probe (some sample has ``ready``) or a breaker: a sample with
+    readiness 503 or the breaker open, or (finer than the sample tick) the end of the
+    first request that *started* after the fault and was answered 503 (the fast
+    refusal); the earlier wins. Without either, the service can only show it through
+    its answers: the end of the first failed request that started after the fault.
+    """
     found: list[tuple[float, dict[str, Any]]] = []
+    probed = any(s.get("ready") is not None or s.get("breaker") is not None for s in samples)
     for s in samples:
         t = float(s["t_s"])
         if t < window.applied_s:
@@ -157,29 +161,35 @@ def detect_time(
             found.append((t, {"sample_t_s": t, "signal": how}))
             break
     if table is not None and series is not None:
-        first = _first_503(table, series, window.applied_s, until_s)
+        first = _first_failed(table, series, window.applied_s, until_s, only_503=probed)
         if first is not None:
-            found.append((first, {"request_t_s": first, "signal": "first 503 response"}))
+            signal = "first 503 response" if probed else "first failed request"
+            found.append((first, {"request_t_s": first, "signal": signal}))
     if not found:
-        return None, {"reason": "no readiness 503, breaker open or 503 response",
-                      "searched_until_s": until_s}
+        what = "readiness 503, breaker open or 503 response" if probed else \
+            "failed request (the target has no readiness probe)"
+        return None, {"reason": f"no {what} after the fault", "searched_until_s": until_s}
     t, evidence = min(found, key=lambda f: f[0])
     return max(0.0, t - window.applied_s), evidence
 
 
-def _first_503(table: RequestTable, series: TimeSeries, lo_s: float, hi_s: float) -> float | None:
-    """Start time of the first request answered 503 that *ended* after ``lo_s``."""
+def _first_failed(table: RequestTable, series: TimeSeries, lo_s: float, hi_s: float,
+                  only_503: bool) -> float | None:
+    """End time of the first request that started at or after ``lo_s`` and failed (with
+    ``only_503``: was answered 503). A request that started before the fault says
+    nothing about whether the service noticed it."""
     order = table.time_order()
-    start = bisect.bisect_left(series.t_s, lo_s - MAX_REQUEST_S)
+    start = bisect.bisect_left(series.t_s, lo_s)
     stop = bisect.bisect_right(series.t_s, hi_s)
     best: float | None = None
     for k in range(start, stop):
         i = order[k]
         if best is not None and table.t_s[i] > best:
             break  # starts after the best end: cannot end before it
-        if table.status[i] == 503:
+        failed = table.status[i] == 503 if only_503 else not table.ok[i]
+        if failed:
             end = table.t_s[i] + table.latency_ms[i] / 1000.0
-            if end >= lo_s and (best is None or end < best):
+            if best is None or end < best:
                 best = end
     return best
 

@@ -99,8 +99,17 @@ def _fraction_by_kind(
     return {k: (h[0] / h[1] if h[1] else None) for k, h in hits.items()}
 
 
-def _uptime(s: dict[str, Any]) -> bool:
-    return s.get("ready") is True
+def _uptime(s: dict[str, Any]) -> bool | None:
+    """Serving in this sample: by readiness, else liveness; a probe that timed out (a frozen
+    app) is not serving; a target with neither probe has no uptime figure (None)."""
+    missing = s.get("missing") or ()
+    for probe in ("ready", "live"):
+        value = s.get(probe)
+        if value is not None:
+            return value is True
+        if probe in missing:
+            return False
+    return None
 
 
 def _saturated(s: dict[str, Any]) -> bool | None:
@@ -260,7 +269,6 @@ def process_metrics(
     """(the ``process`` section of result.json, metrics by phase kind incl. ``run``)."""
     kinds = (*dict.fromkeys(index.kinds()), "run")
     metrics: dict[str, dict[str, Any]] = {k: {} for k in kinds}
-    have = bool(samples)
     errors: dict[str, list[dict[str, Any]]] = {}
     for field, name in (("app_errors_unhandled", "unhandled_errors"),
                         ("stderr_unhandled", "stderr_unhandled_errors")):
@@ -274,10 +282,13 @@ def process_metrics(
                         for t, v in incs[:10]]
     warnings = _sum_by_kind(counter_increments(samples, "memory_warnings", per_process=True),
                             index)
+    # a target whose stats never carry the field has no warning count: not measured, not 0
+    reports_warnings = any(isinstance(s.get("memory_warnings"), int | float) for s in samples)
     hours = {**index.duration_by_kind(), "run": sum(index.duration_by_kind().values())}
     for k in kinds:
         h = hours.get(k, 0.0) / 3600.0
-        metrics[k]["memory_warnings_per_hour"] = warnings.get(k, 0) / h if have and h else None
+        metrics[k]["memory_warnings_per_hour"] = (warnings.get(k, 0) / h
+                                                  if reports_warnings and h else None)
     for name, judge in (("uptime", _uptime), ("pool_saturation", _saturated)):
         frac = _fraction_by_kind(samples, index, judge)
         for k in kinds:
