@@ -5,13 +5,18 @@ asyncpg connections through it and straight to Postgres, and the real sampler.""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
+import socket
+import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import asyncpg
 import pytest
 
+from harness.observe import Observer, ObserveTargets
 from harness.observe.pg_activity import PgActivitySampler
 from harness.observe.proxy_conns import (
     normalize_addr,
@@ -155,3 +160,43 @@ def test_no_proxy_pid_falls_back_to_application_name_else_null(
         assert got["fallback"]["app_by"] == "application_name"
 
     asyncio.run(main())
+
+
+def test_observer_wired_with_the_proxy_pid_writes_app_counted_by_proxy(
+    proxy: RunningProxy, postgres: EmbeddedPostgres, tmp_path: Path
+) -> None:
+    """ObserveTargets with proxy_pid/proxy_upstream (as harness.run wires them): every
+    complete sample of samples.jsonl says the app holds the 3 proxied connections, counted
+    by the proxy, although 2 direct ones carry the app's name."""
+    dsn = _through(proxy, postgres)
+    with socket.socket() as s:  # nothing listens there: the app's HTTP fields are just down
+        s.bind(("127.0.0.1", 0))
+        dead_url = f"http://127.0.0.1:{s.getsockname()[1]}"
+    targets = ObserveTargets(
+        app_url=dead_url, app_pid=lambda: None, pg_pid=lambda: postgres.pid,
+        pg_dsn=postgres.dsn, admin_token=None, app_log=lambda: None, chaos_hooks=False,
+        proxy_pid=lambda: proxy.pid, proxy_upstream=f"{postgres.host}:{postgres.port}",
+    )
+
+    async def hold(seconds: float) -> None:
+        proxied = await _open(dsn, N_PROXIED, "svc")
+        direct = await _open(postgres.dsn, M_DIRECT, targets.app_name)
+        await asyncio.sleep(seconds)
+        for conn in proxied + direct:
+            await conn.close()
+
+    run_dir = tmp_path / "run"
+    observer = Observer(run_dir, targets, t0_monotonic=time.monotonic() + 0.5, tick_s=0.25)
+    observer.start()
+    try:
+        asyncio.run(hold(1.5))
+    finally:
+        assert observer.stop(timeout_s=5.0)
+    assert observer.error is None
+    samples = [json.loads(line) for line in (run_dir / "samples.jsonl").read_text().splitlines()]
+    counted = [s["pg_connections"] for s in samples if s["pg_connections"] is not None
+               and s["pg_connections"]["app"] == N_PROXIED]
+    assert len(counted) >= 3, [s["pg_connections"] for s in samples]
+    assert all(c["app_by"] == "proxy" for c in counted)
+    assert all(s["pg_connections"]["app_by"] == "proxy" for s in samples
+               if s["pg_connections"] is not None and s["pg_connections"]["app"] is not None)
