@@ -194,6 +194,8 @@ def _observer(scenario: Scenario, stack: _Stack, run_dir: Path, t0: float) -> Ob
     targets = ObserveTargets(
         app_url=app.url, app_pid=lambda: app.pid, pg_pid=lambda: pg.pid, pg_dsn=pg.dsn,
         admin_token=stack.admin_token, app_log=lambda: app.log_path,
+        # the app's connections are the ones the proxy opened to Postgres (not a name it sets)
+        proxy_pid=lambda: stack.proxy.pid, proxy_upstream=_pg_hostport(pg.dsn),
         # tracemalloc costs the app ~3x in CPU: memory diffs only where the scenario asks for them
         chaos_hooks=(scenario.target.chaos_hooks and scenario.target.kind == "reference"
                      and scenario.observe.tracemalloc),

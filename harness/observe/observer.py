@@ -37,6 +37,7 @@ from harness.observe.http_probe import AppProbe, ProbeResult, make_client
 from harness.observe.memory_diffs import MemoryDiffs
 from harness.observe.pg_activity import PgActivitySampler
 from harness.observe.proc_sample import ProcessSampler
+from harness.observe.proxy_conns import proxy_sockets_getter
 from harness.observe.stderr_scan import StderrScanner
 from harness.observe.targets import ObserveTargets
 
@@ -98,7 +99,9 @@ class Observer:
                                targets.ready_path, targets.stats_path)
         self._http_timeout_s = http_timeout_s
         self._pg = (
-            PgActivitySampler(targets.pg_dsn, targets.app_name, pg_timeout_s)
+            PgActivitySampler(targets.pg_dsn, targets.app_name, pg_timeout_s,
+                              client_sockets=proxy_sockets_getter(targets.proxy_pid,
+                                                                  targets.proxy_upstream))
             if targets.pg_dsn else None
         )
         self._memory = MemoryDiffs(
@@ -383,3 +386,4 @@ class Observer:
 
 async def _none() -> None:
     return None
+

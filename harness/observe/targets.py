@@ -1,4 +1,5 @@
-"""What the observer watches: one app (by URL and pid) and one Postgres (by pid and DSN)."""
+"""What the observer watches: one app (by URL and pid), one Postgres (by pid and DSN), and
+the fault proxy in between (by pid), through which the app's connections are counted."""
 
 from __future__ import annotations
 
@@ -26,8 +27,15 @@ class ObserveTargets:
     - ``app_log``: the app's stdout+stderr log, scanned for unhandled errors.
     - ``chaos_hooks``: whether ``/api/chaos/memory/snapshot`` exists; without it
       no memory diffs are taken.
-    - ``app_name``: the ``application_name`` the app's Postgres connections use,
-      counted as ``pg_connections.app``.
+    - ``proxy_pid`` / ``proxy_upstream``: the fault proxy's pid (``None`` while
+      unknown, e.g. a proxy reached by URL) and the ``host:port`` it forwards to
+      (Postgres). With both, ``pg_connections.app`` counts the backends whose client
+      end is one of the proxy's sockets to Postgres (``app_by: "proxy"``): every
+      connection of the app, whatever it calls itself, and none of anyone else's.
+    - ``app_name``: only the fallback for when no proxy pid is known: the
+      ``application_name`` the app's connections use (``app_by:
+      "application_name"``), counted only when some connection has it; otherwise
+      ``pg_connections.app`` is ``null`` (unknown), never 0.
     - ``live_path`` / ``ready_path`` / ``stats_path``: the target's probes, each ``""``
       when it has none (never asked; its fields stay ``null``).
     - ``unhandled_error_patterns``: the target's own regexes for the log scan.
@@ -45,10 +53,13 @@ class ObserveTargets:
     ready_path: str = "/health/ready"
     stats_path: str = "/api/monitoring/stats"
     unhandled_error_patterns: tuple[str, ...] = ()
+    proxy_pid: Callable[[], int | None] | None = None
+    proxy_upstream: str | None = None
 
     def __repr__(self) -> str:
         # the token and a DSN password must not end up in a log through a repr
         return (
             f"ObserveTargets(app_url={self.app_url!r}, pg_dsn={'set' if self.pg_dsn else None}, "
-            f"chaos_hooks={self.chaos_hooks}, app_name={self.app_name!r})"
+            f"chaos_hooks={self.chaos_hooks}, app_name={self.app_name!r}, "
+            f"proxy_upstream={self.proxy_upstream!r})"
         )

@@ -29,6 +29,13 @@ class RunningProxy:
     client: ProxyClient
     child: ChildProcess | None = None
 
+    @property
+    def pid(self) -> int | None:
+        """The proxy process' pid while the harness runs it and it is alive; ``None`` for a
+        proxy reached by URL (its sockets are out of reach) or one that has exited."""
+        child = self.child
+        return child.pid if child is not None and child.alive else None
+
 
 def _alive_version(client: ProxyClient, child: ChildProcess | None) -> bool:
     if child is not None and not child.alive:

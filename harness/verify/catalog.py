@@ -107,7 +107,8 @@ _SPECS: tuple[MetricSpec, ...] = (
     ),
     _spec(
         "connection_leaks", "count",
-        "the app's Postgres connections above their baseline after the run", _RUN,
+        "the app's Postgres connections (via the proxy) left after the cooldown above its "
+        "pool max (else its pre-fault steady peak)", _RUN,
     ),
     _spec(
         "pool_saturation", "fraction",

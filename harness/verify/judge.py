@@ -229,7 +229,7 @@ def judge_run(root: Path) -> dict[str, Any]:
     memory, mem_metrics = memory_report(samples, files.memory_diffs(), index.phases,
                                         warm_end, _memory_threshold(facts))
     process, proc_metrics = process_metrics(samples, run_info, events, index, table, series,
-                                            files.path("logs"), load_end)
+                                            files.path("logs"), load_end, warm_end)
     if process["startup"].get("never_ready"):
         forced[("startup_seconds", "run")] = process["startup"]["reason"]
     writes = _writes(files, ledger)

@@ -5,8 +5,9 @@ All from samples.jsonl, run.json ``app.exits``, timeline.jsonl and the app's log
 * unhandled errors: the app's own count and the harness' independent stderr count,
   both cumulative counters summed as increments (a drop means the app restarted and
   its counter began again, so the new value is all new);
-* connection leaks: the app's Postgres connections after the run above both their
-  baseline peak and the pool's maximum;
+* connection leaks: the service's Postgres connections (those through the fault proxy)
+  once the load stopped and the cooldown passed, above the pool's maximum (else the
+  peak of the steady part before the first fault); unknown (None) when not counted;
 * pool saturation: the fraction of samples whose pool had every connection in use
   with requests waiting; task queue overflow: samples whose queue exceeded its bound;
 * graceful shutdown: for every SIGTERM exit, the 5xx responses to requests in flight
@@ -27,12 +28,14 @@ from pathlib import Path
 from typing import Any
 
 from harness.verify.availability import TimeSeries
-from harness.verify.phases import PhaseIndex
+from harness.verify.phases import PhaseIndex, run_bounds
 from harness.verify.requests import RequestTable
 from harness.verify.rundir import TimelineEvent
 
 __all__ = [
     "EXPECTED_EXIT_CAUSES",
+    "LEAK_TAIL_SAMPLES",
+    "connection_leaks",
     "counter_increments",
     "process_metrics",
     "schema_error_count",
@@ -46,6 +49,8 @@ _SCHEMA_ERROR = re.compile(r"UndefinedColumnError|UndefinedTableError|\b42703\b|
 CRASH_SLACK_S = 5.0
 #: How far before a SIGTERM a request may have started and still be in flight.
 MAX_IN_FLIGHT_S = 60.0
+#: How many of the last samples after load end settle the service's connection count.
+LEAK_TAIL_SAMPLES = 3
 
 
 def counter_increments(
@@ -128,20 +133,63 @@ def _overflow(s: dict[str, Any]) -> bool | None:
     return bool(tasks["queued"] > tasks["max_queue"])
 
 
-def connection_leaks(samples: list[dict[str, Any]], load_end_s: float) -> dict[str, Any]:
-    """App connections in the last sample vs max(baseline peak before the first sample
-    after load end, the pool's maximum)."""
-    series = [(float(s["t_s"]), (s.get("pg_connections") or {}).get("app"),
-               (s.get("pool") or {}).get("max")) for s in samples]
-    conns = [(t, c) for t, c, _ in series if isinstance(c, int | float)]
+def connection_leaks(
+    samples: list[dict[str, Any]], load_end_s: float, warm_end_s: float = 0.0,
+    first_fault_s: float | None = None,
+) -> dict[str, Any]:
+    """The service's Postgres connections still open once the load has stopped and the
+    cooldown passed, beyond what it may keep.
+
+    The count is ``pg_connections.app`` (the backends the fault proxy opened, see
+    docs/run-directory.md; ``app_by`` says how it was counted). The settled count is the
+    smallest of the last :data:`LEAK_TAIL_SAMPLES` figures after ``load_end_s`` (a leaked
+    connection stays; one opened and closed in passing is not a leak). The allowance is
+    the pool's maximum when the service reports one (``pool.max``: a full idle pool is
+    no leak), else the peak during the steady part of the run: after warm-up
+    (``warm_end_s``) and before the first fault (``first_fault_s``; the load end when
+    there is none). Never the peak during the whole load: connections leaked under the
+    faults would raise their own allowance. ``value`` is how far the settled count
+    exceeds the allowance, and ``None`` with a ``reason`` ("not measured: ...") when
+    there is no figure to judge: unknown, not 0.
+    """
+    conns = [(float(s["t_s"]), c, (s.get("pg_connections") or {}).get("app_by"))
+             for s in samples
+             if isinstance(c := (s.get("pg_connections") or {}).get("app"), int | float)]
     if not conns:
-        return {"value": None, "reason": "no pg_connections.app in the samples"}
-    during = [c for t, c in conns if t <= load_end_s] or [c for _, c in conns]
-    pool_max = max((m for _, _, m in series if isinstance(m, int | float)), default=0)
-    allowed = max(max(during), pool_max)
-    final_t, final = conns[-1]
-    return {"value": max(0, int(final - allowed)), "final": final, "final_t_s": final_t,
-            "baseline_peak": max(during), "pool_max": pool_max}
+        return {"value": None, "reason": "not measured: no pg_connections.app in the samples "
+                "(no proxy pid to count the service's connections by, and no connection "
+                "with its application_name)"}
+    counted_by = sorted({str(by) for _, _, by in conns if by})
+    after = [(t, c) for t, c, _ in conns if t > load_end_s]
+    if not after:
+        return {"value": None, "counted_by": counted_by,
+                "reason": f"not measured: no pg_connections.app after the load ended "
+                          f"({load_end_s:g} s)"}
+    tail = after[-LEAK_TAIL_SAMPLES:]
+    settled = min(c for _, c in tail)
+    pool_max = max((m for s in samples
+                    if isinstance(m := (s.get("pool") or {}).get("max"), int | float) and m > 0),
+                   default=None)
+    steady_end = first_fault_s if first_fault_s is not None else load_end_s
+    steady = [c for t, c, _ in conns if warm_end_s <= t < min(steady_end, load_end_s)]
+    steady_peak = max(steady, default=None)
+    out: dict[str, Any] = {
+        "final": tail[-1][1], "final_t_s": tail[-1][0], "settled": settled,
+        "tail": [c for _, c in tail], "pool_max": pool_max, "steady_peak": steady_peak,
+        "steady_s": [warm_end_s, steady_end], "counted_by": counted_by,
+        "load_peak": max((c for t, c, _ in conns if t <= load_end_s), default=None),
+    }
+    if pool_max is not None:
+        allowed, source = pool_max, "pool.max"
+    elif steady_peak is not None:
+        allowed, source = steady_peak, "steady_peak"
+    else:
+        return {"value": None, **out,
+                "reason": f"not measured: the service reports no pool.max and no "
+                          f"pg_connections.app falls in the steady part "
+                          f"({warm_end_s:g} s to {steady_end:g} s) to take its peak from"}
+    return {"value": max(0, int(settled - allowed)), **out, "allowance": allowed,
+            "allowance_from": source}
 
 
 def shutdown_checks(
@@ -264,9 +312,12 @@ def _crashes(
 def process_metrics(
     samples: list[dict[str, Any]], run_info: dict[str, Any], events: list[TimelineEvent],
     index: PhaseIndex, table: RequestTable, series: TimeSeries, log_dir: Path,
-    load_end_s: float,
+    load_end_s: float, warm_end_s: float | None = None,
 ) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
-    """(the ``process`` section of result.json, metrics by phase kind incl. ``run``)."""
+    """(the ``process`` section of result.json, metrics by phase kind incl. ``run``).
+
+    ``warm_end_s`` (the end of warm-up) bounds the steady part the connection-leak
+    allowance may come from; without it, it is read from the timeline and run.json."""
     kinds = (*dict.fromkeys(index.kinds()), "run")
     metrics: dict[str, dict[str, Any]] = {k: {} for k in kinds}
     errors: dict[str, list[dict[str, Any]]] = {}
@@ -302,7 +353,10 @@ def process_metrics(
     crash_sums = _sum_by_kind(((float(c.get("t_s") or 0.0), 1.0) for c in crashes), index)
     for k in kinds:
         metrics[k]["crashes"] = int(crash_sums.get(k, 0)) if run_info else None
-    leaks = connection_leaks(samples, load_end_s)
+    if warm_end_s is None:
+        warm_end_s = run_bounds(events, run_info)[0]
+    first_fault = min((e.t_s for e in events if e.event == "apply"), default=None)
+    leaks = connection_leaks(samples, load_end_s, warm_end_s, first_fault)
     shutdown = shutdown_checks(exits, events, table, series)
     startup = _startup(samples, events)
     schema = schema_error_count(log_dir)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from verifykit import RunDirBuilder, steady_load
 
@@ -37,6 +38,85 @@ def test_connection_leak_is_counted_above_pool_max_and_baseline() -> None:
     assert got["value"] == 3 and got["final"] == 13
     samples[-1]["pg_connections"]["app"] = 10
     assert connection_leaks(samples, load_end_s=15.0)["value"] == 0
+
+
+def _conn_samples(app: list[int | None], pool_max: int | None = None,
+                  by: str = "proxy") -> list[dict[str, Any]]:
+    """One sample a second, t = 0 .. len-1, with ``pg_connections.app`` from ``app``."""
+    return [{"t_s": float(t),
+             "pool": {"max": pool_max, "in_use": 1} if pool_max is not None else None,
+             "pg_connections": {"total": (c or 0) + 2, "app": c, "app_by": by if c is not None
+                                else None}}
+            for t, c in enumerate(app)]
+
+
+def test_a_leak_that_grows_during_the_load_fires() -> None:
+    """No pool max reported: 4 steady connections (warm-up 0..5 s, first fault at 10 s),
+    then one more leaked every 2 s under the faults up to 14, and 14 still open after the
+    load stopped at 30 s and the cooldown. The old rule (peak during the load) allowed 14,
+    so it could never fire; the steady peak allows 4: 10 leaked."""
+    app = [2] * 5 + [4] * 5 + [min(14, 4 + (t - 10) // 2 + 1) for t in range(10, 31)] + [14] * 6
+    got = connection_leaks(_conn_samples(app), load_end_s=30.0, warm_end_s=5.0,
+                           first_fault_s=10.0)
+    assert got["value"] == 10 and got["allowance"] == 4 and got["allowance_from"] == "steady_peak"
+    assert got["load_peak"] == 14 and got["counted_by"] == ["proxy"] and got["settled"] == 14
+
+
+def test_a_leak_above_the_pool_max_fires_even_when_the_load_peak_was_higher() -> None:
+    """Pool max 10, but the service opened connections around its pool during the load (25
+    at the peak) and kept 18 of them: 8 above what its pool may hold."""
+    app = [5] * 10 + [10, 15, 20, 25, 25] + [18] * 8
+    got = connection_leaks(_conn_samples(app, pool_max=10), load_end_s=14.0, warm_end_s=2.0,
+                           first_fault_s=8.0)
+    assert got["value"] == 8 and got["allowance"] == 10 and got["allowance_from"] == "pool.max"
+
+
+def test_a_clean_pool_that_grows_to_its_max_and_stays_does_not_fire() -> None:
+    """Steady at 3, the pool grows to its max of 10 under the faults and stays full and idle
+    after the load: within the pool's maximum, no leak (although above the steady peak)."""
+    app = [3] * 10 + [6, 8, 10, 10, 10] + [10] * 8
+    got = connection_leaks(_conn_samples(app, pool_max=10), load_end_s=14.0, warm_end_s=2.0,
+                           first_fault_s=8.0)
+    assert got["value"] == 0 and got["allowance_from"] == "pool.max" and got["steady_peak"] == 3
+
+
+def test_without_pool_max_the_allowance_is_the_pre_fault_steady_peak() -> None:
+    """No pool max: warm-up (0..4 s) peaks at 9 (ignored), steady (4..10 s) at 5, faults
+    later reach 12. After the load: 7, 6, 5, 5 -> settled 5, exactly the steady peak: 0;
+    settling at 6 instead leaks 1. A one-tick spike among the last samples is not a leak."""
+    app = [9, 9, 2, 2, 3, 5, 4, 5, 5, 4, 8, 12, 12, 9, 7, 6, 5, 5]
+    got = connection_leaks(_conn_samples(app), load_end_s=13.0, warm_end_s=4.0,
+                           first_fault_s=10.0)
+    assert got["value"] == 0 and got["allowance"] == 5 and got["steady_s"] == [4.0, 10.0]
+    app[-3:] = [6, 6, 6]
+    assert connection_leaks(_conn_samples(app), load_end_s=13.0, warm_end_s=4.0,
+                            first_fault_s=10.0)["value"] == 1
+    app[-3:] = [5, 9, 5]
+    assert connection_leaks(_conn_samples(app), load_end_s=13.0, warm_end_s=4.0,
+                            first_fault_s=10.0)["value"] == 0
+    # no fault at all: the steady part runs to the load end
+    got = connection_leaks(_conn_samples([3] * 10 + [2] * 3), load_end_s=9.5, warm_end_s=2.0)
+    assert got["value"] == 0 and got["steady_peak"] == 3 and got["steady_s"] == [2.0, 9.5]
+
+
+def test_missing_connection_figures_are_unknown_with_a_reason_never_zero() -> None:
+    """No samples, no app figure (not counted: null), no figure after the load, and no
+    pool max with no steady sample before the first fault: None, with a 'not measured'
+    reason each time."""
+    cases = [
+        ([], 10.0, 0.0, None),
+        (_conn_samples([None] * 12), 8.0, 2.0, 5.0),
+        (_conn_samples([3] * 8 + [None] * 4), 8.0, 2.0, 5.0),
+        (_conn_samples([None] * 5 + [3] * 7), 8.0, 2.0, 5.0),
+    ]
+    for samples, load_end, warm_end, first_fault in cases:
+        got = connection_leaks(samples, load_end, warm_end, first_fault)
+        assert got["value"] is None, got
+        assert got["reason"].startswith("not measured: "), got
+    samples = _conn_samples([3] * 12)
+    for s in samples:
+        del s["pg_connections"]["app"]  # an old samples.jsonl without the figure
+    assert connection_leaks(samples, 8.0)["value"] is None
 
 
 def test_shutdown_5xx_counts_requests_in_flight_after_sigterm(tmp_path: Path) -> None:
