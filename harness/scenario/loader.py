@@ -85,14 +85,12 @@ def _resolve_paths(scenario: Scenario, base: Path) -> Scenario:
     """A command target's workdir and a locustfile, relative to the scenario file, made
     absolute (a command target with no workdir runs in the scenario file's directory)."""
     t = scenario.target
-    changes: dict[str, str] = {}
-    if t.kind == "command":
-        changes["workdir"] = str((base / t.workdir).resolve())
-    if t.locustfile:
-        changes["locustfile"] = str((base / t.locustfile).resolve())
-    if not changes:
+    if t.kind != "command" and not t.locustfile:
         return scenario
-    return dataclasses.replace(scenario, target=dataclasses.replace(t, **changes))
+    workdir = str((base / t.workdir).resolve()) if t.kind == "command" else t.workdir
+    locustfile = str((base / t.locustfile).resolve()) if t.locustfile else ""
+    target = dataclasses.replace(t, workdir=workdir, locustfile=locustfile)
+    return dataclasses.replace(scenario, target=target)
 
 
 def loads_scenario(
