@@ -1,0 +1,120 @@
+"""The shipped Node.js example scenarios, run as a user would: a service in another language,
+with its own API and probes, driven by declared requests, faulted, and judged.
+
+Real parts throughout: the embedded Postgres and proxy, ``node server.js`` supervised by the
+harness, Locust. The scenarios run at their own (short) durations.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from harness.run import run_scenario
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLE = ROOT / "examples" / "node-service"
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.slow,
+    pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed"),
+    pytest.mark.skipif(not (EXAMPLE / "node_modules").is_dir(),
+                       reason="examples/node-service/node_modules is missing: run ./dev.sh setup"),
+]
+
+
+def _slos(result: dict) -> dict[str, dict]:
+    return {s["id"]: s for s in result["slos"]}
+
+
+def test_node_service_survives_its_faults(tmp_path: Path) -> None:
+    """Provoke: a Postgres restart, latency on the service's database link and a SIGKILL of the
+    service, under a login-then-order load. Must hold: every fault applied, every SLO passes,
+    the orders are read back from the service's own table and none acknowledged is lost."""
+    outcome = run_scenario(EXAMPLE / "scenario.toml", reports_dir=tmp_path, quiet=True)
+    assert outcome.status == "complete", outcome.error
+    result = outcome.result
+    assert result is not None
+    assert outcome.exit_code == 0, {k: (v["value"], v["verdict"]) for k, v in _slos(result).items()}
+    assert all(v["verdict"] == "pass" for v in _slos(result).values())
+    writes = result["writes"]
+    assert writes["acknowledged"] > 100 and writes["read"] >= writes["acknowledged"] - 5
+    assert writes["lost"] == 0 and writes["duplicated"] == 0
+    events = [json.loads(x) for x in (outcome.run_dir / "timeline.jsonl").read_text().splitlines()]
+    applied = [e["action"] for e in events if e["event"] == "apply" and e["ok"]]
+    assert applied == ["postgres.restart", "network.latency", "app.kill"]
+    run = json.loads((outcome.run_dir / "run.json").read_text())
+    assert run["profile"] == "command target" and run["app"]["restarts"] == 1
+    assert run["app"]["probes"] == {"live": "/healthz", "ready": "/readyz", "stats": None}
+    rows = (outcome.run_dir / "requests.csv").read_text().splitlines()
+    names = {r.split(",")[1] for r in rows[1:]}
+    assert names == {"login", "place_order", "get_order", "list_orders"}
+    run_metrics = result["metrics"]["run"]
+    assert run_metrics["uptime"] is not None  # from /readyz
+    # no stats endpoint: the service's own counters are not measured, never 0
+    assert run_metrics["unhandled_errors"] is None
+    assert run_metrics["memory_warnings_per_hour"] is None
+    assert run_metrics["stderr_unhandled_errors"] == 0  # its log was scanned
+
+
+def test_node_service_planted_ack_before_commit_is_caught(tmp_path: Path) -> None:
+    """Negative control: the service acknowledges orders before they commit; a SIGKILL and a
+    Postgres restart must lose some, and lost_writes must fail naming their keys."""
+    outcome = run_scenario(EXAMPLE / "scenario-ack-before-commit.toml", reports_dir=tmp_path,
+                           quiet=True)
+    assert outcome.status == "complete", outcome.error
+    assert outcome.result is not None
+    assert outcome.exit_code == 0, "the control must fail exactly as it declares"
+    slo = _slos(outcome.result)["lost_writes@run"]
+    assert slo["verdict"] == "fail" and slo["value"] > 0
+    assert slo["evidence"]["keys"] and all(k.startswith("k12-") for k in slo["evidence"]["keys"])
+
+
+NO_PROBES = """
+name = "node-no-probes"
+seed = 3
+duration = "8s"
+warmup = "2s"
+cooldown = "1s"
+
+[target]
+kind = "command"
+command = "node server.js"
+workdir = "{workdir}"
+
+[load]
+users = 2
+[[load.request]]
+name = "list_orders"
+path = "/orders?limit=5"
+
+[slo.run]
+uptime = ">= 99%"
+unhandled_errors = "== 0"
+memory_warnings_per_hour = "< 5"
+pool_saturation = "< 1%"
+availability = ">= 0%"
+"""
+
+
+def test_a_service_without_probes_is_not_measured_never_passed(tmp_path: Path) -> None:
+    """A service that exposes no health, readiness or stats endpoint: the checks that need them
+    are 'not measured' (unknown, which fails the run), never a pass; what the load measures
+    (availability) is still judged."""
+    path = tmp_path / "no-probes.toml"
+    path.write_text(NO_PROBES.format(workdir=EXAMPLE))
+    outcome = run_scenario(path, reports_dir=tmp_path / "reports", quiet=True)
+    assert outcome.status == "complete", outcome.error
+    assert outcome.result is not None
+    slos = _slos(outcome.result)
+    for slo_id in ("uptime@run", "unhandled_errors@run", "memory_warnings_per_hour@run",
+                   "pool_saturation@run"):
+        assert slos[slo_id]["verdict"] == "unknown", (slo_id, slos[slo_id])
+        assert "not measured" in slos[slo_id]["evidence"]["reason"]
+    assert slos["availability@run"]["verdict"] == "pass"
+    assert outcome.exit_code == 1
+    report = (outcome.run_dir / "report.md").read_text()
+    assert "not measured" in report
