@@ -220,6 +220,7 @@ class _Conductor:
         self.t0 = time.monotonic()
         self.log = TimelineLog(run_dir / "timeline.jsonl", self.t0)
         self.pg: list[EmbeddedPostgres | DsnPostgres] = []
+        self.load_counts: dict[str, int] = {}
 
     def provision(self, sup: Supervisor) -> _Stack:
         stack = _provision(self.scenario, sup, self.pg)
@@ -257,7 +258,23 @@ class _Conductor:
             self._collect(stack)
             observer.stop(timeout_s=15)
             self.record.update(observer=observer.summary())
+        if status == "complete":
+            self._check_load_recorded()
         return status
+
+    def _check_load_recorded(self) -> None:
+        """A load that recorded nothing, or no write key while the scenario judges writes,
+        cannot be judged: an error that says what to do, never a verdict."""
+        where = f"the locustfile {self.scenario.target.locustfile}" if \
+            self.scenario.target.locustfile else "the load"
+        if not self.load_counts.get("rows"):
+            raise HarnessError(f"{where} recorded no request: a locustfile must send through "
+                               "harness.load.client.ChaosUser (docs/your-service.md)")
+        judges_writes = any(slo.metric.endswith("_writes") for slo in self.scenario.slos)
+        if judges_writes and not self.load_counts.get("writes"):
+            raise HarnessError(f"{where} recorded no write key, yet the scenario judges writes "
+                               "(lost_writes, ...): send writes with ChaosUser.write(key=...), or "
+                               "give a declared request a write_key")
 
     def _online_checker(self, stack: _Stack) -> OnlineWriteChecker | None:
         """The opt-in online data-safety check: stops the run at the first lost write."""
@@ -315,7 +332,8 @@ class _Conductor:
                 stack.pg.start()  # a fault left it down: the final read needs it
             self.log.write("postgres_ready", cause="collect")
         final_read(stack.pg.dsn, self.scenario.verify.writes_sql, self.run_dir / "final_read.json", self.t0)
-        merge_request_files(self.run_dir / "requests", self.run_dir / "requests.csv")
+        merge_request_files(self.run_dir / "requests", self.run_dir / "requests.csv",
+                            counts=self.load_counts)
 
 
 def _app_exits(app: AppTarget, t0: float) -> list[dict[str, Any]]:

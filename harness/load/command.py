@@ -14,13 +14,14 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-from harness.load.config import CONFIG_ARG, CONFIG_ENV, REQUEST_FILE_GLOB
+from harness.load.config import CONFIG_ARG, CONFIG_ENV, REQUEST_COLUMNS, REQUEST_FILE_GLOB
 
 __all__ = ["LOCUSTFILE", "locust_argv", "locust_env", "merge_request_files"]
 
 #: The harness' own locustfile (the reference API).
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
-_COLUMNS = ["t_s", "name", "status", "ok", "latency_ms", "error", "write_key", "ack", "attempt"]
+_COLUMNS = list(REQUEST_COLUMNS)
+_WRITE_KEY = REQUEST_COLUMNS.index("write_key")
 
 
 def locust_argv(
@@ -98,11 +99,13 @@ def _reordered(rows: Iterator[tuple[float, list[str]]], window_s: float) -> Iter
 
 
 def merge_request_files(
-    requests_dir: Path | str, out_csv: Path | str, reorder_window_s: float = 600.0
+    requests_dir: Path | str, out_csv: Path | str, reorder_window_s: float = 600.0,
+    counts: dict[str, int] | None = None,
 ) -> int:
     """Merge every ``requests-<pid>.csv`` in ``requests_dir`` into ``out_csv`` sorted by
     ``t_s``; returns the number of rows. Rows are streamed; each file is reordered within
-    ``reorder_window_s`` (far beyond any request timeout)."""
+    ``reorder_window_s`` (far beyond any request timeout). ``counts``, when given, receives
+    ``rows`` and ``writes`` (rows with a write key)."""
     files = sorted(Path(requests_dir).glob(REQUEST_FILE_GLOB))
     streams = [_reordered(_rows(f), reorder_window_s) for f in files]
     count = 0
@@ -110,7 +113,11 @@ def merge_request_files(
     with out.open("w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh, lineterminator="\n")
         writer.writerow(_COLUMNS)
+        writes = 0
         for _, row in heapq.merge(*streams, key=lambda r: r[0]):
             writer.writerow(row)
             count += 1
+            writes += row[_WRITE_KEY] != ""
+    if counts is not None:
+        counts.update(rows=count, writes=writes)
     return count

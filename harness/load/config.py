@@ -19,12 +19,16 @@ from harness.load.declared import RequestSpec
 if TYPE_CHECKING:
     from harness.scenario.schema import Scenario
 
-__all__ = ["CONFIG_ARG", "CONFIG_ENV", "REQUEST_FILE_GLOB", "LoadRunConfig"]
+__all__ = ["CONFIG_ARG", "CONFIG_ENV", "REQUEST_COLUMNS", "REQUEST_FILE_GLOB", "LoadRunConfig"]
 
 CONFIG_ENV = "CHAOSHARNESS_LOAD_CONFIG"
 CONFIG_ARG = "--chaosharness-config"
 #: The recorder writes one file per Locust process: ``requests-<pid>.csv``.
 REQUEST_FILE_GLOB = "requests-*.csv"
+#: The columns of requests.csv (docs/run-directory.md), written by the recorder in Locust.
+REQUEST_COLUMNS: tuple[str, ...] = (
+    "t_s", "name", "status", "ok", "latency_ms", "error", "write_key", "ack", "attempt",
+)
 
 
 @dataclass(frozen=True)

@@ -21,11 +21,11 @@ from typing import IO, Any
 import gevent
 from locust.env import Environment
 
+from harness.load.config import REQUEST_COLUMNS
+
 __all__ = ["COLUMNS", "RequestRecorder", "error_class", "install"]
 
-COLUMNS: tuple[str, ...] = (
-    "t_s", "name", "status", "ok", "latency_ms", "error", "write_key", "ack", "attempt",
-)
+COLUMNS: tuple[str, ...] = REQUEST_COLUMNS
 _HEADER = ",".join(COLUMNS) + "\n"
 
 
@@ -83,8 +83,8 @@ class RequestRecorder:
         status = int(getattr(response, "status_code", 0) or 0)
         ctx = context or {}
         key = ctx.get("write_key")
-        if key:
-            ack = "1" if ctx.get("ack", 200 <= status < 300) else "0"
+        if key:  # acknowledged: the careful client marked the attempt done (status and body)
+            ack = "1" if ctx.get("ack", exception is None) else "0"
             key = _field(str(key))
         else:
             key = ack = ""

@@ -118,3 +118,65 @@ def test_a_service_without_probes_is_not_measured_never_passed(tmp_path: Path) -
     assert outcome.exit_code == 1
     report = (outcome.run_dir / "report.md").read_text()
     assert "not measured" in report
+
+
+def test_own_locustfile_through_the_careful_client(tmp_path: Path) -> None:
+    """A user's own locustfile (examples/node-service/locustfile.py) sends through ChaosUser:
+    its orders are recorded with their keys and read back; a SIGTERM'd service drains."""
+    outcome = run_scenario(EXAMPLE / "scenario-locustfile.toml", reports_dir=tmp_path, quiet=True)
+    assert outcome.status == "complete", outcome.error
+    assert outcome.result is not None and outcome.exit_code == 0, _slos(outcome.result)
+    writes = outcome.result["writes"]
+    assert writes["acknowledged"] > 50 and writes["lost"] == 0
+    rows = (outcome.run_dir / "requests.csv").read_text().splitlines()
+    assert {r.split(",")[1] for r in rows[1:]} == {"login", "place_order", "get_order"}
+
+
+KEYLESS_LOCUSTFILE = '''
+from locust import task
+
+from harness.load.client import ChaosUser
+
+
+class Careless(ChaosUser):
+    @task
+    def order(self) -> None:  # a write sent as a plain request: no key is recorded
+        self.send("GET", "/orders?limit=1", name="list_orders")
+'''
+
+KEYLESS = """
+name = "keyless"
+duration = "6s"
+warmup = "1s"
+cooldown = "1s"
+
+[target]
+kind = "command"
+command = "node server.js"
+workdir = "{workdir}"
+ready_path = "/readyz"
+locustfile = "careless.py"
+
+[load]
+users = 2
+
+[slo.run]
+lost_writes = "== 0"
+
+[verify.writes]
+sql = "select order_key, count(*) from orders group by 1"
+"""
+
+
+def test_a_locustfile_that_records_no_write_key_is_an_error(tmp_path: Path) -> None:
+    """The scenario judges writes but the locustfile never recorded a write key: the run cannot
+    be judged (exit 2, the message says what to do), rather than passing on an empty ledger."""
+    (tmp_path / "careless.py").write_text(KEYLESS_LOCUSTFILE)
+    path = tmp_path / "keyless.toml"
+    path.write_text(KEYLESS.format(workdir=EXAMPLE))
+    outcome = run_scenario(path, reports_dir=tmp_path / "reports", quiet=True)
+    assert outcome.exit_code == 2 and outcome.status == "failed"
+    assert outcome.error is not None and "recorded no write key" in outcome.error
+    assert "careless.py" in outcome.error
+    run = json.loads((outcome.run_dir / "run.json").read_text())
+    assert run["status"] == "failed" and "write key" in run["error"]
