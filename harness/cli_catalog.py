@@ -13,8 +13,13 @@ __all__ = ["add_parsers"]
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
+    """``ok``/``FAIL`` per file; after an ``ok`` scenario, a ``warn`` line per SLO its target
+    and load cannot feed (the run would not measure it, so it could not pass). Warnings
+    do not change the exit code: the file is valid."""
     from harness.scenario.loader import load_scenario
     from harness.scenario.suite import load_suite
+    from harness.verify.catalog import split_slo_id
+    from harness.verify.measurable import unmeasurable
 
     failed = 0
     for path in args.files:
@@ -26,6 +31,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
                 scenario = load_scenario(path)
                 print(f"ok   {path} ({scenario.name}: {len(scenario.faults)} faults, "
                       f"{len(scenario.slos)} SLOs)")
+                for sid, reason in unmeasurable(scenario):
+                    metric, phase = split_slo_id(sid)
+                    print(f"warn {path}: slo.{phase}.{metric}: not measurable here: {reason}")
         except HarnessError as exc:
             failed += 1
             print(f"FAIL {exc}")
@@ -36,7 +44,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     from harness.faults.catalog import FAULTS
     from harness.scenario.loader import load_scenario
     from harness.scenario.suite import list_scenarios, list_suites, load_suite
-    from harness.verify.catalog import METRICS
+    from harness.verify.catalog import EVIDENCE, METRICS
 
     directory = args.dir
     print("Scenarios:")
@@ -55,9 +63,13 @@ def cmd_list(args: argparse.Namespace) -> int:
     for name, spec in FAULTS.items():
         params = ", ".join(spec.params) or "-"
         print(f"  {name:32} {spec.description} (params: {params}; for: {spec.window})")
-    print("SLO metrics:")
+    print("SLO metrics (needs: evidence kinds, below):")
     for name, metric in METRICS.items():
-        print(f"  {name:28} [{metric.unit}] {metric.description}")
+        needs = ", ".join(k for k in EVIDENCE if k in metric.needs)
+        print(f"  {name:28} [{metric.unit}] {metric.description} (needs: {needs})")
+    print("Evidence kinds:")
+    for kind, evidence in EVIDENCE.items():
+        print(f"  {kind:28} {evidence.what}: {evidence.source}")
     return 0
 
 
