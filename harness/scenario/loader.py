@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import ScenarioError
-from harness.observe.stderr_scan import compile_patterns
 from harness.scenario.fault_entries import parse_faults
 from harness.scenario.fields import Table, did_you_mean_text, type_name
 from harness.scenario.load_section import LOAD_KEYS, parse_load
@@ -208,6 +207,8 @@ def _parse_target(top: Table) -> TargetSpec:
 
 def _patterns(t: Table) -> list[str]:
     patterns = t.str_list("unhandled_error_patterns")
+    if patterns:  # imported here: harness.observe pulls in httpx and asyncpg
+        from harness.observe.stderr_scan import compile_patterns
     for i, pattern in enumerate(patterns):
         try:
             compile_patterns([pattern])

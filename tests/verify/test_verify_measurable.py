@@ -18,7 +18,6 @@ ROOT = Path(__file__).resolve().parents[2]
 #: run too short for an RSS slope (the suites stretch soak to 5m / 1h), so the verdict of
 #: memory_growth_mb_per_hour is unknown. Fixing a file means removing its entry here.
 KNOWN_SHIPPED_WARNINGS = {
-    ("soak.toml", "memory_growth_mb_per_hour@run"),
     ("planted-leak.toml", "memory_growth_mb_per_hour@run"),
 }
 
