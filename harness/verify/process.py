@@ -349,16 +349,19 @@ def process_metrics(
     for k in kinds:
         metrics[k]["task_queue_overflow"] = int(counts.get(k, 0)) if k in overflow else None
     exits = list((run_info.get("app") or {}).get("exits") or [])
+    # a service given by URL: the harness neither started nor watched its process
+    owns_process = (run_info.get("app") or {}).get("kind") != "url"
     crashes = _crashes(exits, events, samples, load_end_s)
     crash_sums = _sum_by_kind(((float(c.get("t_s") or 0.0), 1.0) for c in crashes), index)
     for k in kinds:
-        metrics[k]["crashes"] = int(crash_sums.get(k, 0)) if run_info else None
+        metrics[k]["crashes"] = int(crash_sums.get(k, 0)) if run_info and owns_process else None
     if warm_end_s is None:
         warm_end_s = run_bounds(events, run_info)[0]
     first_fault = min((e.t_s for e in events if e.event == "apply"), default=None)
     leaks = connection_leaks(samples, load_end_s, warm_end_s, first_fault)
     shutdown = shutdown_checks(exits, events, table, series)
-    startup = _startup(samples, events)
+    startup = _startup(samples, events) if owns_process else {
+        "value": None, "reason": "not measured: the service was given by URL, the harness never started it"}
     schema = schema_error_count(log_dir)
     metrics["run"].update({
         "connection_leaks": leaks["value"], "shutdown_5xx": shutdown["shutdown_5xx"],

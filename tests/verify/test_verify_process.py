@@ -232,3 +232,30 @@ def test_a_new_app_pid_restarts_the_app_counter_even_when_it_grew_past_the_old_v
     incs = counter_increments(samples, "app_errors_unhandled", per_process=True)
     assert incs == [(1.0, 3.0), (2.0, 5.0), (3.0, 1.0)]
     assert sum(v for _, v in counter_increments(samples, "app_errors_unhandled")) == 6
+
+
+def test_probe_and_process_checks_are_not_measured_without_their_evidence(tmp_path: Path) -> None:
+    """A service given by URL with no probes and no stats: uptime, crashes, startup, memory
+    warnings and the app's own error count are not measured (None), never a pass; each clean
+    sample is no evidence of anything. A timed-out readiness probe is down, not unknown."""
+    from harness.verify import verify_run
+
+    b = RunDirBuilder(tmp_path).bounds()
+    b.run["app"] = {"exits": [], "kind": "url", "probes": {"live": None, "ready": None,
+                                                           "stats": None}}
+    steady_load(b, 5.0, 65.0)
+    for t in range(0, 66):
+        b.sample(float(t), ready=None, live=None, app_proc=None)
+    m = verify_run(b.write())["metrics"]["run"]
+    for name in ("uptime", "crashes", "startup_seconds", "memory_warnings_per_hour",
+                 "unhandled_errors", "pool_saturation", "task_queue_overflow"):
+        assert m[name] is None, name
+    assert m["availability"] == 1.0  # what the load measured is still judged
+
+    b2 = RunDirBuilder(tmp_path / "frozen").bounds()
+    steady_load(b2, 5.0, 65.0)
+    for t in range(0, 66):
+        frozen = 30 <= t < 40
+        b2.sample(float(t), ready=None if frozen else True, live=None if frozen else True,
+                  missing=["ready", "live"] if frozen else [])
+    assert verify_run(b2.write())["metrics"]["run"]["uptime"] == 56 / 66  # 10 of 66 frozen
