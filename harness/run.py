@@ -35,6 +35,7 @@ from harness.load.config import LoadRunConfig
 from harness.observe import Observer, ObserveTargets
 from harness.progress import Progress
 from harness.provision.app import AppSpec, AppTarget
+from harness.provision.dependencies import RunningDependency, start_dependencies
 from harness.provision.pg_external import DsnPostgres
 from harness.provision.postgres import EmbeddedPostgres
 from harness.provision.process import ChildProcess, Supervisor
@@ -98,6 +99,7 @@ class _Stack:
     app: AppTarget
     app_dsn: str
     admin_token: str
+    dependencies: list[RunningDependency]
 
 
 def _provision_postgres(scenario: Scenario, sup: Supervisor) -> EmbeddedPostgres | DsnPostgres:
@@ -155,18 +157,22 @@ def _provision(scenario: Scenario, sup: Supervisor,
     pg = _provision_postgres(scenario, sup)
     pg_holder.append(pg)  # so teardown destroys it even when a later step fails
     proxy = start_proxy(sup, scenario.proxy.kind, scenario.proxy.url, scenario.proxy.path)
-    created = proxy.client.create_proxy("postgres", listen="127.0.0.1:0", upstream=_pg_hostport(pg.dsn))
+    created = proxy.client.create_proxy("postgres", listen=scenario.postgres.listen,
+                                        upstream=_pg_hostport(pg.dsn))
     app_dsn = _proxied_dsn(pg.dsn, created["listen"])
+    deps = start_dependencies(scenario.dependencies, sup, proxy.client)
+    addresses = {"postgres": str(created["listen"]), **{d.name: d.listen for d in deps}}
     _migrate_to(scenario, pg.dsn, sup)
     token = secrets.token_urlsafe(24)
     t = scenario.target
     spec = AppSpec(kind=t.kind, dsn=app_dsn, profile=t.profile, chaos_hooks=t.chaos_hooks,
                    auto_migrate=t.auto_migrate, admin_token=token, env=dict(t.env),
                    command=t.command, url=t.url, ready_path=t.ready_path,
-                   live_path=t.health_path, dsn_env=t.dsn_env, workdir=t.workdir)
+                   live_path=t.health_path, dsn_env=t.dsn_env, workdir=t.workdir,
+                   addresses=addresses)
     app = AppTarget(spec, sup, {**os.environ, "PYTHONUNBUFFERED": "1"})
     app.start(wait_ready=True)
-    return _Stack(pg, proxy, app, app_dsn, token)
+    return _Stack(pg, proxy, app, app_dsn, token, deps)
 
 
 def _write_load_config(scenario: Scenario, run_dir: Path, t0: float) -> Path:
@@ -233,7 +239,8 @@ class _Conductor:
                                                       "kind": t.kind, "probes": probes},
                            postgres={"provider": stack.pg.provider,
                                      "version": getattr(stack.pg, "version", "")},
-                           proxy={"kind": stack.proxy.kind, "url": stack.proxy.url})
+                           proxy={"kind": stack.proxy.kind, "url": stack.proxy.url},
+                           dependencies=[d.to_json() for d in stack.dependencies])
         return stack
 
     def drive(self, sup: Supervisor, stack: _Stack) -> str:

@@ -73,6 +73,9 @@ class AppSpec:
     live_path: str = "/health"  # "" : none; live when its port accepts connections
     dsn_env: str = "DATABASE_URL"
     workdir: str = ""  # where a command target runs ("": the conductor's directory)
+    #: Proxied address (host:port) of each link by name ("postgres", each dependency):
+    #: ``{name}`` in a command target's command line and environment values.
+    addresses: dict[str, str] = field(default_factory=dict)
     ready_timeout_s: float = 30.0
     drain_timeout_s: float = 10.0
 
@@ -150,7 +153,14 @@ class AppTarget:
         return time.monotonic() - started
 
     def _command(self) -> tuple[list[str], dict[str, str]]:
-        env = {**self.base_env, **self.spec.env}
+        if self.spec.kind != "reference" and not self.port:
+            # no url: a free loopback port, handed over as {port} and PORT
+            self.port = _port_from_url(self.spec.url) if self.spec.url else free_port()
+        env = {**self.base_env, "PORT": str(self.port)} if self.spec.kind != "reference" \
+            else dict(self.base_env)
+        env |= {k: self._fill(v) for k, v in self.spec.env.items()}
+        if self.spec.kind != "reference":  # the database through the proxy, always
+            env[self.spec.dsn_env] = self.spec.dsn
         if self.spec.kind == "reference":
             argv = [sys.executable, "-m", "reference_impl", "serve", "--host", "127.0.0.1",
                     "--port", str(self.port), "--dsn", self.spec.dsn, "--profile", self.spec.profile]
@@ -161,13 +171,16 @@ class AppTarget:
             env["REFERENCE_IMPL_ADMIN_TOKEN"] = self.spec.admin_token
             env["REFERENCE_IMPL_DRAIN_TIMEOUT_S"] = str(self.spec.drain_timeout_s)
             return argv, env
-        if not self.port:  # no url: a free loopback port, handed over as {port} and PORT
-            self.port = _port_from_url(self.spec.url) if self.spec.url else free_port()
         self.url = self.spec.url.rstrip("/") or f"http://127.0.0.1:{self.port}"
-        env.setdefault("PORT", str(self.port))
-        env[self.spec.dsn_env] = self.spec.dsn
-        command = self.spec.command.replace("{port}", str(self.port)).replace("{dsn}", self.spec.dsn)
-        return ["/bin/sh", "-c", f"exec {command}"], env
+        return ["/bin/sh", "-c", f"exec {self._fill(self.spec.command)}"], env
+
+    def _fill(self, text: str) -> str:
+        """``{port}``, ``{dsn}`` and ``{<link>}`` (a proxied host:port) filled in; other braces
+        (a shell's ``${VAR}``) are left alone."""
+        values = {"port": str(self.port), "dsn": self.spec.dsn, **self.spec.addresses}
+        for name, value in values.items():
+            text = text.replace("{" + name + "}", value)
+        return text
 
     def _learn_port(self) -> None:
         child = self.child

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import Any
 
 from harness.errors import ScenarioError
 from harness.faults.catalog import FAULTS, FaultSpec, ParamSpec
+from harness.scenario.dependencies import fault_reach_problem, raise_reach_problem
 from harness.scenario.durations import format_duration, parse_duration
 from harness.scenario.fields import Table, did_you_mean_text, type_name
 from harness.scenario.schema import Fault, PostgresSpec, Repeat, TargetSpec, frozen_map
@@ -18,19 +20,22 @@ BASE_KEYS: tuple[str, ...] = ("at", "for", "action", "repeat")
 
 
 def parse_faults(
-    top: Table, duration: float, target: TargetSpec, postgres: PostgresSpec
+    top: Table, duration: float, target: TargetSpec, postgres: PostgresSpec,
+    proxies: Mapping[str, str] | None = None,
 ) -> tuple[Fault, ...]:
-    """Every ``[[fault]]`` entry, validated against the catalogue and the run's duration."""
+    """Every ``[[fault]]`` entry, validated against the catalogue, the run's duration and the
+    links the proxy can break (``proxies``: name -> listen; default just Postgres')."""
     raw = top.data.get("fault", [])
     if not isinstance(raw, list):
         raise top.error("fault", f"expected an array of tables [[fault]], got {type_name(raw)}")
-    return tuple(_parse_fault(top.file, i, entry, duration, target, postgres)
+    links = proxies if proxies is not None else {"postgres": postgres.listen}
+    return tuple(_parse_fault(top.file, i, entry, duration, target, postgres, links)
                  for i, entry in enumerate(raw))
 
 
 def _parse_fault(
     file: str, index: int, entry: object, duration: float, target: TargetSpec,
-    postgres: PostgresSpec,
+    postgres: PostgresSpec, proxies: Mapping[str, str],
 ) -> Fault:
     path = f"fault[{index}]"
     if not isinstance(entry, dict):
@@ -53,6 +58,7 @@ def _parse_fault(
     _check_window(t, spec, at, for_, repeat, duration)
     _check_requirement(t, spec, target, postgres)
     params = {name: _param(t, name, p, spec) for name, p in spec.params.items()}
+    raise_reach_problem(t, fault_reach_problem(spec.requires, params, target, postgres, proxies))
     return Fault(index=index, action=spec.name, at=at, for_=for_, repeat=repeat,
                  params=frozen_map(params))
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import ScenarioError
+from harness.scenario.dependencies import check_listen, links, parse_dependencies
 from harness.scenario.fault_entries import parse_faults
 from harness.scenario.fields import Table, did_you_mean_text, type_name
 from harness.scenario.load_section import LOAD_KEYS, parse_load
@@ -37,8 +38,8 @@ from harness.verify.catalog import PHASE_KINDS, split_slo_id
 __all__ = ["OVERRIDABLE", "load_scenario", "loads_scenario", "read_toml"]
 
 _TOP = ("name", "description", "seed", "duration", "warmup", "cooldown", "expect",
-        "expect_fail", "target", "postgres", "proxy", "load", "fault", "observe", "slo",
-        "verify")
+        "expect_fail", "target", "postgres", "proxy", "dependency", "load", "fault", "observe",
+        "slo", "verify")
 _TARGET = ("kind", "profile", "chaos_hooks", "env", "auto_migrate", "migrate_to", "command",
            "url", "health_path", "ready_path", "stats_path", "dsn_env", "locustfile",
            "workdir", "unhandled_error_patterns")
@@ -81,15 +82,15 @@ def load_scenario(path: Path | str, overrides: Mapping[str, object] | None = Non
 
 
 def _resolve_paths(scenario: Scenario, base: Path) -> Scenario:
-    """A command target's workdir and a locustfile, relative to the scenario file, made
-    absolute (a command target with no workdir runs in the scenario file's directory)."""
+    """Workdirs (a command target's, a dependency's command) and a locustfile, relative to
+    the scenario file, made absolute: a command with no workdir runs in the file's directory."""
     t = scenario.target
-    if t.kind != "command" and not t.locustfile:
-        return scenario
     workdir = str((base / t.workdir).resolve()) if t.kind == "command" else t.workdir
     locustfile = str((base / t.locustfile).resolve()) if t.locustfile else ""
     target = dataclasses.replace(t, workdir=workdir, locustfile=locustfile)
-    return dataclasses.replace(scenario, target=target)
+    deps = tuple(dataclasses.replace(d, workdir=str((base / d.workdir).resolve()))
+                 if d.command else d for d in scenario.dependencies)
+    return dataclasses.replace(scenario, target=target, dependencies=deps)
 
 
 def loads_scenario(
@@ -142,6 +143,7 @@ def _build(
         raise top.error("duration", "must be > 0")
     target = _parse_target(top)
     postgres = _parse_postgres(top)
+    dependencies = parse_dependencies(top)
     slos = _parse_slos(top)
     expect, expect_fail = _parse_expect(top, slos)
     return Scenario(
@@ -156,8 +158,9 @@ def _build(
         target=target,
         postgres=postgres,
         proxy=_parse_proxy(top),
+        dependencies=dependencies,
         load=parse_load(top.table("load", LOAD_KEYS), duration),
-        faults=parse_faults(top, duration, target, postgres),
+        faults=parse_faults(top, duration, target, postgres, links(postgres, dependencies)),
         observe=_parse_observe(top),
         slos=slos,
         verify=_parse_verify(top),
@@ -219,12 +222,13 @@ def _patterns(t: Table) -> list[str]:
 
 
 def _parse_postgres(top: Table) -> PostgresSpec:
-    t = top.table("postgres", ("provider", "dsn", "fsync", "max_connections"))
+    t = top.table("postgres", ("provider", "dsn", "fsync", "max_connections", "listen"))
     spec = PostgresSpec(
         provider=t.str_("provider", "embedded", ("embedded", "dsn")),
         dsn=t.str_("dsn", ""),
         fsync=t.bool_("fsync", True),
         max_connections=t.int_("max_connections", 100, 10, 10000),
+        listen=check_listen(t, "listen", t.str_("listen", "127.0.0.1:0")),
     )
     if spec.provider == "dsn" and not spec.dsn:
         raise t.error("dsn", 'required when provider = "dsn"')

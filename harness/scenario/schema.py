@@ -22,6 +22,7 @@ __all__ = [
     "PROFILES",
     "SHAPES",
     "TASKS",
+    "DependencySpec",
     "Fault",
     "LoadSpec",
     "ObserveSpec",
@@ -96,12 +97,34 @@ class TargetSpec:
 
 @dataclass(frozen=True)
 class PostgresSpec:
-    """Where the database comes from: embedded (started by the harness) or a DSN."""
+    """Where the database comes from: embedded (started by the harness) or a DSN.
+
+    ``listen`` is where the fault proxy in front of it listens (port 0: any free port); a
+    service the harness does not start (kind ``url``) needs a fixed one to connect to.
+    """
 
     provider: str = "embedded"
     dsn: str = ""
     fsync: bool = True
     max_connections: int = 100
+    listen: str = "127.0.0.1:0"
+
+
+@dataclass(frozen=True)
+class DependencySpec:
+    """Another upstream of the service (a Redis, an HTTP API, ...), behind its own proxy.
+
+    Either ``upstream`` (``host:port`` of one already running) or ``command`` (the harness
+    starts and supervises it on a free port: ``{port}`` and ``PORT``). The service reaches it
+    through the proxy at ``listen``; network faults name it with ``proxy = "<name>"``, and the
+    target's command line and environment get its address as ``{<name>}`` (``host:port``).
+    """
+
+    name: str
+    upstream: str = ""
+    command: str = ""
+    workdir: str = ""
+    listen: str = "127.0.0.1:0"
 
 
 @dataclass(frozen=True)
@@ -211,6 +234,7 @@ class Scenario:
     target: TargetSpec = field(default_factory=TargetSpec)
     postgres: PostgresSpec = field(default_factory=PostgresSpec)
     proxy: ProxySpec = field(default_factory=ProxySpec)
+    dependencies: tuple[DependencySpec, ...] = ()
     load: LoadSpec = field(default_factory=LoadSpec)
     faults: tuple[Fault, ...] = ()
     observe: ObserveSpec = field(default_factory=ObserveSpec)

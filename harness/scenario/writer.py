@@ -114,7 +114,11 @@ def scenario_to_toml(s: Scenario) -> str:
     }
     lines += _table("target", target)
     lines += _table("postgres", {"provider": pg.provider, "dsn": pg.dsn, "fsync": pg.fsync,
-                                 "max_connections": pg.max_connections})
+                                 "max_connections": pg.max_connections, "listen": pg.listen})
+    for dep in s.dependencies:
+        lines += ["[[dependency]]"] + _table("", {"name": dep.name, "upstream": dep.upstream,
+                                                  "command": dep.command, "workdir": dep.workdir,
+                                                  "listen": dep.listen})
     lines += _table("proxy", {"kind": s.proxy.kind, "url": s.proxy.url, "path": s.proxy.path})
     lines += _table("load", _load_items(load))
     for request in load.requests:
