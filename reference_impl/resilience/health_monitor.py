@@ -2,13 +2,14 @@
 
 Without traffic nothing fails, so neither the breaker nor the recovery prober
 (both fed by requests) can notice a database that went away: readiness stayed
-200 for as long as nobody asked. :class:`HealthMonitor` runs one cheap probe
-every ``interval_s`` (bounded by ``timeout_s``) and keeps a verdict:
+200 for as long as nobody asked. :class:`HealthMonitor` starts one cheap probe
+every ``interval_s`` (a fixed cadence; each bounded by ``timeout_s``) and keeps
+a verdict:
 
 - ``failure_threshold`` consecutive failures (default 2) mark it *down*: one
-  failed probe is a blip, two in a row at 0.5 s is an outage noticed in about
-  a second (a refused connection fails at once; a frozen server within two
-  timeouts);
+  failed probe is a blip, two in a row is an outage. With the app's defaults
+  (0.5 s, 0.8 s timeout) a stopped server, whose refusal is immediate, is
+  noticed within about 1 s, a frozen one within about 2 s (two timeouts);
 - one success marks it *up* again (the probe just proved it answers);
 - a probe that raises :class:`ProbeInconclusive` says nothing either way: it
   neither counts as a failure nor resets the count.
@@ -185,11 +186,13 @@ class HealthMonitor:
 
     async def _run(self) -> None:
         while True:
+            started = self._clock()
             try:
                 await self.probe_once()
             except Exception:  # a bug here must not end the monitor silently
                 _log.exception("%s monitor: probe bookkeeping failed", self.name)
-            await self._sleep(self.interval_s)
+            # A fixed cadence: a probe that ran into its timeout delays the next one no more.
+            await self._sleep(max(0.0, self.interval_s - (self._clock() - started)))
 
     async def stop(self, timeout_s: float = 1.0) -> None:
         """Cancel the loop (a probe in flight included) and wait for it, within ``timeout_s``."""

@@ -112,6 +112,34 @@ def test_loop_probes_every_interval_and_stops_cleanly() -> None:
     assert probe.calls == 4 and monitor.up
 
 
+def test_the_cadence_is_fixed_whatever_a_probe_takes(clock: FakeClock) -> None:
+    """The next probe starts one interval after the previous one started: a slow probe
+    (one that ran into its timeout) shortens the wait instead of adding to it."""
+    durations = [0.3, 0.8, 0.1]
+    sleeps: list[float] = []
+
+    async def probe() -> None:
+        clock.advance(durations.pop(0))
+
+    async def sleep(seconds: float) -> None:
+        sleeps.append(round(seconds, 6))
+        if len(sleeps) == 3:
+            raise asyncio.CancelledError  # ends the loop
+        await asyncio.sleep(0)
+
+    async def scenario() -> None:
+        monitor = HealthMonitor("db", probe, interval_s=0.5, clock=clock, sleep=sleep)
+        await monitor.start()
+        for _ in range(100):
+            if not monitor.running:
+                break
+            await asyncio.sleep(0)
+        assert not monitor.running
+
+    asyncio.run(scenario())
+    assert sleeps == [0.2, 0.0, 0.4]
+
+
 def test_a_broken_listener_does_not_stop_the_verdict(clock: FakeClock) -> None:
     monitor = HealthMonitor("db", ScriptedProbe(["fail"]), failure_threshold=1, clock=clock)
 
