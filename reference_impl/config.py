@@ -65,6 +65,12 @@ class AppConfig:
     memory_warning_bytes: int = 512 * MB
     memory_critical_bytes: int = 1024 * MB
     memory_interval_s: float = 5.0
+    # The resilient profile's background database probe (resilience.health_monitor): every
+    # 0.5 s; 0.8 s to answer tolerates a 300 ms network latency yet two timeouts (a frozen
+    # server) still turn readiness 503 within about 2 s; 2 failures in a row mean down.
+    health_interval_s: float = 0.5
+    health_timeout_s: float = 0.8
+    health_failures: int = 2
     task_max_queue: int = 1000
     task_concurrency: int = 4
     startup_timeout_s: float = 0.0
@@ -209,6 +215,12 @@ SETTINGS: tuple[Setting, ...] = (
             "megabytes > 0"),
     Setting("memory_interval_s", ENV_PREFIX + "MEMORY_INTERVAL_S", _positive_float,
             "seconds > 0"),
+    Setting("health_interval_s", ENV_PREFIX + "HEALTH_INTERVAL_S", _positive_float,
+            "seconds > 0 (between database health probes; resilient profile)"),
+    Setting("health_timeout_s", ENV_PREFIX + "HEALTH_TIMEOUT_S", _positive_float,
+            "seconds > 0 (one database health probe)"),
+    Setting("health_failures", ENV_PREFIX + "HEALTH_FAILURES", _positive_int,
+            "an integer > 0 (failed probes in a row that make readiness 503)"),
     Setting("task_max_queue", ENV_PREFIX + "TASK_MAX_QUEUE", _positive_int, "an integer > 0"),
     Setting("task_concurrency", ENV_PREFIX + "TASK_CONCURRENCY", _positive_int, "an integer > 0"),
     Setting("startup_timeout_s", ENV_PREFIX + "STARTUP_TIMEOUT_S", _non_negative_float,

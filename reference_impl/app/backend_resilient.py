@@ -4,7 +4,7 @@ Services (``reference_impl.resilience.startup``), each waiting for its deps::
 
     config ─┬─ error_boundary
             ├─ memory (optional)
-            └─ database ── migrations ── schema ─┬─ tasks ── routes
+            └─ database ── migrations ── schema ─┬─ tasks ── routes ── health_monitor
                                                  └──────────┘
 
 - ``database`` retries until Postgres answers (down at boot: keep trying);
@@ -13,7 +13,12 @@ Services (``reference_impl.resilience.startup``), each waiting for its deps::
 - ``schema`` validates the live schema against the columns the code uses and
   keeps retrying, naming what is missing, until it matches;
 - ``routes`` hands the store to the HTTP layer: before that, API routes answer
-  503 + Retry-After and ``/health/ready`` says which service is not up yet.
+  503 + Retry-After and ``/health/ready`` says which service is not up yet;
+- ``health_monitor`` (optional) probes the database in the background once
+  everything is up (``reference_impl.resilience.health_monitor``: a pooled
+  ``select 1`` when a slot is free, every ``health_interval_s``); while
+  ``health_failures`` probes in a row have failed, ``/health/ready`` answers 503
+  even with no traffic. It is the first service stopped at shutdown.
 
 ``start()`` returns at once (the graph runs in a background task), so liveness
 answers from the first moment. ``stop()`` cancels an unfinished startup and
@@ -42,12 +47,15 @@ from reference_impl.resilience import (
     BreakerRegistry,
     BreakerState,
     ErrorBoundary,
+    HealthMonitor,
     MemoryMonitor,
+    ProbeInconclusive,
     RetryPolicy,
     Service,
     ServiceGraph,
     StartupError,
     TaskManager,
+    sqlstate_of,
 )
 
 __all__ = ["DB_BREAKER", "ResilientBackend"]
@@ -56,6 +64,10 @@ log = logging.getLogger("reference_impl.startup")
 DB_BREAKER = "database"
 # Reconnect quickly once Postgres is back: full jitter up to 0.5 s between attempts.
 DB_BACKOFF = RetryPolicy(max_attempts=1, base_s=0.05, cap_s=0.5)
+# Probe outcomes that say nothing about the database being up (see health_monitor):
+# our own pool is busy or not open, not the database's failure.
+_PROBE_INCONCLUSIVE = frozenset({"pool_exhausted", "not_connected", "closing"})
+_TOO_MANY_CONNECTIONS = "53300"
 
 
 class ResilientBackend:
@@ -74,6 +86,10 @@ class ResilientBackend:
                                   deadline_s=config.request_deadline_s)
         self.schema = self.db.schema  # a runtime 42703 in the manager marks it invalid
         self.recovery = RecoveryProber(self.breaker, config.dsn)
+        self.health = HealthMonitor(DB_BREAKER, self._probe_database,
+                                    interval_s=config.health_interval_s,
+                                    timeout_s=config.health_timeout_s,
+                                    failure_threshold=config.health_failures)
         self.tasks = TaskManager(max_queue=config.task_max_queue,
                                  concurrency=config.task_concurrency,
                                  on_error=self._task_failed)
@@ -102,6 +118,8 @@ class ResilientBackend:
             Service("schema", self._validate_schema, deps=("migrations",)),
             Service("tasks", self.tasks.start, self._stop_tasks, deps=("schema", "memory")),
             Service("routes", self._open_routes, self._close_routes, deps=("tasks", "schema")),
+            Service("health_monitor", self.health.start, self.health.stop, deps=("routes",),
+                    critical=False),
         ]
 
     async def _install_boundary(self) -> None:
@@ -143,6 +161,20 @@ class ResilientBackend:
 
     async def _close_routes(self) -> None:
         self._store = None
+
+    async def _probe_database(self) -> None:
+        """The health monitor's probe: ``DatabaseManager.probe``, with the outcomes that
+        are about our pool, or about a server that answers but is full, as inconclusive."""
+        try:
+            await self.db.probe(self.config.health_timeout_s)
+        except DatabaseUnavailable as exc:
+            if exc.reason in _PROBE_INCONCLUSIVE:
+                raise ProbeInconclusive(exc.reason) from exc
+            raise
+        except Exception as exc:
+            if sqlstate_of(exc) == _TOO_MANY_CONNECTIONS:
+                raise ProbeInconclusive("too_many_connections") from exc
+            raise
 
     def _on_unavailable(self, exc: DatabaseUnavailable) -> None:
         if exc.reason == "unreachable":
@@ -214,6 +246,9 @@ class ResilientBackend:
             self.boundary.spawn(self.schema.maybe_revalidate(1.0), "schema-revalidate")
         if self.recovery.suspect and self.breaker.state is not BreakerState.OPEN:
             reasons.append("database unreachable")
+        if not self.health.up:
+            reasons.append(f"database down: {self.health.consecutive_failures} health probes "
+                           f"failed in a row ({self.health.last_error})")
         if self.breaker.state is BreakerState.OPEN:
             remaining = self.breaker.retry_after_s()
             reasons.append(f"database circuit open (retry in {remaining:.1f}s)")
@@ -254,4 +289,9 @@ class ResilientBackend:
                        "growing_sites": self.memory.growing_sites()},
             "startup": self.graph.states(),
             "schema": {**self.schema.snapshot(), "migrated_to": self.migrated_to},
+            "health_monitor": self._health_snapshot(),
         }
+
+    def _health_snapshot(self) -> dict[str, Any]:
+        snap = self.health.snapshot()
+        return {"db_up": snap.pop("up"), **snap}

@@ -112,7 +112,7 @@ class StatsCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         stats = self._stats()
-        for section in ("pool", "tasks", "memory", "gate"):
+        for section in ("pool", "tasks", "memory", "gate", "health_monitor"):
             for name, value in _flat_numbers(section, stats.get(section) or {}):
                 yield GaugeMetricFamily(f"app_{name}", f"{section} figure {name}", value=value)
         yield GaugeMetricFamily("app_errors_unhandled", "unhandled errors recorded",

@@ -3,7 +3,8 @@
 ``/health`` does no I/O and answers 200 from the first moment the server
 listens until it exits: the process is alive. ``/health/ready`` answers 503
 with ``Retry-After`` and the reasons while the app should not get traffic
-(starting, not migrated, schema invalid, breaker open, draining).
+(starting, not migrated, schema invalid, breaker open, the background health
+probe finding the database down, draining).
 """
 
 from __future__ import annotations

@@ -32,7 +32,8 @@ async def health_summary(runtime: RuntimeDep) -> dict[str, Any]:
 
 @router.get("/api/monitoring/stats")
 async def stats(runtime: RuntimeDep) -> dict[str, Any]:
-    """Pool, breakers, tasks, errors (errors_unhandled), memory, startup and schema state."""
+    """Pool, breakers, tasks, errors (errors_unhandled), memory, startup, schema state and
+    (resilient profile) the database health monitor (``health_monitor.db_up``, ...)."""
     return runtime.stats()
 
 

@@ -431,6 +431,36 @@ class DatabaseManager:
         stats["retry_budget"] = self.retry_budget.snapshot() if self.retry_budget else None
         return stats
 
+    async def probe(self, timeout_s: float) -> None:
+        """``select 1`` on a pooled connection for the health monitor; raise on failure.
+
+        Only when a slot is free right now: with every connection in use or waited
+        for it raises :class:`DatabaseUnavailable` ``pool_exhausted`` at once (no
+        queueing behind requests); ``not_connected``/``closing`` without an open pool.
+        Bypasses the breaker (neither admitted nor recorded) and the query metrics;
+        counts in ``in_use`` while it holds the connection, so the request path's
+        "is the pool busy" judgement stays exact. A connection whose probe failed is
+        discarded. Bounded by ``timeout_s`` (the acquire's connect included).
+        """
+        pool = self._pool
+        if pool is None:
+            raise DatabaseUnavailable("not_connected", 1.0, "the pool is not open")
+        if pool.is_closing():
+            raise DatabaseUnavailable("closing", 1.0, "the pool is closing")
+        if self._in_use + self._acquiring >= self.config.pool_max:
+            raise DatabaseUnavailable("pool_exhausted", 1.0,
+                                      f"all {self.config.pool_max} connections busy")
+        async with asyncio.timeout(timeout_s):
+            conn = await pool.acquire()
+        self._in_use += 1
+        discard = True
+        try:
+            async with asyncio.timeout(timeout_s):
+                await conn.fetchval("select 1")
+            discard = False
+        finally:
+            await self._release(pool, conn, discard)
+
     async def health_check(self, timeout_s: float = 0.5) -> dict[str, Any]:
         """``select 1`` through the breaker within ``timeout_s``: ok, latency, error, pool."""
         started = self._clock()

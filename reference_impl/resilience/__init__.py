@@ -9,6 +9,7 @@ wiring are built from these:
 - :mod:`.task_manager`: bounded priority queue of background tasks
 - :mod:`.error_boundary`: hooks, classification and one-line JSON logging of unhandled errors
 - :mod:`.memory_monitor`: RSS thresholds, pressure events, tracemalloc diffs
+- :mod:`.health_monitor`: a background probe with a down/up verdict (readiness without traffic)
 - :mod:`.startup`: dependency-ordered parallel startup and reverse stop
 """
 
@@ -21,6 +22,7 @@ from .errors import (
     StartupError,
     TaskManagerClosedError,
 )
+from .health_monitor import HealthMonitor, ProbeInconclusive
 from .memory_monitor import MemoryMonitor
 from .retry import RetryBudget, RetryPolicy, backoff_delays, retry_call
 from .sqlstate import DbErrorKind, classify_db_error, is_undefined_column, sqlstate_of
@@ -35,8 +37,10 @@ __all__ = [
     "CircuitOpenError",
     "DbErrorKind",
     "ErrorBoundary",
+    "HealthMonitor",
     "MemoryMonitor",
     "Priority",
+    "ProbeInconclusive",
     "QueueFullError",
     "RecoveryHandler",
     "ResilienceError",

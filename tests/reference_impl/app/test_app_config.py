@@ -75,3 +75,17 @@ def test_every_setting_has_a_prefixed_variable_and_a_flag() -> None:
     names = [s.name for s in SETTINGS]
     assert len(names) == len(set(names))
     assert all(s.env.startswith("REFERENCE_IMPL_") and s.flag.startswith("--") for s in SETTINGS)
+
+
+def test_health_probe_settings() -> None:
+    """The database health probe's cadence, timeout and threshold: defaults, env, flags."""
+    config = load_config({}, {"DATABASE_URL": DSN})
+    assert (config.health_interval_s, config.health_timeout_s, config.health_failures) == (
+        0.5, 0.8, 2)
+    config = load_config({"health_failures": "3"}, {
+        "DATABASE_URL": DSN, "REFERENCE_IMPL_HEALTH_INTERVAL_S": "0.25",
+        "REFERENCE_IMPL_HEALTH_TIMEOUT_S": "0.4", "REFERENCE_IMPL_HEALTH_FAILURES": "5"})
+    assert (config.health_interval_s, config.health_timeout_s, config.health_failures) == (
+        0.25, 0.4, 3)
+    with pytest.raises(ConfigError, match="REFERENCE_IMPL_HEALTH_INTERVAL_S"):
+        load_config({}, {"DATABASE_URL": DSN, "REFERENCE_IMPL_HEALTH_INTERVAL_S": "0"})

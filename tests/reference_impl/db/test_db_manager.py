@@ -246,6 +246,38 @@ def test_health_check_and_stats(fresh_db: str) -> None:
     run(scenario)
 
 
+def test_probe_bypasses_the_breaker_and_never_queues_for_a_slot(fresh_db: str) -> None:
+    """The health monitor's probe: ``select 1`` that the breaker neither admits nor hears and
+    the query metrics do not count; with every connection held it gives up at once
+    (pool_exhausted, no wait); it still answers while the breaker is open."""
+    breaker = CircuitBreaker("db", BreakerConfig(min_calls=1, open_s=30.0, max_open_s=30.0))
+
+    async def scenario() -> None:
+        async with manager(fresh_db, breaker, pool_max=2) as db:
+            await db.probe(0.5)
+            assert breaker.snapshot()["calls"] == 0
+            assert db.query_stats()["latency_ms"]["count"] == 0
+            assert db.pool_stats()["in_use"] == 0
+            async with AsyncExitStack() as held:
+                for _ in range(2):
+                    await held.enter_async_context(db.connection())
+                started = time.monotonic()
+                with pytest.raises(DatabaseUnavailable) as info:
+                    await db.probe(0.5)
+                assert info.value.reason == "pool_exhausted"
+                assert time.monotonic() - started < 0.05
+                assert db.pool_stats()["in_use"] == 2
+            for _ in range(3):  # the two held sessions counted as successes
+                breaker.record_failure()
+            assert breaker.state.value == "open"
+            await db.probe(0.5)
+            assert db.pool_stats()["in_use"] == 0 and db.discarded == 0
+        with pytest.raises(DatabaseUnavailable, match="not open"):
+            await db.probe(0.5)
+
+    run(scenario)
+
+
 def test_breaker_opens_when_postgres_stops_and_recovers(own_pg: EmbeddedPostgres) -> None:
     """Postgres stopped: queries fail as unreachable until the breaker opens, then are refused
     at once (breaker_open); after Postgres starts again the manager serves within ~2 s."""

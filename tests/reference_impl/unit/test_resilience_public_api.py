@@ -7,8 +7,8 @@ import importlib
 
 import reference_impl.resilience as resilience
 
-SUBMODULES = ("breaker", "error_boundary", "errors", "memory_monitor", "retry", "sqlstate",
-              "startup", "task_manager")
+SUBMODULES = ("breaker", "error_boundary", "errors", "health_monitor", "memory_monitor", "retry",
+              "sqlstate", "startup", "task_manager")
 
 
 def test_all_names_exist() -> None:
