@@ -41,6 +41,7 @@ METHODS: tuple[str, ...] = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OP
 #: 4xx answers that mean "try again later", not "this will never work".
 RETRYABLE_4XX = frozenset({408, 425, 429})
 _PATH_PART = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
+_PATH = re.compile(r"[^.\[\]]+(?:\[\d+\])*(?:\.[^.\[\]]+(?:\[\d+\])*)*")
 _CLASS = re.compile(r"[1-5]xx")
 _MISSING = object()
 
@@ -49,17 +50,10 @@ _MISSING = object()
 def parse_path(path: str) -> tuple[str | int, ...]:
     """``"data.items[0].id"`` (a leading ``$.`` is allowed) as keys and indexes."""
     text = path[2:] if path.startswith("$.") else path
-    parts: list[str | int] = []
-    pos = 0
-    for match in _PATH_PART.finditer(text):
-        between = text[pos:match.start()]
-        if between not in ("", "."):
-            raise ValueError(f"{path!r}: cannot read {between!r}; expected a.b[0].c")
-        parts.append(match.group(1) if match.group(1) is not None else int(match.group(2)))
-        pos = match.end()
-    if not parts or text[pos:]:
+    if not _PATH.fullmatch(text):
         raise ValueError(f"{path!r}: expected a path such as data.items[0].id")
-    return tuple(parts)
+    return tuple(m.group(1) if m.group(1) is not None else int(m.group(2))
+                 for m in _PATH_PART.finditer(text))
 
 
 def json_path(body: object, parts: Sequence[str | int]) -> object:

@@ -133,7 +133,9 @@ class AppTarget:
         """Start (or, for a URL target, find) the service; returns seconds until it answered."""
         started = time.monotonic()
         if self.spec.kind == "url":
-            wait_until(self.live, self.spec.ready_timeout_s, what=f"service at {self.url}")
+            probe = self.ready if wait_ready else self.live
+            wait_until(probe, self.spec.ready_timeout_s,
+                       what=f"service at {self.url} ({'ready' if wait_ready else 'live'})")
             return time.monotonic() - started
         argv, env = self._command()
         self._starts += 1

@@ -180,3 +180,107 @@ def test_a_locustfile_that_records_no_write_key_is_an_error(tmp_path: Path) -> N
     assert "careless.py" in outcome.error
     run = json.loads((outcome.run_dir / "run.json").read_text())
     assert run["status"] == "failed" and "write key" in run["error"]
+
+
+def test_a_second_dependency_behind_its_own_proxy(tmp_path: Path) -> None:
+    """Provoke: the service's pricing API (a second upstream, started by the harness) goes down,
+    then slow, through its own proxy. Must hold: quotes fail during those windows and only
+    then, orders never do, Postgres' link is untouched, and the run passes its SLOs."""
+    outcome = run_scenario(EXAMPLE / "scenario-upstream.toml", reports_dir=tmp_path, quiet=True)
+    assert outcome.status == "complete", outcome.error
+    assert outcome.result is not None and outcome.exit_code == 0, _slos(outcome.result)
+    run = json.loads((outcome.run_dir / "run.json").read_text())
+    (dep,) = run["dependencies"]
+    assert dep["name"] == "pricing" and dep["pid"] and dep["listen"] != dep["upstream"]
+    events = [json.loads(x) for x in (outcome.run_dir / "timeline.jsonl").read_text().splitlines()]
+    windows = [(e["t_s"], next(r["t_s"] for r in events if r["event"] == "remove"
+                               and r["fault"] == e["fault"]))
+               for e in events if e["event"] == "apply"]
+    assert all(e["params"]["proxy"] == "pricing" for e in events if e["event"] == "apply")
+    rows = [r.split(",") for r in (outcome.run_dir / "requests.csv").read_text().splitlines()[1:]]
+
+    def inside(t: float) -> bool:  # a quote started in the last second outlives the toxic
+        return any(lo + 0.3 <= t <= hi - 1.2 for lo, hi in windows)
+
+    def outside(t: float) -> bool:
+        return all(t < lo - 0.5 or t > hi + 3.0 for lo, hi in windows)
+
+    quotes = [(float(r[0]), r[3] == "1") for r in rows if r[1] == "quote"]
+    orders = [(float(r[0]), r[3] == "1") for r in rows if r[1] == "place_order"]
+    assert quotes and all(not ok for t, ok in quotes if inside(t))
+    assert all(ok for t, ok in quotes if outside(t))
+    assert len(orders) > 50 and all(ok for _, ok in orders)
+
+
+URL_TARGET = """
+name = "url-target"
+seed = 4
+duration = "14s"
+warmup = "2s"
+cooldown = "2s"
+
+[target]
+kind = "url"
+url = "http://127.0.0.1:{port}"
+health_path = "/healthz"
+ready_path = "/readyz"
+
+[postgres]
+listen = "127.0.0.1:{pg_port}"   # fixed: the service was told to connect here
+
+[load]
+users = 3
+[[load.request]]
+name = "login"
+method = "POST"
+path = "/login"
+on_start = true
+weight = 0
+json = {{ customer = "c-{{user}}" }}
+capture = {{ token = "token" }}
+[[load.request]]
+name = "place_order"
+method = "POST"
+path = "/orders"
+headers = {{ Authorization = "Bearer {{token}}" }}
+json = {{ order_key = "{{key}}", item = "fig", qty = 1 }}
+write_key = "{{key}}"
+
+[[fault]]
+at = "4s"
+for = "3s"
+action = "network.down"
+proxy = "postgres"
+
+[slo.fault]
+detect_seconds = "< 3"
+
+[slo.run]
+lost_writes = "== 0"
+
+[verify.writes]
+sql = "select order_key, count(*) from orders group by 1"
+"""
+
+
+def test_a_service_already_running_reaches_the_proxy_at_a_fixed_address(tmp_path: Path) -> None:
+    """A service the harness did not start (kind = "url") was pointed at the Postgres proxy's
+    fixed listen address: the link going down reaches it (readiness 503 detected), and its
+    orders are accounted from the embedded Postgres the harness started."""
+    from harness.provision.ports import free_port
+    from harness.provision.process import Supervisor
+
+    port, pg_port = free_port(), free_port()
+    path = tmp_path / "url.toml"
+    path.write_text(URL_TARGET.format(port=port, pg_port=pg_port))
+    env = {"PATH": "/usr/bin:/bin:/usr/local/bin", "PORT": str(port),
+           "DATABASE_URL": f"postgresql://postgres@127.0.0.1:{pg_port}/postgres?sslmode=disable"}
+    with Supervisor(tmp_path / "svc-logs") as sup:
+        sup.spawn("node-service", [shutil.which("node") or "node", "server.js"], env=env,
+                  cwd=EXAMPLE)
+        outcome = run_scenario(path, reports_dir=tmp_path / "reports", quiet=True)
+    assert outcome.status == "complete", outcome.error
+    assert outcome.result is not None and outcome.exit_code == 0, _slos(outcome.result)
+    assert outcome.result["writes"]["acknowledged"] > 20
+    detect = _slos(outcome.result)["detect_seconds@fault"]
+    assert detect["verdict"] == "pass" and detect["value"] is not None
