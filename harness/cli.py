@@ -1,7 +1,7 @@
 """The ``chaosharness`` command line. The only module that exits the process.
 
-Exit codes: 0 every verdict as expected, 1 a verdict was not, 2 the run could
-not be carried out (the message says what to do).
+Exit codes (:mod:`harness.exitcodes`): 0 every verdict as expected, 1 a verdict was
+not, 2 the run could not be carried out (the message says what to do).
 """
 
 from __future__ import annotations
@@ -11,10 +11,8 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-from harness import __version__
+from harness import __version__, exitcodes
 from harness.errors import HarnessError
-
-EXIT_OK, EXIT_VERDICT, EXIT_COULD_NOT_RUN = 0, 1, 2
 
 # Each module registers its commands with add_parsers(sub); each command returns its exit code.
 _COMMAND_MODULES = [
@@ -46,12 +44,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
-        return EXIT_COULD_NOT_RUN
+        return exitcodes.COULD_NOT_RUN
     try:
         code: int = args.func(args)
     except HarnessError as exc:
         print(f"chaosharness: {exc}", file=sys.stderr)
-        return EXIT_COULD_NOT_RUN
+        return exitcodes.COULD_NOT_RUN
     except KeyboardInterrupt:
         print("chaosharness: interrupted", file=sys.stderr)
         return 130

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from harness import exitcodes
 from harness.errors import VerifyError
 
 __all__ = ["add_parsers"]
@@ -69,7 +70,7 @@ def cmd_suite(args: argparse.Namespace) -> int:
                         quiet=args.quiet)
     for run in outcome.runs:
         verdict = (run.result or {}).get("verdict", run.status)
-        ok = "as expected" if run.exit_code == 0 else "NOT as expected"
+        ok = "as expected" if run.exit_code == exitcodes.OK else "NOT as expected"
         print(f"  {run.run_dir.name}: {verdict} ({ok})")
     summary = outcome.suite_dir / "summary.html"
     table = outcome.suite_dir / "seed-metrics.md"

@@ -28,6 +28,7 @@ from typing import Any
 
 import pytest
 
+from harness import exitcodes
 from harness.errors import HarnessError
 from harness.report.rundata import replay_command
 from harness.report.tables import expected_to_fail, fmt_value, slo_outcome, threshold_text
@@ -57,7 +58,7 @@ class ChaosRun:
     @property
     def as_expected(self) -> bool:
         """Exit code 0: every verdict is what the scenario expects."""
-        return self.exit_code == 0
+        return self.exit_code == exitcodes.OK
 
     @property
     def report(self) -> Path:
@@ -86,7 +87,7 @@ class ChaosRun:
 def failure_message(run: ChaosRun) -> str:
     """Why a scenario test failed: the failed verdicts, the report and the replay command."""
     result = run.result or {}
-    if run.result is None or run.exit_code == 2:
+    if run.result is None or run.exit_code == exitcodes.COULD_NOT_RUN:
         error = run.error or result.get("error") or f"see the logs in {run.run_dir / 'logs'}"
         head = f"chaos scenario {run.scenario} could not run (exit {run.exit_code}): {error}"
     else:

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from harness import exitcodes
 from harness.clock import wall
 from harness.collect import final_read
 from harness.errors import HarnessError, ProvisionError
@@ -48,7 +49,6 @@ from harness.verify.online import OnlineWriteChecker
 __all__ = ["RunOutcome", "StopRequest", "run_scenario"]
 
 DEFAULT_REPORTS = Path("reports")
-EXIT_OK, EXIT_VERDICT, EXIT_COULD_NOT_RUN = 0, 1, 2
 
 
 @dataclass
@@ -393,9 +393,11 @@ def run_scenario(
     conductor.log.write("run_end", status=status)
     if status == "failed":
         print(f"chaosharness: the run could not be carried out: {error}", file=sys.stderr)
-        return RunOutcome(run_dir, EXIT_COULD_NOT_RUN, None, status, error)
+        return RunOutcome(run_dir, exitcodes.COULD_NOT_RUN, None, status, error)
     result, code = _judge(run_dir, (token,))
-    return RunOutcome(run_dir, code if status == "complete" else EXIT_COULD_NOT_RUN, result, status, error)
+    if status != "complete":
+        code = exitcodes.COULD_NOT_RUN
+    return RunOutcome(run_dir, code, result, status, error)
 
 
 def _carry_out(conductor: _Conductor, run_dir: Path) -> tuple[str, str]:

@@ -12,9 +12,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from harness import exitcodes
 from harness.clock import wall
 from harness.errors import HarnessError, ScenarioError
-from harness.run import EXIT_COULD_NOT_RUN, EXIT_OK, RunOutcome, run_scenario
+from harness.run import RunOutcome, run_scenario
 from harness.rundir import new_run_dir
 from harness.scenario.suite import Suite, SuiteEntry, list_suites, load_suite
 
@@ -82,15 +83,15 @@ def run_suite(suite_path: Path, overrides: Mapping[str, object] | None = None, *
         try:
             outcome = run_scenario(item.path, merged, reports_dir=suite_dir, quiet=quiet)
         except HarnessError as exc:  # a scenario that cannot even load still gets its row
-            outcome = RunOutcome(suite_dir, EXIT_COULD_NOT_RUN, None, "failed", str(exc))
+            outcome = RunOutcome(suite_dir, exitcodes.COULD_NOT_RUN, None, "failed", str(exc))
         runs.append(outcome)
         entries.append(_entry(outcome, item, suite_dir))
-        if item.gating or outcome.exit_code == EXIT_COULD_NOT_RUN:
+        if item.gating or outcome.exit_code == exitcodes.COULD_NOT_RUN:
             gating.append(outcome.exit_code)
         (suite_dir / "suite.json").write_text(json.dumps(
             {"suite": suite.name, "description": suite.description, "started_wall": started,
              "ended_wall": wall(), "runs": entries}, indent=2) + "\n")
-    code = max(gating, default=EXIT_OK)
+    code = max(gating, default=exitcodes.OK)
     from harness.report import render_seed_metrics, render_suite
 
     render_suite(suite_dir, [o.run_dir for o in runs])

@@ -1,18 +1,17 @@
-"""Exit codes of ``chaosharness run`` and ``verify`` from a result.json dict.
+"""The exit code of ``chaosharness run`` and ``verify`` from a result.json dict.
 
-Kept free of other imports so ``harness.verify`` can be imported from anywhere (the
-scenario loader imports the catalogue through this package) without an import cycle.
+The codes themselves are :mod:`harness.exitcodes`. Kept free of other imports so
+``harness.verify`` can be imported from anywhere (the scenario loader imports the
+catalogue through this package) without an import cycle.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["EXIT_AS_EXPECTED", "EXIT_COULD_NOT_RUN", "EXIT_NOT_AS_EXPECTED", "exit_code_for"]
+from harness import exitcodes
 
-EXIT_AS_EXPECTED = 0
-EXIT_NOT_AS_EXPECTED = 1
-EXIT_COULD_NOT_RUN = 2
+__all__ = ["exit_code_for"]
 
 
 def exit_code_for(result: dict[str, Any]) -> int:
@@ -20,5 +19,5 @@ def exit_code_for(result: dict[str, Any]) -> int:
     be carried out (run.json status ``failed``, ``incomplete``, or still ``running``: the
     conductor died before finishing; or an error recorded)."""
     if result.get("run_status") in ("failed", "incomplete", "running") or result.get("error"):
-        return EXIT_COULD_NOT_RUN
-    return EXIT_AS_EXPECTED if result.get("as_expected") else EXIT_NOT_AS_EXPECTED
+        return exitcodes.COULD_NOT_RUN
+    return exitcodes.OK if result.get("as_expected") else exitcodes.VERDICT

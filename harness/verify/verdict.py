@@ -22,18 +22,10 @@ from harness.errors import ScenarioError, VerifyError
 from harness.scenario.durations import parse_duration
 from harness.slo import Slo, parse_slo
 from harness.verify.catalog import slo_id, split_slo_id
-from harness.verify.exitcode import (
-    EXIT_AS_EXPECTED,
-    EXIT_COULD_NOT_RUN,
-    EXIT_NOT_AS_EXPECTED,
-    exit_code_for,
-)
+from harness.verify.exitcode import exit_code_for
 from harness.verify.slo import Judgement
 
 __all__ = [
-    "EXIT_AS_EXPECTED",
-    "EXIT_COULD_NOT_RUN",
-    "EXIT_NOT_AS_EXPECTED",
     "ScenarioFacts",
     "expectation",
     "exit_code_for",
