@@ -19,8 +19,9 @@ from typing import Any
 
 from harness.errors import ReportError
 from harness.report.scrub import Scrubber
+from harness.verify.rundir import read_json
 
-__all__ = ["FaultWindow", "RunData", "fault_windows", "load_run", "read_json", "replay_command"]
+__all__ = ["FaultWindow", "RunData", "fault_windows", "load_run", "read_scrubbed", "replay_command"]
 
 
 @dataclass(frozen=True)
@@ -75,16 +76,10 @@ class RunData:
         return None
 
 
-def read_json(path: Path, scrubber: Scrubber) -> Any:
-    """Parse a JSON file and scrub it; :class:`ReportError` names a malformed file."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ReportError(f"{path}: cannot read: {exc}") from exc
-    try:
-        return scrubber.obj(json.loads(text))
-    except json.JSONDecodeError as exc:
-        raise ReportError(f"{path}: not valid JSON: {exc.msg} at line {exc.lineno}") from exc
+def read_scrubbed(path: Path, scrubber: Scrubber) -> Any:
+    """A JSON file of the run directory (:func:`harness.verify.rundir.read_json`), scrubbed;
+    :class:`ReportError` names a malformed file."""
+    return scrubber.obj(read_json(path, ReportError))
 
 
 def _read_jsonl(path: Path, scrubber: Scrubber) -> list[dict[str, Any]]:
@@ -176,7 +171,7 @@ def load_run(run_dir: Path, scrubber: Scrubber | None = None) -> RunData:
         if not path.is_file():
             missing.append(name)
             return None
-        return read_json(path, scrubber)
+        return read_scrubbed(path, scrubber)
 
     run = optional("run.json") or {}
     result = optional("result.json")
@@ -186,7 +181,7 @@ def load_run(run_dir: Path, scrubber: Scrubber | None = None) -> RunData:
         missing.append("timeline.jsonl")
     # Only the totals are plotted (verify already ranked the sites): a day's soak has
     # thousands of diffs, so their top-N lists and tracebacks are not kept in memory.
-    diffs = [_diff_totals(read_json(p, scrubber))
+    diffs = [_diff_totals(read_scrubbed(p, scrubber))
              for p in sorted((run_dir / "memory").glob("diff-*.json"))]
     scenario = str(run.get("scenario") or (result or {}).get("scenario") or run_dir.name)
     data = RunData(

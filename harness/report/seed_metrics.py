@@ -21,7 +21,7 @@ from typing import Any
 
 from harness.report.html import html_page, html_table
 from harness.report.markdown import md_table
-from harness.report.rundata import read_json
+from harness.report.rundata import read_scrubbed
 from harness.report.scrub import Scrubber
 from harness.report.suite_summary import SuiteRun, load_suite_runs
 from harness.report.tables import Table, fmt_value
@@ -96,7 +96,7 @@ def profile_of(run: SuiteRun, scrub: Scrubber) -> str:
     if run.run_dir is not None:
         run_json = run.run_dir / "run.json"
         if run_json.is_file():
-            doc = read_json(run_json, scrub)
+            doc = read_scrubbed(run_json, scrub)
             if isinstance(doc, dict) and doc.get("profile"):
                 return str(doc["profile"])
         toml_path = run.run_dir / "scenario.toml"

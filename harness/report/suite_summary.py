@@ -19,7 +19,7 @@ from harness.errors import ReportError
 from harness.report.html import html_page
 from harness.report.junit import SuiteEntry, write_suite_junit
 from harness.report.markdown import md_table
-from harness.report.rundata import read_json
+from harness.report.rundata import read_scrubbed
 from harness.report.scrub import Scrubber
 from harness.report.tables import Table, fmt_value
 
@@ -71,7 +71,7 @@ def load_suite_runs(
     """The suite's name and its runs, from ``suite.json`` when present, else from ``runs``."""
     suite_json = suite_dir / "suite.json"
     if suite_json.is_file():
-        doc = read_json(suite_json, scrub)
+        doc = read_scrubbed(suite_json, scrub)
         if not isinstance(doc, dict) or not isinstance(doc.get("runs"), list):
             raise ReportError(f"{suite_json}: expected an object with a 'runs' list")
         name = str(doc.get("suite") or suite_dir.name)
@@ -86,7 +86,7 @@ def load_suite_runs(
             run_dir = None  # the runner's placeholder for a scenario that never got a run
         result, problem = None, ""
         if run_dir is not None and (run_dir / "result.json").is_file():
-            result = read_json(run_dir / "result.json", scrub)
+            result = read_scrubbed(run_dir / "result.json", scrub)
         elif entry.get("error"):
             problem = f"could not run: {entry['error']}"
         elif run_dir is None:

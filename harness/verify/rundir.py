@@ -14,19 +14,28 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.errors import VerifyError
+from harness.errors import HarnessError, VerifyError
 
 __all__ = ["RunFiles", "TimelineEvent", "iter_jsonl", "read_json"]
 
 _DIFF_NAME = re.compile(r"diff-(\d+)\.json$")
 
 
-def read_json(path: Path) -> Any:
-    """Parse one JSON file; a syntax error names the file and position."""
+def read_json(path: Path, error: type[HarnessError] = VerifyError) -> Any:
+    """Parse one JSON file of a run directory (verify's and report's one reader).
+
+    A file that cannot be read or parsed raises ``error`` (:class:`VerifyError` for
+    verify, :class:`~harness.errors.ReportError` for the report) naming the file and,
+    for a syntax error, the position."""
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise error(f"{path}: cannot read: {exc}") from exc
+    try:
+        return json.loads(text)
     except json.JSONDecodeError as exc:
-        raise VerifyError(f"{path}: not valid JSON: {exc}") from exc
+        raise error(f"{path}: not valid JSON: {exc.msg} at line {exc.lineno} "
+                    f"column {exc.colno}") from exc
 
 
 def iter_jsonl(path: Path) -> Iterator[dict[str, Any]]:
