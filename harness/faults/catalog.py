@@ -12,12 +12,21 @@ the two cannot drift apart.
 - ``"required"``: the fault lasts ``for`` and is then removed (latency, freeze, ...);
 - ``"optional"``: without ``for`` it stays until the end-of-run rollback;
 - ``"forbidden"``: an instant action (restart, kill + restart, raise); its effect ends by itself.
+
+Each entry also says what it does, for verify: ``affects`` is what it acts on (``"app"``,
+``"postgres"``: the server, as a process or through SQL, or ``"link"``: the proxy its
+``proxy`` parameter names, ``"postgres"`` or a ``[[dependency]]``), and ``undo`` how its
+effect ends (``"remove"``: the harness takes it away, the target kept running;
+``"restart"``: the target process is started again; ``"none"``: it ends by itself).
+The timeline writes both on every apply/remove line (:func:`effect_of`), so verify reads
+what a fault did from the run directory, never from the action's name.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal, get_args
 
 from harness.toxiproxy.toxics import (
     ABSENT,
@@ -28,12 +37,23 @@ from harness.toxiproxy.toxics import (
     ToxicAttribute,
 )
 
-__all__ = ["FAULTS", "TOXIC_FIELDS", "FaultSpec", "ParamSpec", "ParamType", "Requirement", "Window"]
+__all__ = [
+    "AFFECTS", "FAULTS", "POSTGRES_LINK", "TOXIC_FIELDS", "UNDOS", "Affects", "FaultEffect",
+    "FaultSpec", "ParamSpec", "ParamType", "Requirement", "Undo", "Window", "effect_of",
+]
 
 ParamType = Literal["int", "float", "str", "bool", "duration"]
 Window = Literal["required", "optional", "forbidden"]
 #: What a fault acts on, so a scenario whose target lacks it is rejected at load time.
 Requirement = Literal["proxy", "postgres_process", "postgres_sql", "app_process", "app_hooks"]
+#: What a fault acts on: the app, the Postgres server, or one link (a proxy, by name).
+Affects = Literal["app", "postgres", "link"]
+#: How a fault's effect ends: taken away by the harness, the target started again, by itself.
+Undo = Literal["remove", "restart", "none"]
+AFFECTS: tuple[Affects, ...] = get_args(Affects)
+UNDOS: tuple[Undo, ...] = get_args(Undo)
+#: The proxy in front of Postgres (a dependency's proxy bears the dependency's name).
+POSTGRES_LINK = "postgres"
 
 
 @dataclass(frozen=True)
@@ -54,14 +74,52 @@ class ParamSpec:
 
 
 @dataclass(frozen=True)
+class FaultEffect:
+    """What one application of a fault acts on and how its effect ends, as the timeline
+    records it (``affects``, ``link``, ``undo`` on its apply/remove lines)."""
+
+    affects: Affects
+    undo: Undo
+    #: The proxy's name for a link fault (``"postgres"`` or a dependency), else None.
+    link: str | None = None
+
+    @property
+    def hits_postgres(self) -> bool:
+        """The fault takes Postgres away from the app: the server, or the link to it."""
+        return self.affects == "postgres" or (self.affects == "link"
+                                              and self.link == POSTGRES_LINK)
+
+    @property
+    def restarts_app(self) -> bool:
+        """Its removal means the app process was started again."""
+        return self.affects == "app" and self.undo == "restart"
+
+    def fields(self) -> dict[str, Any]:
+        """The timeline fields: ``affects`` and ``undo``, and ``link`` for a link fault."""
+        out: dict[str, Any] = {"affects": self.affects, "undo": self.undo}
+        if self.affects == "link":
+            out["link"] = self.link
+        return out
+
+
+@dataclass(frozen=True)
 class FaultSpec:
-    """A fault action: ``name`` as scenarios write it, what it does, its parameters."""
+    """A fault action: ``name`` as scenarios write it, what it does, its parameters, what it
+    acts on (``affects``) and how its effect ends (``undo``)."""
 
     name: str
     description: str
     params: dict[str, ParamSpec] = field(default_factory=dict)
     window: Window = "optional"
     requires: Requirement = "proxy"
+    affects: Affects = field(kw_only=True)
+    undo: Undo = field(kw_only=True)
+
+    def effect(self, params: Mapping[str, object]) -> FaultEffect:
+        """What this fault does with these parameters: a link fault names its proxy."""
+        if self.affects != "link":
+            return FaultEffect(self.affects, self.undo)
+        return FaultEffect("link", self.undo, str(params.get("proxy") or POSTGRES_LINK))
 
     @property
     def needs_window(self) -> bool:
@@ -107,7 +165,8 @@ def _toxic(name: str, description: str, required: tuple[str, ...] = ()) -> Fault
         raise ValueError(f"network.{name}: {sorted(unknown)} are not attributes of the toxic")
     params = {"proxy": _PROXY, "stream": _STREAM, "toxicity": _TOXICITY}
     params.update((a.name, _attribute_param(a, a.name in required)) for a in attributes)
-    return FaultSpec(f"network.{name}", description, params, "required", "proxy")
+    return FaultSpec(f"network.{name}", description, params, "required", "proxy",
+                     affects="link", undo="remove")
 
 
 _MODE = _p("str", "pg_ctl shutdown mode", "fast", choices=("smart", "fast", "immediate"))
@@ -125,52 +184,65 @@ _SPECS: tuple[FaultSpec, ...] = (
            "delay us apart", required=("average_size",)),
     _toxic("limit_data", "close a connection after bytes have passed", required=("bytes",)),
     FaultSpec("network.down", "disable the proxy: new connections refused, open ones closed",
-              {"proxy": _PROXY}, "required", "proxy"),
+              {"proxy": _PROXY}, "required", "proxy", affects="link", undo="remove"),
     # --- postgres: the server process ---
     FaultSpec("postgres.stop", "stop Postgres for `for` (the downtime), then start it",
-              {"mode": _MODE}, "required", "postgres_process"),
+              {"mode": _MODE}, "required", "postgres_process", affects="postgres",
+              undo="restart"),
     FaultSpec("postgres.crash", "SIGKILL the postmaster; restart after `for` (default at once)",
-              {}, "optional", "postgres_process"),
+              {}, "optional", "postgres_process", affects="postgres", undo="restart"),
     FaultSpec("postgres.restart", "stop and start Postgres at once", {"mode": _MODE},
-              "forbidden", "postgres_process"),
+              "forbidden", "postgres_process", affects="postgres", undo="restart"),
     FaultSpec("postgres.freeze", "SIGSTOP every Postgres process for `for`, then SIGCONT",
-              {}, "required", "postgres_process"),
+              {}, "required", "postgres_process", affects="postgres", undo="remove"),
     # --- postgres: SQL ---
     FaultSpec("postgres.exhaust_connections",
               "hold connections from outside the app (count, or all free ones but leave)",
               {"count": _p("int", "connections to hold (default: every free one)", min=1),
                "leave": _p("int", "free slots left when count is not given", 0, min=0)},
-              "required", "postgres_sql"),
+              "required", "postgres_sql", affects="postgres", undo="remove"),
     FaultSpec("postgres.set_max_connections",
               "lower max_connections (restarts Postgres); restored after `for`",
               {"value": _p("int", "new max_connections", required=True, min=5, max=10000)},
-              "required", "postgres_process"),
+              "required", "postgres_process", affects="postgres", undo="restart"),
     FaultSpec("postgres.terminate_backends",
               "pg_terminate_backend every connection of an application_name",
               {"application": _p("str", "application_name to terminate", "reference_impl")},
-              "forbidden", "postgres_sql"),
+              "forbidden", "postgres_sql", affects="postgres", undo="none"),
     FaultSpec("postgres.drift_schema",
               "rename table.column to new_name; reverted after `for` (or at rollback)",
               {"table": _p("str", "table name", required=True),
                "column": _p("str", "column to rename", required=True),
                "new_name": _p("str", "its new name", required=True)},
-              "optional", "postgres_sql"),
+              "optional", "postgres_sql", affects="postgres", undo="remove"),
     # --- the app process ---
     FaultSpec("app.kill", "SIGKILL the app, restart it after restart_after",
-              {"restart_after": _RESTART_AFTER}, "forbidden", "app_process"),
+              {"restart_after": _RESTART_AFTER}, "forbidden", "app_process", affects="app",
+              undo="restart"),
     FaultSpec("app.term", "SIGTERM the app (graceful drain), restart it after restart_after",
-              {"restart_after": _RESTART_AFTER}, "forbidden", "app_process"),
+              {"restart_after": _RESTART_AFTER}, "forbidden", "app_process", affects="app",
+              undo="restart"),
     FaultSpec("app.freeze", "SIGSTOP the app for `for`, then SIGCONT", {}, "required",
-              "app_process"),
+              "app_process", affects="app", undo="remove"),
     FaultSpec("app.raise", "make the app raise unhandled errors through its chaos hooks",
               {"where": _p("str", "where the error is raised", "handler",
                            choices=("handler", "task", "thread")),
                "count": _p("int", "how many errors", 1, min=1, max=100000)},
-              "forbidden", "app_hooks"),
+              "forbidden", "app_hooks", affects="app", undo="none"),
     FaultSpec("app.flood_tasks", "submit a burst of background tasks through the chaos hooks",
               {"count": _p("int", "tasks submitted", 1000, min=1, max=100_000)},
-              "forbidden", "app_hooks"),
+              "forbidden", "app_hooks", affects="app", undo="none"),
 )
 
 #: Every fault action by name, in catalogue order.
 FAULTS: dict[str, FaultSpec] = {spec.name: spec for spec in _SPECS}
+
+
+def effect_of(action: str, params: Mapping[str, object]) -> FaultEffect | None:
+    """What the catalogue's ``action`` does with ``params``; None for an unknown action.
+
+    The timeline records this on every apply/remove line. Verify calls it only for a run
+    directory written before those fields existed (see
+    :attr:`harness.verify.rundir.TimelineEvent.effect`)."""
+    spec = FAULTS.get(action)
+    return None if spec is None else spec.effect(params)

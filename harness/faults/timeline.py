@@ -5,7 +5,9 @@ A :class:`Timeline` runs in its own thread. Every apply and remove is appended t
 outcome and the error. A fault that fails to apply is recorded as such and the
 run goes on. :meth:`Timeline.rollback` removes every fault still active, newest
 first, whatever happened (it is called on every path out of a run, Ctrl-C
-included), and marks those lines ``rollback: true``.
+included), and marks those lines ``rollback: true``. Every apply/remove line carries
+what the fault acts on (``affects``, ``link``) and how its effect ends (``undo``), from
+the catalogue, so verify never has to guess them from the action's name.
 """
 
 from __future__ import annotations
@@ -23,10 +25,10 @@ from typing import Any
 
 from harness.clock import wall
 from harness.faults.actions import ACTIONS, Action, FaultEnv, Undo
+from harness.faults.catalog import effect_of
 from harness.scenario.schema import Fault
 
 __all__ = ["Timeline", "TimelineLog"]
-
 
 
 class TimelineLog:
@@ -42,6 +44,13 @@ class TimelineLog:
         with self._lock, self.path.open("a") as fh:
             fh.write(json.dumps(entry, default=str) + "\n")
         return entry
+
+
+def _common(fault: Fault, repeat: int) -> dict[str, Any]:
+    """The fields every apply/remove line of one fault application shares."""
+    effect = effect_of(fault.action, fault.params)
+    return {"fault": fault.index, "repeat": repeat, "action": fault.action,
+            "params": dict(fault.params), **(effect.fields() if effect else {})}
 
 
 class _Active:
@@ -106,8 +115,7 @@ class Timeline:
 
     def _apply(self, fault: Fault, repeat: int) -> None:
         start, end = fault.windows()[repeat]
-        common = {"fault": fault.index, "repeat": repeat, "action": fault.action,
-                  "params": dict(fault.params)}
+        common = _common(fault, repeat)
         started = time.monotonic()
         planned = self._planned(start)
         try:
@@ -138,7 +146,7 @@ class Timeline:
             return
         fault = active.fault
         start, end = fault.windows()[repeat]
-        common = {"fault": index, "repeat": repeat, "action": fault.action, "params": dict(fault.params)}
+        common = _common(fault, repeat)
         started = time.monotonic()
         try:
             detail = active.undo()

@@ -98,3 +98,28 @@ def test_repeat_applies_each_window(tmp_path: Path) -> None:
         assert abs(calls[2 * k][1] - (0.1 + 0.3 * k)) < 0.15
     repeats = [e["repeat"] for e in _events(tmp_path / "timeline.jsonl") if e["event"] == "apply"]
     assert repeats == [0, 1, 2]
+
+
+def test_apply_and_remove_lines_say_what_the_fault_affects(tmp_path: Path) -> None:
+    """Every apply/remove line carries the catalogue's ``affects`` and ``undo``, and a link
+    fault the link it acts on (its ``proxy`` parameter), so verify never reads the name."""
+    from harness.faults.actions import Applied
+
+    def action(env: FaultEnv, fault: Fault, params: object) -> Applied:
+        return Applied({}, lambda: {})
+
+    t0 = time.monotonic()
+    log = TimelineLog(tmp_path / "timeline.jsonl", t0)
+    faults = (_fault(0, "network.down", 0.0, 0.1, proxy="payments"),
+              _fault(1, "app.freeze", 0.0, 0.1))
+    timeline = Timeline(faults, FaultEnv(pg=None, app=None, proxy=None), log,  # type: ignore[arg-type]
+                        actions={"network.down": action, "app.freeze": action})
+    timeline.start()
+    time.sleep(0.4)
+    timeline.rollback()
+    lines = [e for e in _events(tmp_path / "timeline.jsonl") if e["event"] in ("apply", "remove")]
+    assert len(lines) == 4
+    for e in lines:
+        want = ({"affects": "link", "link": "payments", "undo": "remove"} if e["fault"] == 0
+                else {"affects": "app", "undo": "remove"})
+        assert {k: e[k] for k in ("affects", "link", "undo") if k in e} == want

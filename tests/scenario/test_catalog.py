@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from harness.faults.catalog import FAULTS
+from harness.faults.catalog import AFFECTS, FAULTS, UNDOS, FaultEffect, effect_of
 
+#: What each requirement means a fault acts on.
+_AFFECTS_BY_REQUIREMENT = {"proxy": "link", "postgres_process": "postgres",
+                           "postgres_sql": "postgres", "app_process": "app", "app_hooks": "app"}
 _TYPES = {"int": int, "float": float, "str": str, "bool": bool, "duration": float}
 
 
@@ -41,3 +44,22 @@ def test_brief_actions_are_all_present() -> None:
     assert expected <= set(FAULTS)
     assert all(FAULTS[n].params["proxy"].default == "postgres"
                for n in expected if n.startswith("network."))
+
+
+def test_every_entry_says_what_it_affects_and_how_it_is_undone() -> None:
+    """``affects`` agrees with what the fault requires of the target; a link fault takes the
+    proxy it names; an instant fault (no ``for``) is never undone by a removal, and a fault
+    that needs a window always is undone somehow."""
+    for name, spec in FAULTS.items():
+        assert spec.affects in AFFECTS and spec.undo in UNDOS, name
+        assert spec.affects == _AFFECTS_BY_REQUIREMENT[spec.requires], name
+        assert ("proxy" in spec.params) == (spec.affects == "link"), name
+        if spec.instant:
+            assert spec.undo != "remove", name
+        if spec.needs_window:
+            assert spec.undo != "none", name
+    assert effect_of("network.latency", {"proxy": "payments"}) == FaultEffect(
+        "link", "remove", "payments")
+    assert effect_of("network.down", {}).link == "postgres"  # type: ignore[union-attr]
+    assert effect_of("postgres.stop", {"proxy": "x"}) == FaultEffect("postgres", "restart")
+    assert effect_of("nope.nothing", {}) is None
