@@ -115,8 +115,9 @@ def windows_caption(data: RunData) -> str:
         return '<p class="note">No fault windows in this run.</p>'
     spans = []
     for win in data.windows:
-        end = fmt_number(win.end_s) if win.end_s is not None else "end"
-        spans.append(f"{win.label} ({fmt_number(win.start_s)} to {end} s)")
+        end_s = win.removed_s if win.removed_s is not None else data.end_s
+        end = fmt_number(end_s) if end_s is not None else "end"
+        spans.append(f"{win.label} ({fmt_number(win.applied_s)} to {end} s)")
     return f'<p class="windows">Shaded fault windows: {_e("; ".join(spans))}</p>'
 
 
@@ -210,7 +211,7 @@ def render_html(data: RunData, plots: Sequence[Plot]) -> str:
         '<section id="verdicts"><h2>Verdicts</h2>', html_table(verdict_table(data.result)),
         "</section>",
         '<section id="faults"><h2>Faults</h2>',
-        html_table(fault_table(data.result, data.windows)), "</section>",
+        html_table(fault_table(data.result, data.windows, data.end_s)), "</section>",
         _plot_section(by_stem.get("throughput_errors"), caption),
         _plot_section(by_stem.get("latency"), caption),
         _plot_section(by_stem.get("memory"), caption + _memory_extra(data)),

@@ -126,7 +126,7 @@ def render_markdown(data: RunData, plots: Sequence[Plot]) -> str:
     """The whole ``report.md`` text (scrubbed of secrets)."""
     lines = _header(data)
     lines += ["## Verdicts", "", md_table(verdict_table(data.result))]
-    lines += ["## Faults", "", md_table(fault_table(data.result, data.windows))]
+    lines += ["## Faults", "", md_table(fault_table(data.result, data.windows, data.end_s))]
     lines += _writes(data)
     lines += _memory(data)
     lines += ["## Replay", "", "```sh", replay_command(data.run_dir), "```", ""]

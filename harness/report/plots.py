@@ -19,8 +19,8 @@ from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from harness.report.rundata import FaultWindow
 from harness.report.series import RequestSeries, SampleSeries
+from harness.verify.windows import FaultWindow
 
 __all__ = [
     "PLOT_TITLES",
@@ -79,13 +79,14 @@ def shade_faults(ax: Axes, windows: Sequence[FaultWindow], end_s: float | None,
     """Shade every fault window on ``ax`` and write its label at the top."""
     for i, win in enumerate(windows):
         colour = _FAULT_COLOURS[win.fault % len(_FAULT_COLOURS)] if win.fault >= 0 else "grey"
-        end = win.end_s if win.end_s is not None else (end_s or win.start_s + 1.0)
-        end = max(end, win.start_s + 0.3)  # an instant fault stays visible
-        ax.axvspan(win.start_s, end, color=colour, alpha=0.15, lw=0)
-        ax.axvline(win.start_s, color=colour, lw=0.8, alpha=0.7)
+        start = win.applied_s
+        end = win.removed_s if win.removed_s is not None else (end_s or start + 1.0)
+        end = max(end, start + 0.3)  # an instant fault stays visible
+        ax.axvspan(start, end, color=colour, alpha=0.15, lw=0)
+        ax.axvline(start, color=colour, lw=0.8, alpha=0.7)
         if label:
             y = 0.97 - 0.09 * (i % 4)
-            ax.text(win.start_s, y, f" {win.label}", transform=ax.get_xaxis_transform(),
+            ax.text(start, y, f" {win.label}", transform=ax.get_xaxis_transform(),
                     fontsize=7.5, color=colour, va="top", ha="left", clip_on=True)
 
 

@@ -13,37 +13,16 @@ from __future__ import annotations
 import json
 import shlex
 from collections import Counter
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.errors import ReportError
+from harness.errors import ReportError, VerifyError
 from harness.report.scrub import Scrubber
-from harness.verify.rundir import read_json
+from harness.verify.rundir import TimelineEvent, read_json
+from harness.verify.windows import FaultWindow, fault_windows
 
-__all__ = ["FaultWindow", "RunData", "fault_windows", "load_run", "read_scrubbed", "replay_command"]
-
-
-@dataclass(frozen=True)
-class FaultWindow:
-    """One fault's effect on the run's clock: ``[start_s, end_s]`` (``end_s`` None: never removed)."""
-
-    fault: int
-    action: str
-    start_s: float
-    end_s: float | None
-    ok: bool = True
-    error: str | None = None
-    repeat: int | None = None
-    params: dict[str, Any] = field(default_factory=dict)
-    repeated: bool = False  # the fault has more than one window (flapping)
-
-    @property
-    def label(self) -> str:
-        """Short label for a plot: ``#0 postgres.restart`` (``#2.1`` for a flapping repeat)."""
-        rep = f".{self.repeat}" if self.repeat is not None and self.repeated else ""
-        failed = " (failed)" if not self.ok else ""
-        return f"#{self.fault}{rep} {self.action}{failed}"
+__all__ = ["RunData", "load_run", "read_scrubbed", "replay_command", "timeline_windows"]
 
 
 @dataclass
@@ -106,39 +85,18 @@ def _diff_totals(diff: Any) -> dict[str, Any] | None:
     return {k: diff.get(k) for k in ("t_s", "total_bytes", "total_diff_bytes")}
 
 
-def fault_windows(timeline: list[dict[str, Any]], end_s: float | None) -> list[FaultWindow]:
-    """Pair each ``apply`` with its ``remove`` (by fault index and repeat) into windows."""
-    open_: dict[tuple[int, int | None], dict[str, Any]] = {}
-    windows: list[FaultWindow] = []
-    for event in timeline:
-        kind = event.get("event")
-        if kind not in ("apply", "remove") or not isinstance(event.get("t_s"), int | float):
-            continue
-        key = (int(event.get("fault", -1)), event.get("repeat"))
-        if kind == "apply":
-            open_[key] = event
-            continue
-        applied = open_.pop(key, None)
-        if applied is not None:
-            windows.append(_window(applied, float(event["t_s"])))
-    windows.extend(_window(applied, end_s) for applied in open_.values())
-    counts = Counter(w.fault for w in windows)
-    windows = [replace(w, repeated=counts[w.fault] > 1) for w in windows]
-    return sorted(windows, key=lambda w: (w.start_s, w.fault))
-
-
-def _window(applied: dict[str, Any], end_s: float | None) -> FaultWindow:
-    params = applied.get("params")
-    return FaultWindow(
-        fault=int(applied.get("fault", -1)),
-        action=str(applied.get("action", "?")),
-        start_s=float(applied["t_s"]),
-        end_s=end_s,
-        ok=bool(applied.get("ok", True)),
-        error=applied.get("error"),
-        repeat=applied.get("repeat"),
-        params=params if isinstance(params, dict) else {},
-    )
+def timeline_windows(timeline: list[dict[str, Any]]) -> list[FaultWindow]:
+    """The fault windows of a loaded timeline, paired by verify's one
+    :func:`~harness.verify.windows.fault_windows`, in (applied, fault) order; a window never
+    removed has ``removed_s`` None (the report draws it to the run's end)."""
+    events = sorted((TimelineEvent(str(e["event"]), float(e["t_s"]), e) for e in timeline
+                     if "event" in e and isinstance(e.get("t_s"), int | float)),
+                    key=lambda e: e.t_s)
+    try:
+        windows = fault_windows(events)
+    except VerifyError as exc:
+        raise ReportError(str(exc)) from exc
+    return sorted(windows, key=lambda w: (w.applied_s, w.fault))
 
 
 def _windows_from_result(result: dict[str, Any] | None) -> list[FaultWindow]:
@@ -147,14 +105,15 @@ def _windows_from_result(result: dict[str, Any] | None) -> list[FaultWindow]:
     for item in (result or {}).get("faults") or []:
         if isinstance(item, dict) and isinstance(item.get("applied_s"), int | float):
             removed = item.get("removed_s")
-            out.append(
-                FaultWindow(
-                    fault=int(item.get("fault", -1)),
-                    action=str(item.get("action", "?")),
-                    start_s=float(item["applied_s"]),
-                    end_s=float(removed) if isinstance(removed, int | float) else None,
-                )
-            )
+            out.append(FaultWindow(
+                fault=int(item.get("fault", -1)), repeat=item.get("repeat"),
+                action=str(item.get("action", "?")), params={},
+                applied_s=float(item["applied_s"]),
+                removed_s=float(removed) if isinstance(removed, int | float) else None,
+                ok=True, error=None))
+    counts = Counter(w.fault for w in out)
+    for w in out:
+        w.repeated = counts[w.fault] > 1
     return out
 
 
@@ -189,7 +148,7 @@ def load_run(run_dir: Path, scrubber: Scrubber | None = None) -> RunData:
         windows=[], memory_diffs=[d for d in diffs if isinstance(d, dict)],
         scrubber=scrubber, missing=missing,
     )
-    data.windows = fault_windows(timeline, data.end_s) if timeline else _windows_from_result(result)
+    data.windows = timeline_windows(timeline) if timeline else _windows_from_result(result)
     return data
 
 

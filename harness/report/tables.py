@@ -9,10 +9,12 @@ formatted with the unit the metric catalogue gives them (fractions as percent).
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from harness.verify.catalog import METRICS, slo_id, split_slo_id
+from harness.verify.windows import FaultWindow
 
 __all__ = [
     "Table",
@@ -168,8 +170,10 @@ def verdict_table(result: dict[str, Any] | None) -> Table:
     return table
 
 
-def fault_table(result: dict[str, Any] | None, windows: list[Any]) -> Table:
-    """Each fault: action, window, recovery and detection times, whether it applied."""
+def fault_table(result: dict[str, Any] | None, windows: Sequence[FaultWindow],
+                end_s: float | None = None) -> Table:
+    """Each fault: action, window, recovery and detection times, whether it applied. A
+    window never removed ends at ``end_s`` (the run's end), else "never"."""
     table = Table("Faults", ["#", "action", "applied (s)", "removed (s)", "recovery",
                              "detect", "applied ok"])
     measured = {(int(f.get("fault", -1)), f.get("repeat")): f
@@ -177,8 +181,9 @@ def fault_table(result: dict[str, Any] | None, windows: list[Any]) -> Table:
     for win in windows:
         meas = measured.get((win.fault, win.repeat), {})
         ok = "yes" if win.ok else f"no: {win.error or 'failed'}"
-        table.add([win.label.split(" ", 1)[0], win.action, fmt_number(win.start_s),
-                   fmt_number(win.end_s) if win.end_s is not None else "never",
+        removed = win.removed_s if win.removed_s is not None else end_s
+        table.add([win.label.split(" ", 1)[0], win.action, fmt_number(win.applied_s),
+                   fmt_number(removed) if removed is not None else "never",
                    fmt_value("recovery_seconds", meas.get("recovery_s")),
                    fmt_value("detect_seconds", meas.get("detect_s")), ok],
                   "" if win.ok else "fail")

@@ -24,8 +24,9 @@ from operator import not_
 from typing import Any
 
 from harness.verify.latency import latency_metrics
-from harness.verify.phases import FaultWindow, PhaseIndex
+from harness.verify.phases import PhaseIndex
 from harness.verify.requests import RequestTable
+from harness.verify.windows import FaultWindow
 
 __all__ = [
     "RecoveryRule",

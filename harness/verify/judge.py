@@ -25,7 +25,7 @@ from harness.verify.availability import (
 from harness.verify.catalog import PHASE_KINDS
 from harness.verify.evidence import attach_evidence
 from harness.verify.memory import memory_report
-from harness.verify.phases import FaultWindow, PhaseIndex, build_phases, fault_windows, run_bounds
+from harness.verify.phases import PhaseIndex, build_phases, run_bounds
 from harness.verify.process import process_metrics
 from harness.verify.requests import RequestTable, read_requests
 from harness.verify.rundir import RunFiles
@@ -36,6 +36,7 @@ from harness.verify.verdict import (
     overall_verdict,
     read_scenario_facts,
 )
+from harness.verify.windows import FaultWindow, fault_windows
 from harness.verify.writes import WriteLedger, account_writes, describe_keys
 
 __all__ = ["DEFAULT_MEMORY_THRESHOLD_MB_PER_HOUR", "judge_run"]

@@ -2,8 +2,8 @@
 
 * warm-up: from the run's zero to ``load_start`` (or run.json ``warmup_s``);
 * fault: each fault window ``[apply.t_s, remove.t_s]`` (to the end when never removed);
-* recovery: from a fault's removal, or from Postgres accepting connections again when
-  that comes later, until the service recovered (the first sustained success, computed
+* recovery: from a fault's removal (or when it stopped acting, see
+  :mod:`harness.verify.windows`) until the service recovered (the first sustained success, computed
   by :func:`harness.verify.availability.recovery_point`), cut at the next fault;
 * steady: everything else after warm-up.
 
@@ -19,34 +19,11 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from harness.verify.rundir import TimelineEvent
+from harness.verify.windows import FaultWindow, repeat_suffix
 
-__all__ = ["FaultWindow", "Phase", "PhaseIndex", "build_phases", "fault_windows", "run_bounds"]
+__all__ = ["Phase", "PhaseIndex", "build_phases", "run_bounds"]
 
 _PRIORITY = {"fault": 3, "recovery": 2, "warmup": 1, "steady": 0}
-#: How long after a fault's removal a ``postgres_ready`` event still belongs to it.
-POSTGRES_READY_GRACE_S = 60.0
-
-
-@dataclass
-class FaultWindow:
-    """One application of a ``[[fault]]`` (one repeat of a flapping fault)."""
-
-    fault: int
-    repeat: int | None
-    action: str
-    params: dict[str, Any]
-    applied_s: float
-    removed_s: float | None
-    ok: bool
-    error: str | None
-    recovery_from_s: float | None = None
-    #: "removed", "postgres_ready", or "<fault name> removed" (an overlapping fault)
-    recovery_from: str = "removed"
-    rolled_back: bool = False
-
-    @property
-    def name(self) -> str:
-        return f"fault-{self.fault}" + _repeat_suffix(self.repeat)
 
 
 @dataclass(frozen=True)
@@ -67,11 +44,6 @@ class Phase:
         return asdict(self)
 
 
-def _repeat_suffix(repeat: int | None) -> str:
-    """The first (or only) application of a fault has no suffix; later repeats get ``.k``."""
-    return f".{repeat}" if repeat else ""
-
-
 def run_bounds(
     events: list[TimelineEvent], run_info: dict[str, Any], warmup_s: float | None = None
 ) -> tuple[float, float]:
@@ -90,81 +62,6 @@ def run_bounds(
     start = by_name.get("load_start", 0.0)
     end = by_name.get("load_stop", by_name.get("run_end", float("inf")))
     return start + float(warm), end
-
-
-def fault_windows(
-    events: list[TimelineEvent], load_end_s: float = float("inf")
-) -> list[FaultWindow]:
-    """Pair every ``apply`` with its ``remove`` (same fault index and repeat), in time order.
-
-    A fault removed by the end-of-run rollback (or at/after the load ended) has no
-    recovery to measure: there was no load left to recover.
-    """
-    open_: dict[tuple[int, int | None], FaultWindow] = {}
-    windows: list[FaultWindow] = []
-    ready_times = [e.t_s for e in events if e.event == "postgres_ready" and e.t_s < load_end_s]
-    for e in events:
-        if e.event not in ("apply", "remove") or e.fault is None:
-            continue
-        rep = e.raw.get("repeat")
-        key = (e.fault, int(rep) if rep is not None else None)
-        if e.event == "apply":
-            w = FaultWindow(
-                fault=e.fault, repeat=key[1], action=str(e.raw.get("action", "")),
-                params=dict(e.raw.get("params") or {}), applied_s=e.t_s, removed_s=None,
-                ok=bool(e.raw.get("ok", True)), error=e.raw.get("error"),
-            )
-            open_[key] = w
-            windows.append(w)
-        elif key in open_:
-            w = open_.pop(key)
-            w.removed_s = e.t_s
-            w.rolled_back = bool(e.raw.get("rollback")) or e.t_s >= load_end_s
-    for w in windows:
-        _set_recovery_start(w, ready_times)
-    _wait_for_overlapping(windows)
-    return windows
-
-
-def _wait_for_overlapping(windows: list[FaultWindow]) -> None:
-    """A fault removed while another is still active cannot recover before that one is gone
-    (an app restarted while Postgres is down): its recovery starts when the overlapping
-    fault's own recovery could start, followed transitively. If that one was only healed
-    by the end-of-run rollback (or never), this one's recovery cannot be measured either."""
-    changed = True
-    while changed:
-        changed = False
-        for w in windows:
-            for other in windows:
-                if w.recovery_from_s is None or other is w or not other.ok:
-                    continue
-                healed = _healed_at(other)
-                if not other.applied_s <= w.recovery_from_s < healed:
-                    continue
-                changed = True
-                if other.rolled_back or other.removed_s is None:
-                    w.recovery_from_s, w.rolled_back = None, True
-                    w.recovery_from = f"{other.name} never removed before the load ended"
-                else:
-                    w.recovery_from_s, w.recovery_from = healed, f"{other.name} removed"
-
-
-def _healed_at(w: FaultWindow) -> float:
-    """When ``w`` stopped acting: its recovery start, else its removal, else never (inf)."""
-    if w.recovery_from_s is not None:
-        return w.recovery_from_s
-    return w.removed_s if w.removed_s is not None else float("inf")
-
-
-def _set_recovery_start(w: FaultWindow, ready_times: list[float]) -> None:
-    """Recovery counts from removal, or from Postgres ready when that came after it."""
-    if w.removed_s is None or w.rolled_back or not w.ok:
-        return
-    w.recovery_from_s, w.recovery_from = w.removed_s, "removed"
-    for t in ready_times:
-        if w.applied_s <= t and w.removed_s < t <= w.removed_s + POSTGRES_READY_GRACE_S:
-            w.recovery_from_s, w.recovery_from = t, "postgres_ready"
-            return
 
 
 def build_phases(
@@ -189,7 +86,7 @@ def build_phases(
         rec_end = recovered_at.get(pos)
         rec_end = cap if rec_end is None else min(rec_end, cap)
         spans.append((fault_end, max(fault_end, rec_end), "recovery",
-                      f"recovery-{w.fault}{_repeat_suffix(w.repeat)}", w.fault))
+                      f"recovery-{w.fault}{repeat_suffix(w.repeat)}", w.fault))
     return _flatten(spans, end_s)
 
 

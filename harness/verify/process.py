@@ -13,9 +13,12 @@ All from samples.jsonl, run.json ``app.exits``, timeline.jsonl and the app's log
 * graceful shutdown: for every SIGTERM exit, the 5xx responses to requests in flight
   between the SIGTERM and the exit, and the exit code;
 * crashes: recorded exits no scenario action (or the end of the run) caused, and app
-  pids that vanished or changed in the samples outside any app.* fault;
+  pids that vanished or changed in the samples outside any fault that affects the app;
 * startup: from each app (re)start, or Postgres back when later, to the first ready
   sample.
+
+What a fault did (``affects``, ``link``, ``undo``) is read from its timeline lines
+(:attr:`harness.verify.rundir.TimelineEvent.effect`), never guessed from its name.
 """
 
 from __future__ import annotations
@@ -45,7 +48,8 @@ __all__ = [
 #: Exit causes that are not crashes besides the scenario's own fault actions.
 EXPECTED_EXIT_CAUSES = frozenset({"run_end", "shutdown", "stop", "teardown", "restart"})
 _SCHEMA_ERROR = re.compile(r"UndefinedColumnError|UndefinedTableError|\b42703\b|\b42P01\b")
-#: Slack around an app.* fault window within which a pid change is that fault's doing.
+#: Slack around the window of a fault that affects the app within which a pid change is
+#: that fault's doing.
 CRASH_SLACK_S = 5.0
 #: How far before a SIGTERM a request may have started and still be in flight.
 MAX_IN_FLIGHT_S = 60.0
@@ -236,15 +240,17 @@ def schema_error_count(log_dir: Path) -> int | None:
 def _startup(samples: list[dict[str, Any]], events: list[TimelineEvent]) -> dict[str, Any]:
     """Seconds from "the app could start" to its first ready sample, worst over (re)starts.
 
-    The app is up before the run's zero, so the first start counts from 0; every app.kill /
-    app.term restart counts from its ``remove`` line (the app was started again), or from
-    Postgres coming back (a ``postgres.*`` fault removed, ``postgres_ready``) when that was
-    later: dependency-ordered startup is ready within N s of its database.
+    The app is up before the run's zero, so the first start counts from 0; every restart
+    (the ``remove`` line of a fault that affects the app and is undone by a restart:
+    app.kill, app.term) counts from that line, or from Postgres coming back when that was
+    later: the removal of a fault that took Postgres away (the server, or the ``postgres``
+    link; never a fault on another link), or ``postgres_ready``. Dependency-ordered
+    startup is ready within N s of its database.
     """
     restarts = [e.t_s for e in events if e.event == "remove"
-                and str(e.raw.get("action", "")) in ("app.kill", "app.term")]
+                and (eff := e.effect) is not None and eff.restarts_app]
     pg_back = sorted(e.t_s for e in events if e.event == "postgres_ready" or (
-        e.event == "remove" and str(e.raw.get("action", "")).startswith("postgres.")))
+        e.event == "remove" and (eff := e.effect) is not None and eff.hits_postgres))
     ready_times = [float(s["t_s"]) for s in samples if s.get("ready") is True]
     if not samples:
         return {"value": None, "reason": "no samples"}
@@ -267,11 +273,12 @@ def _startup(samples: list[dict[str, Any]], events: list[TimelineEvent]) -> dict
 
 
 def _app_fault_windows(events: list[TimelineEvent]) -> list[tuple[float, float]]:
-    """Windows of app.* faults (the app is meant to go away and come back in them)."""
+    """Windows of the faults that affect the app (it is meant to go away and come back in
+    them), by their timeline ``affects``."""
     opened: dict[tuple[Any, Any], float] = {}
     out: list[tuple[float, float]] = []
     for e in events:
-        if not str(e.raw.get("action", "")).startswith("app."):
+        if (eff := e.effect) is None or eff.affects != "app":
             continue
         key = (e.raw.get("fault"), e.raw.get("repeat"))
         if e.event == "apply":
@@ -287,7 +294,8 @@ def _crashes(
     load_end_s: float,
 ) -> list[dict[str, Any]]:
     """App exits nothing in the scenario caused: recorded exits with an unknown cause, and
-    app pids that vanished or changed in the samples outside any app.* fault window."""
+    app pids that vanished or changed in the samples outside any window of a fault that
+    affects the app."""
     actions = {str(e.raw.get("action")) for e in events if e.event == "apply"}
     found = [{"t_s": ex.get("t_s"), "how": "exit", "detail": ex} for ex in exits
              if str(ex.get("cause") or "") not in actions | EXPECTED_EXIT_CAUSES]

@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import HarnessError, VerifyError
+from harness.faults.catalog import AFFECTS, UNDOS, FaultEffect, effect_of
 
-__all__ = ["RunFiles", "TimelineEvent", "iter_jsonl", "read_json"]
+__all__ = ["FAULT_EVENTS", "RunFiles", "TimelineEvent", "iter_jsonl", "read_json"]
 
 _DIFF_NAME = re.compile(r"diff-(\d+)\.json$")
 
@@ -57,6 +58,10 @@ def iter_jsonl(path: Path) -> Iterator[dict[str, Any]]:
             yield obj
 
 
+#: The timeline lines that belong to a fault (and carry its effect).
+FAULT_EVENTS = frozenset({"apply", "remove"})
+
+
 @dataclass(frozen=True)
 class TimelineEvent:
     """One line of timeline.jsonl; ``raw`` keeps every field for evidence."""
@@ -69,6 +74,33 @@ class TimelineEvent:
     def fault(self) -> int | None:
         value = self.raw.get("fault")
         return int(value) if value is not None else None
+
+    @property
+    def effect(self) -> FaultEffect | None:
+        """What the fault of an apply/remove line acts on and how its effect ends.
+
+        Read from the line's own ``affects``, ``undo`` and ``link`` fields. Only a run
+        directory written before the timeline carried them (no ``affects`` key) falls back
+        to the fault catalogue's entry for the line's action and parameters
+        (:func:`harness.faults.catalog.effect_of`). None for any other line, and for an
+        old line whose action the catalogue does not know. Malformed fields raise
+        :class:`VerifyError`."""
+        if self.event not in FAULT_EVENTS:
+            return None
+        raw = self.raw
+        if "affects" not in raw:  # an old run directory: the catalogue says what it did
+            params = raw.get("params")
+            return effect_of(str(raw.get("action", "")), params if isinstance(params, dict) else {})
+        affects, undo, link = raw.get("affects"), raw.get("undo"), raw.get("link")
+        if affects not in AFFECTS or undo not in UNDOS:
+            raise VerifyError(f"timeline.jsonl: {self.event} line at {self.t_s} s: affects must "
+                              f"be one of {list(AFFECTS)} and undo one of {list(UNDOS)}, got "
+                              f"affects={affects!r}, undo={undo!r}")
+        if (affects == "link") != isinstance(link, str) or link == "":
+            raise VerifyError(f"timeline.jsonl: {self.event} line at {self.t_s} s: a link fault "
+                              f"names its link (and only a link fault), got affects={affects!r}, "
+                              f"link={link!r}")
+        return FaultEffect(affects, undo, link)
 
 
 @dataclass
@@ -98,7 +130,9 @@ class RunFiles:
                     t = obj.get("t_s")
                     if "event" not in obj or not isinstance(t, int | float):
                         raise VerifyError(f"{p}: line without event/t_s: {obj!r}")
-                    events.append(TimelineEvent(str(obj["event"]), float(t), obj))
+                    event = TimelineEvent(str(obj["event"]), float(t), obj)
+                    _ = event.effect  # a malformed affects/undo/link fails here, not later
+                    events.append(event)
             events.sort(key=lambda e: e.t_s)
             self._cache["timeline"] = events
         return list(self._cache["timeline"])

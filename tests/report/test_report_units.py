@@ -14,7 +14,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from harness.report.plots import diff_totals, plot_memory, shade_faults
-from harness.report.rundata import fault_windows
+from harness.report.rundata import timeline_windows
 from harness.report.scrub import MASK, Scrubber
 from harness.report.series import SampleSeries, request_series, sample_series
 from harness.report.tables import fmt_value, memory_words, slo_outcome
@@ -92,7 +92,8 @@ def test_sample_series_keeps_last_tick_per_second(tmp_path: Path) -> None:
 
 
 def test_fault_windows_pair_repeats_and_unremoved() -> None:
-    """apply/remove pair by (fault, repeat); a fault never removed ends at the run's end."""
+    """apply/remove pair by (fault, repeat); a fault never removed has no removal (the plots
+    and tables draw it to the run's end)."""
     timeline = [
         {"event": "apply", "fault": 0, "repeat": 0, "action": "postgres.stop", "t_s": 10.0},
         {"event": "remove", "fault": 0, "repeat": 0, "action": "postgres.stop", "t_s": 12.0},
@@ -101,20 +102,20 @@ def test_fault_windows_pair_repeats_and_unremoved() -> None:
          "error": "no pid"},
         {"event": "remove", "fault": 0, "repeat": 1, "action": "postgres.stop", "t_s": 22.5},
     ]
-    wins = fault_windows(timeline, end_s=30.0)
-    assert [(w.fault, w.repeat, w.start_s, w.end_s) for w in wins] == [
-        (0, 0, 10.0, 12.0), (0, 1, 20.0, 22.5), (1, None, 21.0, 30.0)]
+    wins = timeline_windows(timeline)
+    assert [(w.fault, w.repeat, w.applied_s, w.removed_s) for w in wins] == [
+        (0, 0, 10.0, 12.0), (0, 1, 20.0, 22.5), (1, None, 21.0, None)]
     assert wins[1].label == "#0.1 postgres.stop"
     assert wins[2].label == "#1 app.kill (failed)" and not wins[2].ok
 
 
 def test_shade_faults_draws_one_span_and_label_per_window() -> None:
     """Each window becomes one shaded span and one text label on the axes."""
-    wins = fault_windows([
+    wins = timeline_windows([
         {"event": "apply", "fault": 0, "action": "a.one", "t_s": 1.0},
         {"event": "remove", "fault": 0, "action": "a.one", "t_s": 2.0},
         {"event": "apply", "fault": 1, "action": "b.two", "t_s": 5.0},
-    ], end_s=9.0)
+    ])
     fig = Figure()
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()

@@ -16,16 +16,10 @@ from harness.verify.availability import (
     request_metrics,
     tally,
 )
-from harness.verify.phases import (
-    FaultWindow,
-    Phase,
-    PhaseIndex,
-    build_phases,
-    fault_windows,
-    run_bounds,
-)
+from harness.verify.phases import Phase, PhaseIndex, build_phases, run_bounds
 from harness.verify.requests import RequestTable, read_requests
 from harness.verify.rundir import RunFiles
+from harness.verify.windows import FaultWindow, fault_windows
 from harness.verify.writes import WriteLedger
 
 

@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness.faults.catalog import effect_of
+
 HEADER = ["t_s", "name", "status", "ok", "latency_ms", "error", "write_key", "ack", "attempt"]
 
 
@@ -32,12 +34,21 @@ class RunDirBuilder:
         return self
 
     def fault(self, index: int, action: str, applied: float, removed: float | None,
-              ok: bool = True, **extra: Any) -> RunDirBuilder:
-        self.event("apply", applied, fault=index, action=action, params={}, ok=ok,
-                   error=None if ok else "refused", **extra)
+              ok: bool = True, params: dict[str, Any] | None = None, old: bool = False,
+              **extra: Any) -> RunDirBuilder:
+        """An apply line and (unless ``removed`` is None) its remove line. Like the real
+        timeline, both carry the catalogue's ``affects``/``undo``/``link`` for the action;
+        ``old`` leaves them out (a run directory written before they existed), and
+        ``extra`` may override them."""
+        params = dict(params or {})
+        effect = effect_of(action, params)
+        fields = {} if old or effect is None else effect.fields()
+        fields.update(extra)
+        self.event("apply", applied, fault=index, action=action, params=params, ok=ok,
+                   error=None if ok else "refused", **fields)
         if removed is not None:
-            self.event("remove", removed, fault=index, action=action, params={}, ok=True,
-                       **extra)
+            self.event("remove", removed, fault=index, action=action, params=params, ok=True,
+                       **fields)
         return self
 
     def bounds(self, load_start: float = 5.0, load_stop: float = 65.0) -> RunDirBuilder:
