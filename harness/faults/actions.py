@@ -4,7 +4,8 @@ Each action is one function ``apply(env, fault, params) -> Applied``; ``Applied.
 removes the fault (``None`` for an instant action whose effect ends by itself).
 :data:`ACTIONS` maps catalogue names to these functions; a test checks that the two
 cover the same names, so a new fault is one catalogue entry plus one function here.
-Errors raised here are recorded by the timeline as a fault that failed to apply.
+Errors raised here (and by :mod:`harness.faults.postgres`, unwrapped) are recorded by the
+timeline as a fault that failed to apply, with their own type and message.
 """
 
 from __future__ import annotations
@@ -47,13 +48,6 @@ class Applied:
 
     detail: dict[str, Any] = field(default_factory=dict)
     undo: Undo | None = None
-
-
-def _checked(record: pgf.FaultRecord) -> dict[str, Any]:
-    """A Postgres action's detail, or its failure raised as a FaultError."""
-    if not record.ok:
-        raise FaultError(f"{record.action} failed: {record.error}")
-    return record.detail
 
 
 def _need_app(env: FaultEnv, action: str) -> AppTarget:
@@ -103,30 +97,29 @@ def _network_down(env: FaultEnv, fault: Fault, params: Mapping[str, Any]) -> App
 
 
 def _pg_stop(env: FaultEnv, fault: Fault, params: Mapping[str, Any]) -> Applied:
-    detail = _checked(pgf.stop(env.pg, params["mode"]))
-    return Applied(detail, lambda: _checked(pgf.start(env.pg)))
+    detail = pgf.stop(env.pg, params["mode"])
+    return Applied(detail, lambda: pgf.start(env.pg))
 
 
 def _pg_crash(env: FaultEnv, fault: Fault, params: Mapping[str, Any]) -> Applied:
-    _checked(pgf.crash(env.pg))
+    pgf.crash(env.pg)
     if fault.for_ is None:
-        return Applied(_checked(pgf.start(env.pg)))
-    return Applied({}, lambda: _checked(pgf.start(env.pg)))
+        return Applied(pgf.start(env.pg))
+    return Applied({}, lambda: pgf.start(env.pg))
 
 
 def _pg_restart(env: FaultEnv, fault: Fault, params: Mapping[str, Any]) -> Applied:
-    return Applied(_checked(pgf.restart(env.pg, params["mode"])))
+    return Applied(pgf.restart(env.pg, params["mode"]))
 
 
 def _pg_freeze(env: FaultEnv, fault: Fault, params: Mapping[str, Any]) -> Applied:
-    detail = _checked(pgf.freeze(env.pg))
-    return Applied(detail, lambda: _checked(pgf.thaw(env.pg)))
+    detail = pgf.freeze(env.pg)
+    return Applied(detail, lambda: pgf.thaw(env.pg))
 
 
 def _pg_exhaust(env: FaultEnv, fault: Fault, params: Mapping[str, Any]) -> Applied:
-    record, holder = pgf.exhaust_connections(env.pg, params.get("count"), params.get("leave") or 0)
-    detail = _checked(record)
-    assert holder is not None
+    detail, holder = pgf.exhaust_connections(env.pg, params.get("count"),
+                                             params.get("leave") or 0)
 
     def undo() -> dict[str, Any]:
         holder.release()
@@ -136,19 +129,19 @@ def _pg_exhaust(env: FaultEnv, fault: Fault, params: Mapping[str, Any]) -> Appli
 
 
 def _pg_max_connections(env: FaultEnv, fault: Fault, params: Mapping[str, Any]) -> Applied:
-    detail = _checked(pgf.set_max_connections(env.pg, int(params["value"])))
+    detail = pgf.set_max_connections(env.pg, int(params["value"]))
     before = int(detail["before"])
-    return Applied(detail, lambda: _checked(pgf.set_max_connections(env.pg, before)))
+    return Applied(detail, lambda: pgf.set_max_connections(env.pg, before))
 
 
 def _pg_terminate(env: FaultEnv, fault: Fault, params: Mapping[str, Any]) -> Applied:
-    return Applied(_checked(pgf.terminate_backends(env.pg, params["application"])))
+    return Applied(pgf.terminate_backends(env.pg, params["application"]))
 
 
 def _pg_drift(env: FaultEnv, fault: Fault, params: Mapping[str, Any]) -> Applied:
     table, column, new = params["table"], params["column"], params["new_name"]
-    detail = _checked(pgf.drift_schema(env.pg, table, column, new))
-    return Applied(detail, lambda: _checked(pgf.drift_schema(env.pg, table, new, column)))
+    detail = pgf.drift_schema(env.pg, table, column, new)
+    return Applied(detail, lambda: pgf.drift_schema(env.pg, table, new, column))
 
 
 # -- the app process ----------------------------------------------------------------

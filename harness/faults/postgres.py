@@ -1,10 +1,13 @@
 """Postgres fault actions.
 
-Each action returns a :class:`FaultRecord` (action, params, monotonic and wall
-times, outcome). Process actions (stop, crash, start, restart, freeze, thaw)
-need a provider that owns the server process; a server reached by DSN refuses
-them with a :class:`FaultError` that names what is unavailable. SQL actions
-(exhaust_connections, set_max_connections, terminate_backends, drift_schema)
+Each action returns its detail (a dict, written to the timeline's ``detail``) and
+raises its own error when it fails: a :class:`FaultError` for a refused parameter or
+an unavailable action, the provider's :class:`~harness.errors.ProvisionError`, or
+asyncpg's exception from the server, unwrapped, so the timeline's ``error`` names the
+real cause (``"TooManyConnectionsError: ..."``). Process actions (stop, crash, start,
+restart, freeze, thaw) need a provider that owns the server process; a server reached
+by DSN refuses them with a :class:`FaultError` that names what is unavailable. SQL
+actions (exhaust_connections, set_max_connections, terminate_backends, drift_schema)
 work on any server we may administer.
 """
 
@@ -13,19 +16,15 @@ from __future__ import annotations
 import asyncio
 import re
 import threading
-import time
-from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import asyncpg
 
-from harness.clock import wall
-from harness.errors import FaultError, ProvisionError
+from harness.errors import FaultError
 from harness.provision.pg_probe import fetch
 
 __all__ = [
     "ConnectionHolder",
-    "FaultRecord",
     "PostgresTarget",
     "crash",
     "drift_schema",
@@ -61,35 +60,6 @@ class PostgresTarget(Protocol):
     def thaw(self) -> list[int]: ...
 
 
-@dataclass
-class FaultRecord:
-    """The outcome of one fault action, as written to timeline.jsonl."""
-
-    action: str
-    params: dict[str, Any]
-    t_monotonic: float
-    wall: str
-    ok: bool = True
-    error: str | None = None
-    duration_s: float = 0.0
-    detail: dict[str, Any] = field(default_factory=dict)
-
-
-
-def _run(action: str, params: dict[str, Any], body: Any) -> FaultRecord:
-    """Run ``body()`` and record its outcome; harness errors become a failed record."""
-    record = FaultRecord(action, params, time.monotonic(), wall())
-    try:
-        detail = body()
-        if isinstance(detail, dict):
-            record.detail = detail
-    except (FaultError, ProvisionError, asyncpg.PostgresError, OSError, TimeoutError) as exc:
-        record.ok = False
-        record.error = f"{type(exc).__name__}: {exc}"
-    record.duration_s = time.monotonic() - record.t_monotonic
-    return record
-
-
 def _check_mode(mode: str) -> None:
     if mode not in ("smart", "fast", "immediate"):
         raise FaultError(f"postgres.stop: mode must be smart, fast or immediate, got {mode!r}")
@@ -104,41 +74,38 @@ def _ident(value: str, what: str) -> str:
 # -- process actions ----------------------------------------------------------------
 
 
-def stop(pg: PostgresTarget, mode: str = "fast") -> FaultRecord:
+def stop(pg: PostgresTarget, mode: str = "fast") -> dict[str, Any]:
     """Shut Postgres down (smart / fast / immediate)."""
     _check_mode(mode)
-    return _run("postgres.stop", {"mode": mode}, lambda: {"exit_code": pg.stop(mode)})
+    return {"exit_code": pg.stop(mode)}
 
 
-def start(pg: PostgresTarget) -> FaultRecord:
+def start(pg: PostgresTarget) -> dict[str, Any]:
     """Start Postgres (after stop or crash; a crash makes it run recovery)."""
-    return _run("postgres.start", {}, lambda: {"ready_s": pg.start()})
+    return {"ready_s": pg.start()}
 
 
-def restart(pg: PostgresTarget, mode: str = "fast") -> FaultRecord:
+def restart(pg: PostgresTarget, mode: str = "fast") -> dict[str, Any]:
     """Stop with ``mode`` and start again."""
     _check_mode(mode)
-
-    def body() -> dict[str, Any]:
-        code = pg.stop(mode)
-        return {"exit_code": code, "ready_s": pg.start()}
-
-    return _run("postgres.restart", {"mode": mode}, body)
+    code = pg.stop(mode)
+    return {"exit_code": code, "ready_s": pg.start()}
 
 
-def crash(pg: PostgresTarget) -> FaultRecord:
+def crash(pg: PostgresTarget) -> dict[str, Any]:
     """SIGKILL the postmaster and its backends (no shutdown checkpoint)."""
-    return _run("postgres.crash", {}, lambda: pg.crash())
+    pg.crash()
+    return {}
 
 
-def freeze(pg: PostgresTarget) -> FaultRecord:
+def freeze(pg: PostgresTarget) -> dict[str, Any]:
     """SIGSTOP the postmaster and all its backends: connections hang, nothing answers."""
-    return _run("postgres.freeze", {}, lambda: {"pids": pg.freeze()})
+    return {"pids": pg.freeze()}
 
 
-def thaw(pg: PostgresTarget) -> FaultRecord:
+def thaw(pg: PostgresTarget) -> dict[str, Any]:
     """SIGCONT what freeze stopped."""
-    return _run("postgres.thaw", {}, lambda: {"pids": pg.thaw()})
+    return {"pids": pg.thaw()}
 
 
 # -- SQL actions --------------------------------------------------------------------
@@ -217,85 +184,72 @@ def _free_slots(dsn: str) -> tuple[int, int, int]:
 
 def exhaust_connections(
     pg: PostgresTarget, count: int | None = None, leave: int = 0
-) -> tuple[FaultRecord, ConnectionHolder | None]:
+) -> tuple[dict[str, Any], ConnectionHolder]:
     """Hold ``count`` connections (default: every free one but ``leave``) until released.
 
     Holding all free non-superuser slots makes the next connection fail with
-    SQLSTATE 53300 (too many clients). The caller releases the returned holder.
+    SQLSTATE 53300 (too many clients). Returns the detail and the holder, which the
+    caller releases.
     """
-    params: dict[str, Any] = {"count": count, "leave": leave}
-    holder: list[ConnectionHolder] = []
-
-    def body() -> dict[str, Any]:
-        if not isinstance(leave, int) or leave < 0:
-            raise FaultError(f"exhaust_connections: leave must be >= 0, got {leave!r}")
-        max_conn, reserved, used = _free_slots(pg.dsn)
-        n = count if count is not None else max(0, max_conn - reserved - used - leave)
-        if n < 1:
-            raise FaultError(f"exhaust_connections: nothing to hold ({max_conn} max, {used} in use)")
-        h = ConnectionHolder(pg.dsn, n)
-        holder.append(h)
-        held = h.acquire()
-        return {"requested": n, "held": held, "max_connections": max_conn, "error": h.error}
-
-    record = _run("postgres.exhaust_connections", params, body)
-    return record, (holder[0] if holder else None)
+    if not isinstance(leave, int) or leave < 0:
+        raise FaultError(f"exhaust_connections: leave must be >= 0, got {leave!r}")
+    max_conn, reserved, used = _free_slots(pg.dsn)
+    n = count if count is not None else max(0, max_conn - reserved - used - leave)
+    if n < 1:
+        raise FaultError(f"exhaust_connections: nothing to hold ({max_conn} max, {used} in use)")
+    holder = ConnectionHolder(pg.dsn, n)
+    try:
+        held = holder.acquire()
+    except BaseException:
+        holder.release()  # nobody else holds it to release: close what opened
+        raise
+    return {"requested": n, "held": held, "max_connections": max_conn,
+            "error": holder.error}, holder
 
 
-def set_max_connections(pg: PostgresTarget, value: int) -> FaultRecord:
+def set_max_connections(pg: PostgresTarget, value: int) -> dict[str, Any]:
     """``ALTER SYSTEM SET max_connections`` and restart so it takes effect."""
-    def body() -> dict[str, Any]:
-        if not isinstance(value, int) or not 5 <= value <= 10000:
-            raise FaultError(f"set_max_connections: value must be an integer in 5..10000, got {value!r}")
-        before = int(fetch(pg.dsn, "show max_connections")[0][0])
-        fetch(pg.dsn, f"alter system set max_connections = {int(value)}")
-        pg.stop("fast")
-        pg.start()
-        after = int(fetch(pg.dsn, "show max_connections")[0][0])
-        return {"before": before, "after": after}
-
-    return _run("postgres.set_max_connections", {"value": value}, body)
+    if not isinstance(value, int) or not 5 <= value <= 10000:
+        raise FaultError(f"set_max_connections: value must be an integer in 5..10000, got {value!r}")
+    before = int(fetch(pg.dsn, "show max_connections")[0][0])
+    fetch(pg.dsn, f"alter system set max_connections = {int(value)}")
+    pg.stop("fast")
+    pg.start()
+    after = int(fetch(pg.dsn, "show max_connections")[0][0])
+    return {"before": before, "after": after}
 
 
-def terminate_backends(pg: PostgresTarget, application: str = "reference_impl") -> FaultRecord:
+def terminate_backends(pg: PostgresTarget, application: str = "reference_impl") -> dict[str, Any]:
     """``pg_terminate_backend`` on every connection whose application_name is ``application``."""
-    def body() -> dict[str, Any]:
-        rows = fetch(
-            pg.dsn,
-            "select count(*) filter (where pg_terminate_backend(pid)) from pg_stat_activity "
-            "where application_name = $1 and pid <> pg_backend_pid()",
-            application,
-        )
-        return {"terminated": int(rows[0][0])}
-
-    return _run("postgres.terminate_backends", {"application": application}, body)
+    rows = fetch(
+        pg.dsn,
+        "select count(*) filter (where pg_terminate_backend(pid)) from pg_stat_activity "
+        "where application_name = $1 and pid <> pg_backend_pid()",
+        application,
+    )
+    return {"terminated": int(rows[0][0])}
 
 
 def drift_schema(
     pg: PostgresTarget, table: str, column: str, new_name: str, database: str | None = None
-) -> FaultRecord:
+) -> dict[str, Any]:
     """Rename ``table.column`` to ``new_name`` (revert by swapping the names)."""
-    params = {"table": table, "column": column, "new_name": new_name}
-
-    def body() -> dict[str, Any]:
-        sql = (f'alter table "{_ident(table, "table")}" rename column '
-               f'"{_ident(column, "column")}" to "{_ident(new_name, "new_name")}"')
-        dsn = pg.dsn if database is None else pg.dsn.rsplit("/", 1)[0] + "/" + database
-        exists = fetch(
+    sql = (f'alter table "{_ident(table, "table")}" rename column '
+           f'"{_ident(column, "column")}" to "{_ident(new_name, "new_name")}"')
+    dsn = pg.dsn if database is None else pg.dsn.rsplit("/", 1)[0] + "/" + database
+    exists = fetch(
+        dsn,
+        "select count(*) from information_schema.columns where table_name = $1 "
+        "and column_name = $2", table, column,
+    )[0][0]
+    if not exists:
+        already = fetch(
             dsn,
             "select count(*) from information_schema.columns where table_name = $1 "
-            "and column_name = $2", table, column,
+            "and column_name = $2", table, new_name,
         )[0][0]
-        if not exists:
-            already = fetch(
-                dsn,
-                "select count(*) from information_schema.columns where table_name = $1 "
-                "and column_name = $2", table, new_name,
-            )[0][0]
-            if already:
-                return {"already": True}  # idempotent: the drift is in place
-            raise FaultError(f"drift_schema: column {table}.{column} does not exist")
-        fetch(dsn, sql, timeout=10.0)
-        return {"already": False}
-
-    return _run("postgres.drift_schema", params, body)
+        if already:
+            return {"already": True}  # idempotent: the drift is in place
+        raise FaultError(f"drift_schema: column {table}.{column} does not exist")
+    fetch(dsn, sql, timeout=10.0)
+    return {"already": False}

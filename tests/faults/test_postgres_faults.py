@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
+import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
+from types import MappingProxyType
+from typing import Any
 
 import asyncpg
 import pytest
 
+from harness.errors import FaultError
 from harness.faults import postgres as pgf
+from harness.faults.actions import FaultEnv
+from harness.faults.timeline import Timeline, TimelineLog
+from harness.provision.pg_external import DsnPostgres
 from harness.provision.pg_probe import can_query, execute, fetch
 from harness.provision.postgres import EmbeddedPostgres
+from harness.scenario.schema import Fault
 
 pytestmark = pytest.mark.integration
 
@@ -22,38 +31,36 @@ def own_pg(tmp_path: Path) -> Iterator[EmbeddedPostgres]:
         yield pg
 
 
-def test_stop_start_restart_records(own_pg: EmbeddedPostgres) -> None:
-    """stop/start/restart each return a record with times and outcome, and do what they say."""
-    rec = pgf.stop(own_pg, "immediate")
-    assert rec.ok and rec.action == "postgres.stop" and rec.params == {"mode": "immediate"}
+def test_stop_start_restart_details(own_pg: EmbeddedPostgres) -> None:
+    """stop/start/restart each return their detail, and do what they say."""
+    assert set(pgf.stop(own_pg, "immediate")) == {"exit_code"}
     assert not can_query(own_pg.dsn, timeout=0.5)
-    assert pgf.start(own_pg).ok and can_query(own_pg.dsn)
-    rec = pgf.restart(own_pg, "fast")
-    assert rec.ok and rec.detail["ready_s"] > 0 and can_query(own_pg.dsn)
+    assert pgf.start(own_pg)["ready_s"] > 0 and can_query(own_pg.dsn)
+    assert pgf.restart(own_pg, "fast")["ready_s"] > 0 and can_query(own_pg.dsn)
 
 
 def test_bad_mode_is_refused(own_pg: EmbeddedPostgres) -> None:
     """An unknown stop mode is a clear error and leaves the server running."""
-    with pytest.raises(Exception, match="smart, fast or immediate"):
+    with pytest.raises(FaultError, match="smart, fast or immediate"):
         pgf.stop(own_pg, "gentle")
     assert can_query(own_pg.dsn)
 
 
-def test_crash_record_and_recovery(own_pg: EmbeddedPostgres) -> None:
+def test_crash_and_recovery(own_pg: EmbeddedPostgres) -> None:
     """crash kills the server; a start afterwards runs recovery and data is intact."""
     execute(own_pg.dsn, "create table c (v int)")
     execute(own_pg.dsn, "insert into c values (1)")
-    assert pgf.crash(own_pg).ok
+    assert pgf.crash(own_pg) == {}
     assert not can_query(own_pg.dsn, timeout=0.5)
-    assert pgf.start(own_pg).ok
+    assert pgf.start(own_pg)["ready_s"] > 0
     assert fetch(own_pg.dsn, "select count(*) from c")[0][0] == 1
 
 
 def test_exhaust_connections_gives_53300_and_release_restores(own_pg: EmbeddedPostgres) -> None:
     """Holding every free slot makes a new connection fail with SQLSTATE 53300; release fixes it."""
     execute(own_pg.dsn, "create role app login")  # not a superuser: no reserved slots
-    record, holder = pgf.exhaust_connections(own_pg)
-    assert record.ok and holder is not None and holder.held == record.detail["requested"]
+    detail, holder = pgf.exhaust_connections(own_pg)
+    assert holder.held == detail["requested"] and detail["error"] is None
     try:
         with pytest.raises(asyncpg.TooManyConnectionsError) as info:
             fetch(own_pg.dsn.replace("postgres@", "app@"), "select 1")
@@ -64,25 +71,25 @@ def test_exhaust_connections_gives_53300_and_release_restores(own_pg: EmbeddedPo
 
 
 def test_set_max_connections_takes_effect(own_pg: EmbeddedPostgres) -> None:
-    """ALTER SYSTEM + restart: the new max_connections is live."""
-    rec = pgf.set_max_connections(own_pg, 37)
-    assert rec.ok, rec.error
+    """ALTER SYSTEM + restart: the new max_connections is live; a bad value raises."""
+    assert pgf.set_max_connections(own_pg, 37)["after"] == 37
     assert fetch(own_pg.dsn, "show max_connections")[0][0] == "37"
-    assert not pgf.set_max_connections(own_pg, -1).ok
+    with pytest.raises(FaultError, match="5..10000"):
+        pgf.set_max_connections(own_pg, -1)
 
 
 def test_drift_schema_breaks_queries_and_revert_fixes(own_pg: EmbeddedPostgres) -> None:
     """Renaming a column makes a query fail with 42703; renaming back fixes it; re-apply is idempotent."""
     execute(own_pg.dsn, "create table nodes (node_id text)")
-    assert pgf.drift_schema(own_pg, "nodes", "node_id", "id").ok
-    assert pgf.drift_schema(own_pg, "nodes", "node_id", "id").detail == {"already": True}
+    assert pgf.drift_schema(own_pg, "nodes", "node_id", "id") == {"already": False}
+    assert pgf.drift_schema(own_pg, "nodes", "node_id", "id") == {"already": True}
     with pytest.raises(asyncpg.UndefinedColumnError) as info:
         fetch(own_pg.dsn, "select node_id from nodes")
     assert info.value.sqlstate == "42703"
-    assert pgf.drift_schema(own_pg, "nodes", "id", "node_id").ok
+    assert pgf.drift_schema(own_pg, "nodes", "id", "node_id") == {"already": False}
     assert fetch(own_pg.dsn, "select count(node_id) from nodes")[0][0] == 0
-    bad = pgf.drift_schema(own_pg, "nodes; drop table x", "a", "b")
-    assert not bad.ok and "identifier" in (bad.error or "")
+    with pytest.raises(FaultError, match="identifier"):
+        pgf.drift_schema(own_pg, "nodes; drop table x", "a", "b")
 
 
 def test_terminate_backends_ends_named_connections(own_pg: EmbeddedPostgres) -> None:
@@ -90,19 +97,49 @@ def test_terminate_backends_ends_named_connections(own_pg: EmbeddedPostgres) -> 
     holder = pgf.ConnectionHolder(own_pg.dsn, 2)
     holder.acquire()
     try:
-        rec = pgf.terminate_backends(own_pg, "chaosharness-hold")
-        assert rec.ok and rec.detail["terminated"] == 2
-        assert pgf.terminate_backends(own_pg, "chaosharness-hold").detail["terminated"] == 0
+        assert pgf.terminate_backends(own_pg, "chaosharness-hold") == {"terminated": 2}
+        assert pgf.terminate_backends(own_pg, "chaosharness-hold") == {"terminated": 0}
     finally:
         holder.release()
 
 
-def test_freeze_and_thaw_records(own_pg: EmbeddedPostgres) -> None:
+def test_freeze_and_thaw(own_pg: EmbeddedPostgres) -> None:
     """freeze stops every server process; thaw resumes them."""
-    rec = pgf.freeze(own_pg)
+    detail = pgf.freeze(own_pg)
     try:
-        assert rec.ok and len(rec.detail["pids"]) >= 2
+        assert len(detail["pids"]) >= 2
         assert not can_query(own_pg.dsn, timeout=0.5)
     finally:
-        assert pgf.thaw(own_pg).ok
+        assert len(pgf.thaw(own_pg)["pids"]) >= 2
     assert can_query(own_pg.dsn)
+
+
+
+def test_a_failure_reaches_the_timeline_as_itself(own_pg: EmbeddedPostgres, tmp_path: Path) -> None:
+    """No re-wrapping: a drift of a missing column fails in the timeline with the action's
+    own FaultError message, and set_max_connections as a role that may not ALTER SYSTEM
+    with asyncpg's own exception type and the server's text."""
+    execute(own_pg.dsn, "create role weak login")
+    weak = DsnPostgres(own_pg.dsn.replace("postgres@", "weak@"))
+    log = TimelineLog(tmp_path / "timeline.jsonl", time.monotonic())
+    faults = (
+        Fault(index=0, action="postgres.drift_schema", at=0.0, for_=None,
+              params=MappingProxyType({"table": "missing", "column": "a", "new_name": "b"})),
+        Fault(index=1, action="postgres.set_max_connections", at=0.0, for_=1.0,
+              params=MappingProxyType({"value": 50})),
+    )
+    timeline = Timeline(faults, FaultEnv(pg=weak, app=None, proxy=None), log)
+    timeline.start()
+    deadline = time.monotonic() + 10.0
+    lines: list[dict[str, Any]] = []
+    while time.monotonic() < deadline:
+        lines = [json.loads(x) for x in log.path.read_text().splitlines()] if log.path.exists() else []
+        if sum(e["event"] == "apply" for e in lines) == 2:
+            break
+        time.sleep(0.05)
+    timeline.rollback()
+    applies = {e["fault"]: e for e in lines if e["event"] == "apply"}
+    assert applies[0]["ok"] is False
+    assert applies[0]["error"] == "FaultError: drift_schema: column missing.a does not exist"
+    assert applies[1]["ok"] is False
+    assert applies[1]["error"].startswith("InsufficientPrivilegeError: "), applies[1]["error"]
