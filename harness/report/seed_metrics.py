@@ -23,7 +23,7 @@ from harness.report.html import html_page, html_table
 from harness.report.markdown import md_table
 from harness.report.rundata import read_scrubbed
 from harness.report.scrub import Scrubber
-from harness.report.suite_summary import SuiteRun, load_suite_runs
+from harness.report.suite_runs import SuiteRun, load_suite_runs
 from harness.report.tables import Table, fmt_value
 
 __all__ = ["SEED_ROWS", "Measured", "SeedRow", "base_scenario", "measure_row", "profile_of",
