@@ -44,6 +44,7 @@ from harness.provision.proxy import RunningProxy, start_proxy
 from harness.rundir import RunRecord, host_facts, new_run_dir, versions
 from harness.scenario.loader import load_scenario
 from harness.scenario.schema import Scenario
+from harness.scenario.writer import scenario_to_toml
 from harness.verify.online import OnlineWriteChecker
 
 __all__ = ["RunOutcome", "StopRequest", "run_scenario"]
@@ -369,7 +370,7 @@ def run_scenario(
     the outcome says so with exit code 2 and the run directory records why."""
     scenario = load_scenario(path, overrides)
     run_dir = new_run_dir(Path(reports_dir), scenario.name)
-    (run_dir / "scenario.toml").write_text(scenario.to_toml())
+    (run_dir / "scenario.toml").write_text(scenario_to_toml(scenario))
     record = RunRecord(run_dir / "run.json", {
         "scenario": scenario.name, "run_id": run_dir.name, "status": "running", "error": None,
         "started_wall": wall(), "duration_s": scenario.duration, "warmup_s": scenario.warmup,

@@ -2,7 +2,7 @@
 
 ``load_scenario(path, overrides)`` reads a TOML scenario into a frozen, fully resolved
 :class:`Scenario` (every problem a :class:`~harness.errors.ScenarioError` naming the
-file and key path); ``Scenario.to_toml()`` writes it back for the run directory;
+file and key path); ``scenario_to_toml(scenario)`` (:mod:`.writer`) writes it back for the run directory;
 ``load_suite(path)`` reads a suite; ``list_scenarios(dir)`` lists scenario files.
 """
 
@@ -23,6 +23,7 @@ from harness.scenario.schema import (
     VerifySpec,
 )
 from harness.scenario.suite import Suite, list_scenarios, list_suites, load_suite
+from harness.scenario.writer import scenario_to_toml
 
 __all__ = [
     "DEFAULT_MIX",
@@ -46,4 +47,5 @@ __all__ = [
     "load_suite",
     "loads_scenario",
     "parse_duration",
+    "scenario_to_toml",
 ]

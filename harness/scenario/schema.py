@@ -245,9 +245,3 @@ class Scenario:
     def slo(self, slo_id: str) -> Slo | None:
         """The SLO with id ``"<metric>@<phase>"``, or None."""
         return next((s for s in self.slos if s.id == slo_id), None)
-
-    def to_toml(self) -> str:
-        """The resolved scenario as TOML; :func:`load_scenario` reads it back equal."""
-        from harness.scenario.writer import scenario_to_toml
-
-        return scenario_to_toml(self)

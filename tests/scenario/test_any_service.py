@@ -13,7 +13,7 @@ import pytest
 from harness.errors import ScenarioError
 from harness.load.declared import StatusSet, json_path, parse_path
 from harness.load.template import Context, JsonTemplate, Template, TemplateError
-from harness.scenario import load_scenario, loads_scenario
+from harness.scenario import load_scenario, loads_scenario, scenario_to_toml
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -64,7 +64,7 @@ def test_declared_requests_load_and_round_trip() -> None:
     assert order.is_write and order.ok_status == StatusSet() and order.ok_json == "data.order.id"
     assert s.target.health_path == s.target.ready_path == s.target.stats_path == ""
     assert s.dependencies[0].listen == "127.0.0.1:16379"
-    assert loads_scenario(s.to_toml(), "svc.toml") == s
+    assert loads_scenario(scenario_to_toml(s), "svc.toml") == s
 
 
 @pytest.mark.parametrize(("more", "key", "words"), [
@@ -153,7 +153,7 @@ def test_relative_workdir_and_locustfile_resolve_against_the_scenario_file(tmp_p
     s = load_scenario(path)
     assert s.target.workdir == str(tmp_path / "svc" / "app")
     assert s.target.locustfile == str(tmp_path / "svc" / "load" / "users.py")
-    assert loads_scenario(s.to_toml(), "copy.toml").target.workdir == s.target.workdir
+    assert loads_scenario(scenario_to_toml(s), "copy.toml").target.workdir == s.target.workdir
 
 
 def test_templates_render_seeded_typed_values() -> None:

@@ -12,11 +12,11 @@ from hypothesis import strategies as st
 
 from harness.errors import ScenarioError
 from harness.scenario import load_scenario, loads_scenario
-from harness.scenario.writer import toml_value
+from harness.scenario.writer import scenario_to_toml, toml_value
 
 ROOT = Path(__file__).resolve().parents[2]
 #: A rich, valid document: db-flap has a repeat, a window and params; every table resolved.
-VALID: dict[str, Any] = tomllib.loads(load_scenario(ROOT / "scenarios" / "db-flap.toml").to_toml())
+VALID: dict[str, Any] = tomllib.loads(scenario_to_toml(load_scenario(ROOT / "scenarios" / "db-flap.toml")))
 
 _scalars = st.one_of(
     st.integers(min_value=-(2**63), max_value=2**63 - 1),

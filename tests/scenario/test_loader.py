@@ -13,6 +13,7 @@ from harness.scenario import (
     load_scenario,
     load_suite,
     loads_scenario,
+    scenario_to_toml,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -44,12 +45,12 @@ def _error(text: str, **overrides: object) -> ScenarioError:
 
 @pytest.mark.parametrize("path", list_scenarios(SCENARIOS), ids=lambda p: p.stem)
 def test_every_shipped_scenario_validates_and_round_trips(path: Path) -> None:
-    """Each file loads, is short by default, states SLOs, and to_toml reads back equal."""
+    """Each file loads, is short by default, states SLOs, and scenario_to_toml reads back equal."""
     scenario = load_scenario(path)
     assert scenario.name == path.stem and scenario.description
     # the soak is as short as an RSS slope allows (2 min after warm-up); the rest <= 1 min
     assert 20 <= scenario.duration <= (180 if path.stem == "soak" else 60) and scenario.slos
-    assert loads_scenario(scenario.to_toml(), path.name) == scenario
+    assert loads_scenario(scenario_to_toml(scenario), path.name) == scenario
     if scenario.expect == "fail":
         assert scenario.expect_fail and all(scenario.slo(i) for i in scenario.expect_fail)
 
@@ -254,4 +255,4 @@ def test_recovery_rule_is_read_and_written(text: str, share: float) -> None:
     scenario = loads_scenario(
         BASE + f'\n[verify]\nrecovery_window = "8s"\nrecovery_min_ok = {text}\n', "x.toml")
     assert (scenario.verify.recovery_window, scenario.verify.recovery_min_ok) == (8.0, share)
-    assert loads_scenario(scenario.to_toml(), "x.toml") == scenario
+    assert loads_scenario(scenario_to_toml(scenario), "x.toml") == scenario
