@@ -19,14 +19,11 @@ import asyncio
 import random
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from harness.toxiproxy.apierror import INVALID_STREAM, INVALID_TOXIC_TYPE, ApiError, bad_request
 from harness.toxiproxy.channel import Chunk
 from harness.toxiproxy.jsonbody import field_float32, field_int64, field_object, field_str
-
-if TYPE_CHECKING:
-    from harness.toxiproxy.link import Stage
 
 __all__ = [
     "ABSENT",
@@ -34,6 +31,7 @@ __all__ = [
     "DEFAULT_TOXICITY",
     "STREAMS",
     "TOXIC_TYPES",
+    "PipeStage",
     "Toxic",
     "ToxicAttribute",
     "ToxicType",
@@ -48,7 +46,38 @@ DEFAULT_STREAM = "downstream"
 DEFAULT_TOXICITY = 1.0
 #: The value of an attribute a create request leaves out: Go's zero value, for every attribute.
 ABSENT = 0
-Pipe = Callable[["Stage", Mapping[str, int]], Awaitable[None]]
+
+
+class PipeStage(Protocol):
+    """What a pipe may use of its stage (:class:`harness.toxiproxy.link.Stage` is the one
+    implementation). Declared here, below the link, so the toxics need not import it."""
+
+    #: Per-stage state that survives the pipe's restarts (limit_data's byte count).
+    state: dict[str, int]
+    rng: random.Random
+    #: Set when the pipe drops data on the floor (timeout, reset_peer).
+    dropped: bool
+
+    async def recv(self, timeout: float | None = None) -> Chunk | None: ...
+
+    def send(self, chunk: Chunk) -> None: ...
+
+    def unget(self, item: Chunk | None) -> None: ...
+
+    async def flow(self) -> None: ...
+
+    def close(self) -> None: ...
+
+    def reset_connection(self) -> None: ...
+
+    def now(self) -> float: ...
+
+    async def sleep_until(self, when: float) -> None: ...
+
+    async def hold_forever(self) -> None: ...
+
+
+Pipe = Callable[[PipeStage, Mapping[str, int]], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -115,7 +144,7 @@ class Toxic:
 # -- pipes -------------------------------------------------------------------------
 
 
-async def _noop(stage: Stage, _attrs: Mapping[str, int]) -> None:
+async def _noop(stage: PipeStage, _attrs: Mapping[str, int]) -> None:
     while True:
         chunk = await stage.recv()
         if chunk is None:
@@ -125,7 +154,7 @@ async def _noop(stage: Stage, _attrs: Mapping[str, int]) -> None:
         await stage.flow()
 
 
-async def _latency(stage: Stage, attrs: Mapping[str, int]) -> None:
+async def _latency(stage: PipeStage, attrs: Mapping[str, int]) -> None:
     latency, jitter = attrs["latency"], attrs["jitter"]
     while True:
         chunk = await stage.recv()
@@ -144,7 +173,7 @@ async def _latency(stage: Stage, attrs: Mapping[str, int]) -> None:
         await stage.flow()
 
 
-async def _bandwidth(stage: Stage, attrs: Mapping[str, int]) -> None:
+async def _bandwidth(stage: PipeStage, attrs: Mapping[str, int]) -> None:
     rate = attrs["rate"]  # KB/s, 1 KB = 1000 B, so bytes per millisecond
     if rate <= 0:
         await stage.hold_forever()  # rate 0 stalls; the data waits in the input channel
@@ -169,7 +198,7 @@ async def _bandwidth(stage: Stage, attrs: Mapping[str, int]) -> None:
         await stage.flow()
 
 
-async def _slow_close(stage: Stage, attrs: Mapping[str, int]) -> None:
+async def _slow_close(stage: PipeStage, attrs: Mapping[str, int]) -> None:
     while True:
         chunk = await stage.recv()
         if chunk is None:
@@ -184,7 +213,7 @@ async def _slow_close(stage: Stage, attrs: Mapping[str, int]) -> None:
         await stage.flow()
 
 
-async def _timeout(stage: Stage, attrs: Mapping[str, int]) -> None:
+async def _timeout(stage: PipeStage, attrs: Mapping[str, int]) -> None:
     timeout_s = attrs["timeout"] / 1000.0
     while True:
         if timeout_s > 0:
@@ -201,14 +230,14 @@ async def _timeout(stage: Stage, attrs: Mapping[str, int]) -> None:
         stage.dropped = True  # the data is dropped on the floor
 
 
-async def _reset_peer(stage: Stage, attrs: Mapping[str, int]) -> None:
+async def _reset_peer(stage: PipeStage, attrs: Mapping[str, int]) -> None:
     await stage.recv()  # the first data or EOF; it is dropped
     stage.dropped = True
     await stage.sleep_until(stage.now() + attrs["timeout"] / 1000.0)
     stage.reset_connection()
 
 
-async def _slicer(stage: Stage, attrs: Mapping[str, int]) -> None:
+async def _slicer(stage: PipeStage, attrs: Mapping[str, int]) -> None:
     average, variation, delay_us = attrs["average_size"], attrs["size_variation"], attrs["delay"]
     while True:
         chunk = await stage.recv()
@@ -226,7 +255,7 @@ async def _slicer(stage: Stage, attrs: Mapping[str, int]) -> None:
         await stage.flow()
 
 
-async def _limit_data(stage: Stage, attrs: Mapping[str, int]) -> None:
+async def _limit_data(stage: PipeStage, attrs: Mapping[str, int]) -> None:
     limit = attrs["bytes"]
     while True:
         chunk = await stage.recv()
