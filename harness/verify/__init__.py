@@ -7,7 +7,8 @@ beside them, so ``chaosharness verify RUN_DIR`` re-judges a copied directory::
     result = verify_run(run_dir)        # also writes run_dir / "result.json"
     code = exit_code_for(result)        # 0 as expected, 1 not, 2 could not run
 
-One module per checker: :mod:`.phases` (the phase split), :mod:`.availability`
+One module per checker: :mod:`.windows` (fault windows, shared with the report),
+:mod:`.phases` (the phase split), :mod:`.availability`
 (availability, error classes, recovery time, time to detect), :mod:`.latency` (exact
 percentiles), :mod:`.writes` (Jepsen set accounting), :mod:`.memory` (RSS trend and
 growing allocation sites), :mod:`.process` (errors, connections, pool, queue,

@@ -3,8 +3,9 @@
 * warm-up: from the run's zero to ``load_start`` (or run.json ``warmup_s``);
 * fault: each fault window ``[apply.t_s, remove.t_s]`` (to the end when never removed);
 * recovery: from a fault's removal (or when it stopped acting, see
-  :mod:`harness.verify.windows`) until the service recovered (the first sustained success, computed
-  by :func:`harness.verify.availability.recovery_point`), cut at the next fault;
+  :mod:`harness.verify.windows`) until the service recovered (the first sustained
+  success, computed by :func:`harness.verify.availability.recovery_point`), cut at the
+  next fault;
 * steady: everything else after warm-up.
 
 Overlaps resolve by priority fault > recovery > warm-up > steady, so every instant
