@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from harness.load.declared import RequestSpec
+from harness.load.reference_requests import reference_requests
 
 if TYPE_CHECKING:
     from harness.scenario.schema import Scenario
@@ -102,8 +103,11 @@ class LoadRunConfig:
         )
 
     def declared_requests(self) -> tuple[RequestSpec, ...]:
-        """The declared requests as specs (empty for the reference task mix)."""
-        return tuple(RequestSpec.from_dict(r) for r in self.requests)
+        """The requests the load sends: the declared ones, else the reference API's ``mix``
+        as declared requests (one engine runs both)."""
+        if self.requests:
+            return tuple(RequestSpec.from_dict(r) for r in self.requests)
+        return reference_requests(self.mix, self.rooms)
 
     def to_json(self) -> str:
         """The config as a JSON object (field names as keys)."""

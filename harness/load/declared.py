@@ -11,7 +11,8 @@ declared requests, the built-in reference tasks and a user's own locustfile.
   must be present and not null in the JSON body (a GraphQL server answers 200 with
   an ``errors`` array and no data).
 - ``capture``: name -> path of values to keep from a done response; later requests of
-  the same user use them as ``{name}``.
+  the same user use them as ``{name}``. ``capture_first`` keeps only the first value a
+  user got (its login, say), where ``capture`` keeps the latest.
 - ``write_key``: marks a write; a template (usually ``"{key}"``) whose value is the
   key recorded in requests.csv and read back by ``[verify.writes] sql``.
 """
@@ -134,6 +135,12 @@ class RequestSpec:
     ok_status: StatusSet = field(default_factory=StatusSet)
     ok_json: str = ""
     capture: Mapping[str, str] = field(default_factory=dict)
+    capture_first: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def captured(self) -> dict[str, str]:
+        """Every name this request captures (latest or first), with its path."""
+        return {**self.capture, **self.capture_first}
 
     @property
     def is_write(self) -> bool:
@@ -158,17 +165,17 @@ class RequestSpec:
             found.append(("path", f"expected a path starting with '/', got {self.path!r}"))
         if self.json is not None and self.body is not None:
             found.append(("body", "give json or body, not both"))
-        for key, text in (("ok_json", self.ok_json), *((f"capture.{k}", v)
-                                                        for k, v in self.capture.items())):
+        paths = [("ok_json", self.ok_json)]
+        for table, captures in (("capture", self.capture), ("capture_first", self.capture_first)):
+            paths += [(f"{table}.{k}", v) for k, v in captures.items()]
+            found += [(f"{table}.{k}", f"{k!r} is a built-in placeholder; choose another name")
+                      for k in captures if k in BUILTINS]
+        for key, text in paths:
             if text:
                 try:
                     parse_path(text)
                 except ValueError as exc:
                     found.append((key, str(exc)))
-        for name in self.capture:
-            if name in BUILTINS:
-                found.append((f"capture.{name}", f"{name!r} is a built-in placeholder; "
-                              "choose another name"))
         try:
             used = self.templates()
         except TemplateError as exc:
@@ -192,7 +199,7 @@ class RequestSpec:
                 "weight": self.weight, "on_start": self.on_start, "headers": dict(self.headers),
                 "json": self.json, "body": self.body, "write_key": self.write_key,
                 "ok_status": self.ok_status.to_list(), "ok_json": self.ok_json,
-                "capture": dict(self.capture)}
+                "capture": dict(self.capture), "capture_first": dict(self.capture_first)}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> RequestSpec:

@@ -51,7 +51,7 @@ class _Compiled:
 _REQUESTS = {spec.name: _Compiled.of(spec) for spec in CONFIG.declared_requests()}
 _PRODUCERS: dict[str, str] = {}
 for _spec in CONFIG.declared_requests():
-    for _name in _spec.capture:
+    for _name in _spec.captured:
         _PRODUCERS.setdefault(_name, _spec.name)
 
 
@@ -103,7 +103,7 @@ class DeclaredUser(ChaosUser):
                              ok_json=spec.ok_json, **kwargs)
         if resp is None:
             return False
-        if spec.capture:
+        if spec.capture or spec.capture_first:
             self._capture(spec, resp)
         return True
 
@@ -112,7 +112,9 @@ class DeclaredUser(ChaosUser):
             body = json.loads(getattr(resp, "text", "") or "null")
         except ValueError:
             return
-        for name, path in spec.capture.items():
+        for name, path in spec.captured.items():
+            if name in spec.capture_first and name in self.captures:
+                continue  # the first value stays
             value = json_path(body, parse_path(path))
             if value is not None:
                 self.captures[name] = value

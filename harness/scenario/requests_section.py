@@ -19,7 +19,7 @@ __all__ = ["REQUEST_KEYS", "parse_requests"]
 
 REQUEST_KEYS: tuple[str, ...] = (
     "name", "method", "path", "weight", "on_start", "headers", "json", "body", "write_key",
-    "ok_status", "ok_json", "capture",
+    "ok_status", "ok_json", "capture", "capture_first",
 )
 _NAME = re.compile(r"[A-Za-z][A-Za-z0-9_.-]{0,63}")
 
@@ -65,6 +65,7 @@ def _parse_one(t: Table) -> RequestSpec:
         ok_status=_status(t),
         ok_json=t.str_("ok_json", ""),
         capture=capture,
+        capture_first=t.str_map("capture_first"),
     )
     problems = spec.problems()
     if problems:
@@ -97,7 +98,7 @@ def _status(t: Table) -> StatusSet:
 
 def _check_together(load: Table, specs: list[RequestSpec]) -> None:
     seen: set[str] = set()
-    captured = {name for s in specs for name in s.capture}
+    captured = {name for s in specs for name in s.captured}
     for i, spec in enumerate(specs):
         where = f"{load.key('request')}[{i}]"
         if spec.name in seen:

@@ -135,3 +135,23 @@ def test_merge_drops_a_torn_last_line_and_checks_the_header(tmp_path: Path) -> N
     (tmp_path / "requests-2.csv").write_text("a,b\n1,2\n")
     with pytest.raises(ValueError, match="requests-2.csv: unexpected header"):
         merge_request_files(tmp_path, tmp_path / "out.csv")
+
+
+def test_the_reference_mix_is_declared_requests() -> None:
+    """[load] mix becomes declared requests run by the one engine: join_room first for every
+    user (its home session kept by capture_first), posts are keyed writes, zero weights drop."""
+    from harness.load.declared import uses_captures
+    from harness.load.reference_requests import reference_requests
+
+    specs = {s.name: s for s in reference_requests(
+        {"post_message": 5, "join_room": 0, "resume_session": 2, "export": 0}, rooms=3)}
+    assert list(specs) == ["join_room", "post_message", "resume_session"]
+    join = specs["join_room"]
+    assert join.on_start and join.weight == 0 and join.capture_first == {"home": "session_id"}
+    assert "{int:0:2}" in str(join.json)
+    post = specs["post_message"]
+    assert post.is_write and post.headers == {"Idempotency-Key": "{key}"} and not post.problems()
+    assert uses_captures(post) == {"room", "session_id"}
+    assert uses_captures(specs["resume_session"]) == {"home"}
+    with pytest.raises(ValueError, match="unknown reference tasks: fly"):
+        reference_requests({"fly": 1}, rooms=1)
