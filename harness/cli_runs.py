@@ -72,6 +72,8 @@ def cmd_suite(args: argparse.Namespace) -> int:
         verdict = (run.result or {}).get("verdict", run.status)
         ok = "as expected" if run.exit_code == exitcodes.OK else "NOT as expected"
         print(f"  {run.run_dir.name}: {verdict} ({ok})")
+    if outcome.stopped_by:
+        print(f"suite stopped by {outcome.stopped_by}; not run: {', '.join(outcome.not_run) or 'none'}")
     summary = outcome.suite_dir / "summary.html"
     table = outcome.suite_dir / "seed-metrics.md"
     if args.update_readme and table.is_file():

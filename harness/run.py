@@ -4,7 +4,11 @@
 one :class:`~harness.provision.process.Supervisor` and tears everything down on
 every path: normal end, failure, Ctrl-C (the first one stops the run cleanly and
 leaves a consistent run directory marked ``incomplete``; a second one forces) and
-SIGTERM. Faults are rolled back before anything is stopped.
+SIGTERM (:mod:`harness.stop`). Wind-down order, each step in a ``finally`` of the one
+before: the fault timeline is stopped (no fault fires after it) and everything it applied
+is undone (shielded from a second Ctrl-C, which waits for it), then the load is stopped,
+then the final read, then the observer; the stack is torn down last. An unexpected
+exception still ends run.json as ``failed`` with the error (exit 2).
 
 Time: the run's zero (``t0``) is taken when provisioning is done; the scenario's
 clock (fault ``at``) starts when the load starts (the ``load_start`` event).
@@ -18,9 +22,9 @@ import secrets
 import shlex
 import signal
 import sys
-import threading
 import time
-from collections.abc import Iterator, Mapping
+import traceback
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -45,11 +49,16 @@ from harness.rundir import RunRecord, host_facts, new_run_dir, versions
 from harness.scenario.loader import load_scenario
 from harness.scenario.schema import Scenario
 from harness.scenario.writer import scenario_to_toml
+from harness.stop import StopRequest
 from harness.verify.online import OnlineWriteChecker
 
 __all__ = ["RunOutcome", "StopRequest", "run_scenario"]
 
 DEFAULT_REPORTS = Path("reports")
+ROLLBACK_BOUND_S = 60.0
+"""How long a second Ctrl-C waits for the fault rollback before it forces regardless."""
+FORCED_STOP_S = 2.0
+"""How long a forced stop lets Locust drain before it is killed."""
 
 
 @dataclass
@@ -61,34 +70,6 @@ class RunOutcome:
     result: dict[str, Any] | None
     status: str = "complete"
     error: str | None = None
-
-
-class StopRequest:
-    """Signal handlers only record: the first SIGINT/SIGTERM asks the run to stop, a second forces."""
-
-    def __init__(self) -> None:
-        self.event = threading.Event()
-        self.count = 0
-        self._previous: dict[int, Any] = {}
-
-    def _handle(self, signum: int, frame: object) -> None:
-        self.count += 1
-        self.event.set()
-        if self.count > 1:
-            raise KeyboardInterrupt(f"second {signal.Signals(signum).name}: forcing the stop")
-
-    @contextlib.contextmanager
-    def installed(self) -> Iterator[StopRequest]:
-        if threading.current_thread() is not threading.main_thread():
-            yield self
-            return
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            self._previous[sig] = signal.signal(sig, self._handle)
-        try:
-            yield self
-        finally:
-            for number, handler in self._previous.items():
-                signal.signal(number, handler)
 
 
 @dataclass
@@ -228,6 +209,7 @@ class _Conductor:
         self.log = TimelineLog(run_dir / "timeline.jsonl", self.t0)
         self.pg: list[EmbeddedPostgres | DsnPostgres] = []
         self.load_counts: dict[str, int] = {}
+        self.timeline: Timeline | None = None
 
     def provision(self, sup: Supervisor) -> _Stack:
         stack = _provision(self.scenario, sup, self.pg)
@@ -250,25 +232,40 @@ class _Conductor:
         self.log.write("run_start")
         observer = _observer(s, stack, self.run_dir, self.t0)
         observer.start()
-        env = FaultEnv(pg=stack.pg, app=stack.app, proxy=stack.proxy.client, admin_token=stack.admin_token)
-        locust = _start_locust(s, sup, self.run_dir, stack.app.url, self.t0)
-        load_start = self.log.write("load_start")["t_s"]
-        timeline = Timeline(s.faults, env, self.log, start_offset=load_start)
-        timeline.start()
-        online = self._online_checker(stack)
-        status = "complete"
+        locust: ChildProcess | None = None
+        online: OnlineWriteChecker | None = None
+        status = "incomplete"
         try:
-            status = self._wait_for_load(locust, timeline, observer, load_start, online)
+            env = FaultEnv(pg=stack.pg, app=stack.app, proxy=stack.proxy.client,
+                           admin_token=stack.admin_token)
+            locust = _start_locust(s, sup, self.run_dir, stack.app.url, self.t0)
+            load_start = self.log.write("load_start")["t_s"]
+            self.timeline = Timeline(s.faults, env, self.log, start_offset=load_start)
+            self.timeline.start()
+            online = self._online_checker(stack)
+            status = self._wait_for_load(locust, self.timeline, observer, load_start, online)
         finally:
-            if online is not None:
-                online.stop()
-            self._wind_down(sup, locust, timeline)
-            self._collect(stack)
-            observer.stop(timeout_s=15)
-            self.record.update(observer=observer.summary())
+            try:
+                self._wind_down(sup, locust, online)
+                self._final_read(stack)
+            finally:
+                try:
+                    merge_request_files(self.run_dir / "requests", self.run_dir / "requests.csv",
+                                        counts=self.load_counts)
+                finally:
+                    observer.stop(timeout_s=15)
+                    self.record.update(observer=observer.summary())
         if status == "complete":
             self._check_load_recorded()
         return status
+
+    def rollback_faults(self) -> None:
+        """Stop the fault timeline and undo what it applied; a second Ctrl-C waits for it
+        (bounded) and is raised afterwards. Harmless when already done or never started."""
+        if self.timeline is None:
+            return
+        with self.stop.shielded(ROLLBACK_BOUND_S):
+            self.timeline.rollback(timeout=ROLLBACK_BOUND_S / 2)
 
     def _check_load_recorded(self) -> None:
         """A load that recorded nothing, or no write key while the scenario judges writes,
@@ -323,25 +320,42 @@ class _Conductor:
             progress.done()
         return "complete"
 
-    def _wind_down(self, sup: Supervisor, locust: ChildProcess, timeline: Timeline) -> None:
-        if locust.alive:
-            sup.stop(locust)
-        else:
-            sup.reap(locust)
-        self.log.write("load_stop", locust_exit=locust.returncode)
-        timeline.rollback()
+    def _wind_down(self, sup: Supervisor, locust: ChildProcess | None,
+                   online: OnlineWriteChecker | None) -> None:
+        """Faults first (none fires once this begins; each undone), then the load."""
+        try:
+            self.rollback_faults()
+        finally:
+            try:
+                if online is not None:
+                    online.stop()
+            finally:
+                if locust is not None:
+                    self._stop_load(sup, locust)
 
-    def _collect(self, stack: _Stack) -> None:
+    def _stop_load(self, sup: Supervisor, locust: ChildProcess) -> None:
+        """Let Locust drain its requests; a forced stop (second Ctrl-C) cuts the drain short."""
+        try:
+            if locust.alive:
+                sup.stop(locust, timeout=FORCED_STOP_S if self.stop.forced else None)
+            else:
+                sup.reap(locust)
+        except KeyboardInterrupt:  # forced while Locust drained: end it now, then go on forcing
+            with self.stop.shielded(FORCED_STOP_S + 15.0):
+                sup.stop(locust, timeout=FORCED_STOP_S)
+            raise
+        finally:
+            self.log.write("load_stop", locust_exit=locust.returncode)
+
+    def _final_read(self, stack: _Stack) -> None:
         deadline = time.monotonic() + self.scenario.cooldown
-        while time.monotonic() < deadline and not (self.stop.count > 1):
+        while time.monotonic() < deadline and not self.stop.forced:
             time.sleep(0.1)
         if stack.pg.pid is None and stack.pg.provider == "embedded":
             with contextlib.suppress(HarnessError):
                 stack.pg.start()  # a fault left it down: the final read needs it
             self.log.write("postgres_ready", cause="collect")
         final_read(stack.pg.dsn, self.scenario.verify.writes_sql, self.run_dir / "final_read.json", self.t0)
-        merge_request_files(self.run_dir / "requests", self.run_dir / "requests.csv",
-                            counts=self.load_counts)
 
 
 def _app_exits(app: AppTarget, t0: float) -> list[dict[str, Any]]:
@@ -365,9 +379,11 @@ def run_scenario(
     reports_dir: Path = DEFAULT_REPORTS,
     replay_of: Path | None = None,
     quiet: bool = False,
+    stop: StopRequest | None = None,
 ) -> RunOutcome:
     """Carry out one scenario and judge it. Never raises for a run that could not be carried out:
-    the outcome says so with exit code 2 and the run directory records why."""
+    the outcome says so with exit code 2 and the run directory records why. ``stop`` is the
+    caller's :class:`StopRequest` (a suite's, so a Ctrl-C also ends the suite); else its own."""
     scenario = load_scenario(path, overrides)
     run_dir = new_run_dir(Path(reports_dir), scenario.name)
     (run_dir / "scenario.toml").write_text(scenario_to_toml(scenario))
@@ -380,7 +396,7 @@ def run_scenario(
         "versions": versions(), "host": host_facts(),
     })
     record.save()
-    stop = StopRequest()
+    stop = stop or StopRequest()
     conductor = _Conductor(scenario, run_dir, record, stop, quiet)
     status, error, token = "failed", None, ""
     with stop.installed():
@@ -390,12 +406,23 @@ def run_scenario(
             error = str(exc)
         except KeyboardInterrupt:
             status, error = "incomplete", "interrupted"
-    record.update(status=status, error=error, ended_wall=wall())
-    conductor.log.write("run_end", status=status)
+        except Exception as exc:  # noqa: BLE001 - a bug still ends the run as failed, not running
+            error = f"{type(exc).__name__}: {exc}"
+            traceback.print_exc(file=sys.stderr)
+        if status == "incomplete" and stop.signal_name and error is None:
+            error = f"stopped by {stop.signal_name}"
+        record.update(status=status, error=error, ended_wall=wall())
+        with contextlib.suppress(OSError):
+            conductor.log.write("run_end", status=status)
     if status == "failed":
         print(f"chaosharness: the run could not be carried out: {error}", file=sys.stderr)
         return RunOutcome(run_dir, exitcodes.COULD_NOT_RUN, None, status, error)
-    result, code = _judge(run_dir, (token,))
+    try:
+        result, code = _judge(run_dir, (token,))
+    except HarnessError:
+        if status == "complete":
+            raise
+        result, code = None, exitcodes.COULD_NOT_RUN  # a stopped run may hold too little to judge
     if status != "complete":
         code = exitcodes.COULD_NOT_RUN
     return RunOutcome(run_dir, code, result, status, error)
@@ -407,15 +434,32 @@ def _carry_out(conductor: _Conductor, run_dir: Path) -> tuple[str, str]:
         try:
             stack = conductor.provision(sup)
             conductor.record.update(versions=versions(getattr(stack.pg, "version", "")))
+            if conductor.stop.event.is_set():  # stopped while provisioning: start no load
+                return "incomplete", stack.admin_token
             status = conductor.drive(sup, stack)
             return status, stack.admin_token
         finally:
-            if stack is not None:
-                stack.app.stop("teardown")
-                conductor.record.data.setdefault("app", {})
-                conductor.record.update(app={**conductor.record.data["app"], "restarts": stack.app.restarts,
-                                             "exits": _app_exits(stack.app, conductor.t0)})
-            for pg in conductor.pg:
-                if isinstance(pg, EmbeddedPostgres):
-                    pg.destroy()
+            try:
+                conductor.rollback_faults()  # done by drive on every path; here it costs nothing
+            finally:
+                _teardown(conductor, stack)
 
+
+def _teardown(conductor: _Conductor, stack: _Stack | None) -> None:
+    """Stop the app and destroy the embedded Postgres; one failing never skips the other."""
+    try:
+        if stack is not None:
+            try:
+                stack.app.stop("teardown")
+            finally:
+                conductor.record.data.setdefault("app", {})
+                conductor.record.update(app={**conductor.record.data["app"],
+                                             "restarts": stack.app.restarts,
+                                             "exits": _app_exits(stack.app, conductor.t0)})
+    finally:
+        for pg in conductor.pg:
+            if isinstance(pg, EmbeddedPostgres):
+                try:
+                    pg.destroy()
+                except (HarnessError, OSError) as exc:  # the supervisor still ends its process
+                    print(f"chaosharness: destroying Postgres: {exc}", file=sys.stderr)

@@ -3,11 +3,12 @@
 A :class:`Timeline` runs in its own thread. Every apply and remove is appended to
 ``timeline.jsonl`` (docs/run-directory.md) with its planned and actual time, the
 outcome and the error. A fault that fails to apply is recorded as such and the
-run goes on. :meth:`Timeline.rollback` removes every fault still active, newest
-first, whatever happened (it is called on every path out of a run, Ctrl-C
-included), and marks those lines ``rollback: true``. Every apply/remove line carries
-what the fault acts on (``affects``, ``link``) and how its effect ends (``undo``), from
-the catalogue, so verify never has to guess them from the action's name.
+run goes on. :meth:`Timeline.rollback` first stops the timeline (no fault fires once it
+is called; a fault being applied finishes and is then undone), then removes every fault
+still active, newest first, whatever happened (it is called on every path out of a run,
+Ctrl-C included, before the load is stopped), and marks those lines ``rollback: true``.
+Every apply/remove line carries what the fault acts on (``affects``, ``link``) and how its
+effect ends (``undo``), from the catalogue, so verify never has to guess them from the action's name.
 """
 
 from __future__ import annotations
@@ -76,6 +77,7 @@ class Timeline:
         self._active: dict[tuple[int, int], _Active] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
+        self._rolled_back = False  # after rollback, a late-finishing apply undoes itself
         self._thread = threading.Thread(target=self._run, name="fault-timeline", daemon=True)
         for fault in faults:
             for repeat, (start, _end) in enumerate(fault.windows()):
@@ -106,7 +108,9 @@ class Timeline:
             if self._stop.wait(max(0.0, min(0.05, due - time.monotonic()))):
                 return
             if time.monotonic() >= due:
-                with self._lock:
+                with self._lock:  # stop() sets the event under this lock: nothing fires after it
+                    if self._stop.is_set():
+                        return
                     _, _, fn = heapq.heappop(self._queue)
                 fn()
 
@@ -136,7 +140,10 @@ class Timeline:
             return
         with self._lock:
             self._active[(fault.index, repeat)] = _Active(fault, repeat, applied.undo)
-        if end is not None:
+            late = self._rolled_back
+        if late:  # the rollback ran while this apply was still under way: undo it now
+            self._remove(fault.index, repeat, rollback=True)
+        elif end is not None:
             self._push(end, lambda: self._remove(fault.index, repeat, rollback=False))
 
     def _remove(self, index: int, repeat: int, *, rollback: bool) -> None:
@@ -157,17 +164,29 @@ class Timeline:
                        ok=ok, error=error, duration_s=round(time.monotonic() - started, 6),
                        detail=detail, rollback=rollback)
 
-    def stop(self, timeout: float = 60.0) -> None:
-        """Stop scheduling (faults not yet applied never will be)."""
-        self._stop.set()
-        if self._thread.is_alive():
+    def stop(self, timeout: float = 30.0) -> None:
+        """Stop scheduling: faults not yet applied never will be, scheduled removals are left
+        to :meth:`rollback`; waits (bounded) for an apply or remove under way to finish."""
+        with self._lock:
+            self._stop.set()
+        if self._thread.is_alive() and self._thread is not threading.current_thread():
             self._thread.join(timeout)
 
-    def rollback(self) -> int:
-        """Remove every fault still active, newest first; returns how many."""
-        self.stop()
+    def rollback(self, timeout: float = 30.0) -> int:
+        """Stop the timeline, then remove every fault still active, newest first; returns how
+        many. Every undo is tried even when one fails or its line cannot be written (the first
+        such error is raised afterwards); a fault whose apply outlives ``timeout`` is undone by
+        its own thread when the apply returns. Calling it again is harmless."""
+        self.stop(timeout)
         with self._lock:
+            self._rolled_back = True
             keys = sorted(self._active, reverse=True)
+        first_error: Exception | None = None
         for index, repeat in keys:
-            self._remove(index, repeat, rollback=True)
+            try:
+                self._remove(index, repeat, rollback=True)
+            except Exception as exc:  # noqa: BLE001 - the other faults must still be undone
+                first_error = first_error or exc
+        if first_error is not None:
+            raise first_error
         return len(keys)

@@ -10,6 +10,7 @@ linked relative to the suite directory when they sit under it.
 from __future__ import annotations
 
 import html
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -57,12 +58,16 @@ def summary_table(suite_dir: Path, runs: list[SuiteRun]) -> Table:
         if run.entry.get("gating") is False:
             expect += " (not gating)"
         profile = str(run.entry.get("profile") or (run.result or {}).get("profile") or "")
-        ok = run.as_expected
+        run_status = str(run.entry.get("status") or (run.result or {}).get("run_status")
+                         or "complete")
+        stopped = run_status in ("incomplete", "failed")  # exit 2 whatever its partial verdict
+        ok = None if stopped else run.as_expected
         figures = [fmt_value(m, _metric(run.result, m, p)) if run.result else ""
                    for m, p in KEY_FIGURES]
         link = _link(suite_dir, run, "report.html") or run.problem or "no report"
         status = "pass" if ok else "fail" if ok is False else "unknown"
-        table.add([run.scenario, profile, expect, run.verdict, "yes" if ok else "no" if ok is False else
+        verdict = run_status if stopped else run.verdict
+        table.add([run.scenario, profile, expect, verdict, "yes" if ok else "no" if ok is False else
                    "not judged"] + figures + [link], status)
     return table
 
@@ -91,6 +96,19 @@ def _esc(text: str) -> str:
     return html.escape(text, quote=True)
 
 
+def _stop_note(suite_dir: Path) -> str:
+    """What a stopped suite did not run, from ``suite.json`` (empty for a suite that ran whole)."""
+    try:
+        doc = json.loads((suite_dir / "suite.json").read_text())
+    except (OSError, ValueError):
+        return ""
+    if not isinstance(doc, dict) or not doc.get("stopped_by"):
+        return ""
+    not_run = [str(x) for x in doc.get("not_run") or []]
+    return (f"Stopped by {doc['stopped_by']}: the scenario under way was wound down (incomplete); "
+            + (f"not run: {', '.join(not_run)}." if not_run else "every scenario had started."))
+
+
 def render_suite(suite_dir: Path, runs: list[Path], secrets: tuple[str, ...] = ()) -> list[Path]:
     """Write ``summary.md``, ``summary.html`` and the combined ``junit.xml`` into ``suite_dir``.
 
@@ -103,12 +121,13 @@ def render_suite(suite_dir: Path, runs: list[Path], secrets: tuple[str, ...] = (
     name, suite_runs = load_suite_runs(suite_dir, [Path(r) for r in runs], scrub)
     table = summary_table(suite_dir, suite_runs)
     passed = table.status.count("pass")
+    note = _stop_note(suite_dir)
     md = (f"# Suite {name}: {passed}/{len(suite_runs)} as expected\n\n"
-          + md_table(_md_links(table)))
+          + (f"{note}\n\n" if note else "") + md_table(_md_links(table)))
     md_path, html_path = suite_dir / "summary.md", suite_dir / "summary.html"
     md_path.write_text(scrub.text(md), encoding="utf-8")
-    html_path.write_text(scrub.text(html_page(f"suite {name}", _html_body(name, table, passed))),
-                         encoding="utf-8")
+    body = _html_body(name, table, passed) + (f"<p>{_esc(note)}</p>" if note else "")
+    html_path.write_text(scrub.text(html_page(f"suite {name}", body)), encoding="utf-8")
     entries = [SuiteEntry(r.scenario, r.result,
                           (r.run_dir / "report.html") if r.run_dir else None, r.problem)
                for r in suite_runs]

@@ -123,3 +123,108 @@ def test_apply_and_remove_lines_say_what_the_fault_affects(tmp_path: Path) -> No
         want = ({"affects": "link", "link": "payments", "undo": "remove"} if e["fault"] == 0
                 else {"affects": "app", "undo": "remove"})
         assert {k: e[k] for k in ("affects", "link", "undo") if k in e} == want
+
+
+def _recording_timeline(tmp_path: Path, faults: tuple[Fault, ...], calls: list[str],
+                        apply_s: float = 0.0) -> Timeline:
+    """A timeline whose actions only record (``apply N`` / ``applied N`` / ``undo N``), each
+    apply taking ``apply_s``; an undo also records whether the timeline was stopped by then."""
+    from harness.faults.actions import Applied
+
+    holder: list[Timeline] = []
+
+    def action(env: FaultEnv, fault: Fault, params: object) -> Applied:
+        calls.append(f"apply {fault.index}")
+        time.sleep(apply_s)
+        calls.append(f"applied {fault.index}")
+
+        def undo() -> dict[str, object]:
+            stopped = holder[0]._stop.is_set()
+            calls.append(f"undo {fault.index}" + ("" if stopped else " while running"))
+            return {}
+
+        return Applied({}, undo)
+
+    log = TimelineLog(tmp_path / "timeline.jsonl", time.monotonic())
+    timeline = Timeline(faults, FaultEnv(pg=None, app=None, proxy=None), log,  # type: ignore[arg-type]
+                        actions={"x": action})  # type: ignore[dict-item]
+    holder.append(timeline)
+    return timeline
+
+
+def test_rollback_stops_the_timeline_before_undoing(tmp_path: Path) -> None:
+    """Provoke: roll back while one fault is active and another is still scheduled. Must hold:
+    the timeline is stopped before the first undo, the scheduled fault never fires (not even
+    after its time), and the undo is recorded as a rollback ``remove`` line."""
+    calls: list[str] = []
+    faults = (Fault(index=0, action="x", at=0.05, for_=10.0),
+              Fault(index=1, action="x", at=0.4, for_=1.0))
+    timeline = _recording_timeline(tmp_path, faults, calls)
+    timeline.start()
+    time.sleep(0.2)
+    assert timeline.rollback() == 1
+    time.sleep(0.5)
+    assert calls == ["apply 0", "applied 0", "undo 0"]
+    removes = [e for e in _events(tmp_path / "timeline.jsonl") if e["event"] == "remove"]
+    assert [(e["fault"], e["rollback"], e["ok"]) for e in removes] == [(0, True, True)]
+    assert timeline.rollback() == 0, "a second rollback has nothing left to undo"
+
+
+def test_a_fault_being_applied_at_rollback_finishes_then_is_undone(tmp_path: Path) -> None:
+    """Provoke: roll back while a fault's apply is under way (0.4 s). Must hold: the rollback
+    waits for it and undoes it (apply, applied, undo, in that order)."""
+    calls: list[str] = []
+    timeline = _recording_timeline(tmp_path, (Fault(index=0, action="x", at=0.0, for_=10.0),),
+                                   calls, apply_s=0.4)
+    timeline.start()
+    time.sleep(0.15)
+    assert calls == ["apply 0"]
+    assert timeline.rollback() == 1
+    assert calls == ["apply 0", "applied 0", "undo 0"]
+
+
+def test_an_apply_outliving_the_rollback_undoes_itself(tmp_path: Path) -> None:
+    """Provoke: an apply (0.6 s) outlives the rollback's bounded wait (0.1 s). Must hold: the
+    rollback returns in time, and the fault is undone (a rollback line) as soon as its apply
+    returns, never left applied."""
+    calls: list[str] = []
+    timeline = _recording_timeline(tmp_path, (Fault(index=0, action="x", at=0.0, for_=10.0),),
+                                   calls, apply_s=0.6)
+    timeline.start()
+    time.sleep(0.1)
+    started = time.monotonic()
+    assert timeline.rollback(timeout=0.1) == 0
+    assert time.monotonic() - started < 0.4
+    time.sleep(0.8)
+    assert calls == ["apply 0", "applied 0", "undo 0"]
+    removes = [e for e in _events(tmp_path / "timeline.jsonl") if e["event"] == "remove"]
+    assert [(e["fault"], e["rollback"]) for e in removes] == [(0, True)]
+
+
+def test_rollback_undoes_every_fault_even_when_one_undo_fails(tmp_path: Path) -> None:
+    """Provoke: two active faults, the newer one's undo raises. Must hold: both undos are
+    tried (newest first) and recorded, the failed one with ``ok: false`` and its error."""
+    from harness.faults.actions import Applied
+
+    calls: list[str] = []
+
+    def action(env: FaultEnv, fault: Fault, params: object) -> Applied:
+        def undo() -> dict[str, object]:
+            calls.append(f"undo {fault.index}")
+            if fault.index == 1:
+                raise RuntimeError("cannot undo")
+            return {}
+
+        return Applied({}, undo)
+
+    log = TimelineLog(tmp_path / "timeline.jsonl", time.monotonic())
+    faults = (Fault(index=0, action="x", at=0.0, for_=10.0), Fault(index=1, action="x", at=0.0, for_=10.0))
+    timeline = Timeline(faults, FaultEnv(pg=None, app=None, proxy=None), log,  # type: ignore[arg-type]
+                        actions={"x": action})  # type: ignore[dict-item]
+    timeline.start()
+    time.sleep(0.2)
+    assert timeline.rollback() == 2
+    assert calls == ["undo 1", "undo 0"]
+    removes = {e["fault"]: e for e in _events(tmp_path / "timeline.jsonl") if e["event"] == "remove"}
+    assert removes[1]["ok"] is False and "cannot undo" in str(removes[1]["error"])
+    assert removes[0]["ok"] is True and removes[0]["rollback"] is True
