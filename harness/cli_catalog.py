@@ -7,6 +7,7 @@ import os
 import sys
 from pathlib import Path
 
+from harness.brief import brief_text
 from harness.errors import HarnessError
 
 __all__ = ["add_parsers"]
@@ -15,7 +16,9 @@ __all__ = ["add_parsers"]
 def cmd_validate(args: argparse.Namespace) -> int:
     """``ok``/``FAIL`` per file; after an ``ok`` scenario, a ``warn`` line per SLO its target
     and load cannot feed (the run would not measure it, so it could not pass). Warnings
-    do not change the exit code: the file is valid."""
+    do not change the exit code: the file is valid. Every file is checked whatever the
+    ones before it held: the loader raises only ScenarioError, and anything else (a bug)
+    is one ``FAIL`` line too, not a traceback that ends the command."""
     from harness.scenario.loader import load_scenario
     from harness.scenario.suite import load_suite
     from harness.verify.catalog import split_slo_id
@@ -37,6 +40,10 @@ def cmd_validate(args: argparse.Namespace) -> int:
         except HarnessError as exc:
             failed += 1
             print(f"FAIL {exc}")
+        except Exception as exc:  # noqa: BLE001 - one bad file must not stop the others
+            failed += 1
+            print(f"FAIL {path}: the harness failed on this file (a bug: please report it): "
+                  f"{type(exc).__name__}: {brief_text(str(exc), 200)}")
     return 1 if failed else 0
 
 
