@@ -19,6 +19,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     do not change the exit code: the file is valid. Every file is checked whatever the
     ones before it held: the loader raises only ScenarioError, and anything else (a bug)
     is one ``FAIL`` line too, not a traceback that ends the command."""
+    from harness.scenario.fault_timing import recovery_room_problem
     from harness.scenario.loader import load_scenario
     from harness.scenario.suite import load_suite
     from harness.verify.catalog import split_slo_id
@@ -37,6 +38,10 @@ def cmd_validate(args: argparse.Namespace) -> int:
                 for sid, reason in unmeasurable(scenario):
                     metric, phase = split_slo_id(sid)
                     print(f"warn {path}: slo.{phase}.{metric}: not measurable here: {reason}")
+                short = recovery_room_problem(scenario.faults, scenario.duration,
+                                              scenario.verify.recovery_window, scenario.slos)
+                if short is not None:  # a negative control's SLO that does not decide it
+                    print(f"warn {path}: duration: {short} (judged, but not in expect_fail)")
         except HarnessError as exc:
             failed += 1
             print(f"FAIL {exc}")

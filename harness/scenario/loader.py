@@ -19,7 +19,9 @@ from harness.brief import brief
 from harness.errors import ScenarioError
 from harness.scenario.dependencies import check_listen, links, parse_dependencies
 from harness.scenario.document import MAX_DEPTH, MAX_FILE_BYTES, check_document, huge_literal_problem
+from harness.scenario.durations import format_duration
 from harness.scenario.fault_entries import parse_faults
+from harness.scenario.fault_timing import check_overlaps, check_recovery_room, counted_slos
 from harness.scenario.fields import Table, did_you_mean_text, type_name
 from harness.scenario.load_section import LOAD_KEYS, parse_load
 from harness.scenario.schema import (
@@ -166,6 +168,10 @@ def _build(
     if duration <= 0:
         raise top.error("duration", "must be > 0")
     warmup = top.duration("warmup", 5.0)
+    if warmup >= duration:
+        raise top.error("warmup", f"must be < duration ({format_duration(duration)}), got "
+                        f"{format_duration(warmup)}: the run would have no steady phase and "
+                        "every fault would land in the warm-up")
     target = _parse_target(top)
     postgres = _parse_postgres(top)
     dependencies = parse_dependencies(top)
@@ -173,6 +179,9 @@ def _build(
     expect, expect_fail = _parse_expect(top, slos)
     faults = parse_faults(top, duration, target, postgres, links(postgres, dependencies))
     verify = _parse_verify(top)
+    check_overlaps(file, faults, duration)
+    check_recovery_room(file, faults, duration, verify.recovery_window,
+                        counted_slos(slos, expect, expect_fail))
     return Scenario(
         name=name,
         description=top.str_("description", ""),

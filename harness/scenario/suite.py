@@ -111,9 +111,17 @@ def load_suite(path: Path | str, validate: bool = True) -> Suite:
                   scenarios=scenarios, overrides=overrides, source=path,
                   entries=tuple(suite_entries))
     if validate:
-        for item in suite.entries:
+        for i, item in enumerate(suite.entries):
             extra = {"profile": item.profile} if item.profile else {}
-            load_scenario(item.path, {**suite.overrides_for(item.path), **extra})
+            given = {**suite.overrides_for(item.path), **extra}
+            try:
+                load_scenario(item.path, given)
+            except ScenarioError as exc:
+                if not given:
+                    raise
+                shown = ", ".join(f"{k} = {v!r}" for k, v in given.items())
+                raise ScenarioError(file, f"scenarios[{i}]", f"{entries[i]} with this suite's "
+                                    f"overrides ({shown}): {exc}") from None
     return suite
 
 
