@@ -132,3 +132,20 @@ def test_a_run_that_cannot_be_carried_out_exits_2(tmp_path: Path) -> None:
     assert "apt-get install postgresql" in out.stderr
     run_json = next(tmp_path.glob("*-short/run.json"))
     assert '"status": "failed"' in run_json.read_text()
+
+
+def test_validate_warns_about_a_recovery_slo_a_suite_leaves_unmeasured(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """smoke shortens its negative controls to 24 s: their recovery_seconds SLOs (judged, not
+    in expect_fail) cannot be measured then, which is a warning, not a FAIL."""
+    import argparse
+
+    from harness.cli_catalog import cmd_validate
+
+    code = cmd_validate(argparse.Namespace(files=[ROOT / "scenarios" / "suites" / "smoke.toml"]))
+    out = capsys.readouterr().out
+    assert code == 0, out
+    warned = {line.split(": ")[1] for line in out.splitlines() if line.startswith("warn ")}
+    assert warned == {"naive-db-restart", "naive-db-freeze"}, out
+    assert "the smallest duration that works is 25s" in out
