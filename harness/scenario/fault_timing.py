@@ -179,17 +179,37 @@ def _conflict(a: Span, b: Span) -> str | None:
     return None
 
 
+def _groups(span: Span) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(the groups ``span`` joins, the groups it must not overlap): the same-target rules of
+    :func:`_conflict` as keys, so overlaps are found in one sweep, not by comparing pairs."""
+    spec = FAULTS[span.fault.action]
+    if spec.affects == "app":
+        return ("app",), ("app",)
+    if spec.requires == "postgres_process":
+        return ("postgres",), ("postgres",)
+    if spec.affects == "link":
+        link = str(span.fault.params.get("proxy") or POSTGRES_LINK)
+        if spec.name == "network.down":
+            return (f"any:{link}", f"down:{link}"), (f"any:{link}",)
+        return (f"any:{link}", f"{spec.name}:{link}"), (f"down:{link}", f"{spec.name}:{link}")
+    return (), ()
+
+
 def check_overlaps(file: str, faults: tuple[Fault, ...], duration: float) -> None:
-    """Raise ScenarioError at the later of the first two overlapping faults on one target."""
-    all_spans = spans(faults, duration)
-    for j, later in enumerate(all_spans):
-        for earlier in all_spans[:j]:
-            if earlier.fault.index == later.fault.index:
-                continue  # repetitions of one fault: kept apart by repeat.every > for
-            if later.start > earlier.end:
+    """Raise ScenarioError at the later of the first two overlapping faults on one target.
+
+    One sweep in start order: each group keeps the two latest-ending spans of different
+    faults seen so far, so a file with thousands of repetitions is checked in linear time."""
+    latest: dict[str, list[Span]] = {}
+    for later in spans(faults, duration):
+        joins, checks = _groups(later)
+        for group in checks:
+            earlier = next((e for e in latest.get(group, ())
+                            if e.fault.index != later.fault.index), None)
+            if earlier is None or later.start > earlier.end:
                 continue
             why = _conflict(earlier, later)
-            if why is None:
+            if why is None:  # cannot happen: the groups encode _conflict
                 continue
             touching = (" (it starts the instant the other ends: at one planned time the "
                         "timeline applies the second before it removes the first)"
@@ -197,8 +217,13 @@ def check_overlaps(file: str, faults: tuple[Fault, ...], duration: float) -> Non
             raise ScenarioError(
                 file, f"fault[{later.fault.index}]",
                 f"{later.describe(named=False)} overlaps {earlier.describe()}{touching}: {why}; "
-                f"start it "
-                f"after {_t(earlier.end)}, or put it on another target")
+                f"start it after {_t(earlier.end)}, or put it on another target")
+        for group in joins:  # the latest end per fault, then the two latest of those
+            best: dict[int, Span] = {}
+            for e in (*latest.get(group, ()), later):
+                if e.fault.index not in best or e.end > best[e.fault.index].end:
+                    best[e.fault.index] = e
+            latest[group] = sorted(best.values(), key=lambda e: e.end, reverse=True)[:2]
 
 
 def recovery_room_problem(

@@ -3,13 +3,23 @@
 from __future__ import annotations
 
 from pathlib import Path
+from types import MappingProxyType
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from harness.errors import ScenarioError
 from harness.faults.catalog import FAULTS
 from harness.scenario import load_scenario, load_suite, loads_scenario
-from harness.scenario.fault_timing import POSTGRES_READY_S, recovery_room_problem, spans
+from harness.scenario.fault_timing import (
+    POSTGRES_READY_S,
+    _conflict,
+    check_overlaps,
+    recovery_room_problem,
+    spans,
+)
+from harness.scenario.schema import Fault
 from harness.toxiproxy.jsonbody import INT64_MAX
 from harness.toxiproxy.toxics import TOXIC_TYPES, parse_toxic_attributes
 
@@ -239,3 +249,36 @@ def test_toxic_attributes_are_bounded_as_the_proxy_bounds_them(toxic: str) -> No
 def test_an_attribute_beyond_int64_is_refused_before_the_proxy_sees_it() -> None:
     err = _error(_doc(_fault("10s", "network.latency", "5s", latency=INT64_MAX + 1)))
     assert err.key == "fault[0].latency" and "64-bit" in err.problem
+
+
+_ACTIONS = {  # action -> whether it takes `for`
+    "postgres.freeze": True, "postgres.stop": True, "postgres.restart": False,
+    "postgres.exhaust_connections": True, "app.kill": False, "app.freeze": True,
+    "app.raise": False, "network.down": True, "network.latency": True,
+    "network.timeout": True,
+}
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(sorted(_ACTIONS)), st.integers(0, 40),
+                          st.integers(1, 8), st.sampled_from(["postgres", "cache"])),
+                min_size=1, max_size=8))
+def test_the_overlap_sweep_agrees_with_comparing_every_pair(
+    entries: list[tuple[str, int, int, str]],
+) -> None:
+    """check_overlaps finds a conflict exactly when some pair of spans of different faults
+    overlaps (closed) and shares a target by _conflict's rules."""
+    faults = tuple(
+        Fault(index=i, action=action, at=float(at), for_=float(for_) if _ACTIONS[action] else None,
+              params=MappingProxyType({"proxy": proxy, "restart_after": 1.0}))
+        for i, (action, at, for_, proxy) in enumerate(entries))
+    all_spans = spans(faults, 100.0)
+    expected = any(a.fault.index != b.fault.index and a.start <= b.start <= a.end
+                   and _conflict(a, b) is not None
+                   for a in all_spans for b in all_spans if a is not b)
+    try:
+        check_overlaps("x.toml", faults, 100.0)
+        found = False
+    except ScenarioError:
+        found = True
+    assert found == expected
