@@ -7,6 +7,7 @@ import os
 import sys
 from pathlib import Path
 
+from harness.brief import brief_text
 from harness.errors import HarnessError
 
 __all__ = ["add_parsers"]
@@ -15,7 +16,10 @@ __all__ = ["add_parsers"]
 def cmd_validate(args: argparse.Namespace) -> int:
     """``ok``/``FAIL`` per file; after an ``ok`` scenario, a ``warn`` line per SLO its target
     and load cannot feed (the run would not measure it, so it could not pass). Warnings
-    do not change the exit code: the file is valid."""
+    do not change the exit code: the file is valid. Every file is checked whatever the
+    ones before it held: the loader raises only ScenarioError, and anything else (a bug)
+    is one ``FAIL`` line too, not a traceback that ends the command."""
+    from harness.scenario.fault_timing import recovery_room_problem
     from harness.scenario.loader import load_scenario
     from harness.scenario.suite import load_suite
     from harness.verify.catalog import split_slo_id
@@ -27,6 +31,16 @@ def cmd_validate(args: argparse.Namespace) -> int:
             if path.parent.name == "suites":
                 suite = load_suite(path)
                 print(f"ok   {path} (suite of {len(suite.scenarios)})")
+                for item in suite.entries:  # what the suite's overrides leave unmeasured
+                    extra = {"profile": item.profile} if item.profile else {}
+                    shortened = load_scenario(item.path, {**suite.overrides_for(item.path),
+                                                          **extra})
+                    short = recovery_room_problem(shortened.faults, shortened.duration,
+                                                  shortened.verify.recovery_window,
+                                                  shortened.slos)
+                    if short is not None:
+                        print(f"warn {path}: {item.path.stem}: duration: {short} (judged, but "
+                              "not in expect_fail)")
             else:
                 scenario = load_scenario(path)
                 print(f"ok   {path} ({scenario.name}: {len(scenario.faults)} faults, "
@@ -34,9 +48,17 @@ def cmd_validate(args: argparse.Namespace) -> int:
                 for sid, reason in unmeasurable(scenario):
                     metric, phase = split_slo_id(sid)
                     print(f"warn {path}: slo.{phase}.{metric}: not measurable here: {reason}")
+                short = recovery_room_problem(scenario.faults, scenario.duration,
+                                              scenario.verify.recovery_window, scenario.slos)
+                if short is not None:  # a negative control's SLO that does not decide it
+                    print(f"warn {path}: duration: {short} (judged, but not in expect_fail)")
         except HarnessError as exc:
             failed += 1
             print(f"FAIL {exc}")
+        except Exception as exc:  # noqa: BLE001 - one bad file must not stop the others
+            failed += 1
+            print(f"FAIL {path}: the harness failed on this file (a bug: please report it): "
+                  f"{type(exc).__name__}: {brief_text(str(exc), 200)}")
     return 1 if failed else 0
 
 

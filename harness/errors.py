@@ -16,6 +16,7 @@ Only ``harness.cli`` turns these into exit codes (0 pass, 1 verdict failed, 2 co
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Sequence
 
 __all__ = [
@@ -66,17 +67,35 @@ class ProvisionError(HarnessError):
         return "\n".join(parts)
 
 
+#: Longest key path and problem text a ScenarioError keeps (the rest is cut, and said so).
+_KEY_LIMIT = 200
+_PROBLEM_LIMIT = 2000
+
+
+def _one_line(text: str, limit: int) -> str:
+    """``text`` on one line (control and line-break characters escaped), at most about
+    ``limit`` characters: a key or value from a hostile file cannot forge or flood lines."""
+    out = "".join(ch if unicodedata.category(ch)[0] not in "CZ" or ch == " "
+                  else ch.encode("unicode_escape").decode("ascii")
+                  for ch in text[:limit + 1])
+    if len(text) > limit:
+        out = out[:limit] + f"... ({len(text)} characters)"
+    return out
+
+
 class ScenarioError(HarnessError):
     """A scenario or suite file is invalid.
 
     Rendered as ``<file>: <key path>: <what was expected>``, e.g.
-    ``db-restart.toml: fault[2].at: must be <= duration (30s), got 45s``.
+    ``db-restart.toml: fault[2].at: must be <= duration (30s), got 45s``; always one
+    line, the key path and the problem of bounded length (they may quote the file).
     """
 
     def __init__(self, file: str, key: str, problem: str) -> None:
         self.file = file
-        self.key = key
-        self.problem = problem
+        self.key = _one_line(key, _KEY_LIMIT)
+        self.problem = _one_line(problem, _PROBLEM_LIMIT)
+        key, problem = self.key, self.problem
         where = f"{file}: {key}" if key else file
         super().__init__(f"{where}: {problem}")
 

@@ -21,6 +21,8 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from harness.brief import brief
+
 __all__ = ["OPS", "Slo", "compare", "parse_slo", "parse_threshold"]
 
 #: The comparison each op stands for: ``value <op> threshold`` holds means the SLO passes.
@@ -33,6 +35,8 @@ OPS: dict[str, Callable[[float, float], bool]] = {
     ">": operator.gt,
 }
 
+#: The longest expression read (">= 99.9%" is 8 characters).
+_MAX_TEXT = 64
 _EXPR = re.compile(
     r"\s*(?P<op><=|>=|==|!=|<|>)\s*"
     r"(?P<num>[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?)\s*(?P<pct>%?)\s*"
@@ -73,17 +77,17 @@ def compare(op: str, value: float, threshold: float) -> bool:
 def parse_threshold(text: object) -> tuple[str, float]:
     """``(op, threshold)`` for an expression such as ``">= 99.9%"`` or ``"== 0"``."""
     if not isinstance(text, str):
-        raise ValueError(f'expected a string like "< 100" or ">= 99.9%", got {text!r}')
-    match = _EXPR.fullmatch(text)
+        raise ValueError(f'expected a string like "< 100" or ">= 99.9%", got {brief(text)}')
+    match = _EXPR.fullmatch(text) if len(text) <= _MAX_TEXT else None
     if match is None:
         raise ValueError(
-            f'expected "<op> <number>[%]" with op one of < <= > >= == !=, got {text!r}'
+            f'expected "<op> <number>[%]" with op one of < <= > >= == !=, got {brief(text)}'
         )
     number = float(match["num"])
     if match["pct"]:
         number /= 100.0
     if not math.isfinite(number):
-        raise ValueError(f"threshold must be a finite number, got {text!r}")
+        raise ValueError(f"threshold must be a finite number, got {brief(text)}")
     return match["op"], number
 
 
@@ -99,14 +103,14 @@ def parse_slo(phase: str, metric: str, text: object) -> Slo:
     if phase not in PHASE_KINDS:
         hint = did_you_mean(phase, PHASE_KINDS)
         raise ValueError(
-            f"unknown phase {phase!r}; expected one of {', '.join(PHASE_KINDS)}"
+            f"unknown phase {brief(phase)}; expected one of {', '.join(PHASE_KINDS)}"
             + (f" (did you mean {hint!r}?)" if hint else "")
         )
     spec = METRICS.get(metric)
     if spec is None:
         hint = did_you_mean(metric)
         raise ValueError(
-            f"unknown metric {metric!r}"
+            f"unknown metric {brief(metric)}"
             + (f" (did you mean {hint!r}?)" if hint else "")
             + "; `chaosharness list` shows the metric catalogue"
         )

@@ -149,11 +149,12 @@ TOXIC_FIELDS: tuple[str, ...] = ("proxy", "stream", "toxicity")
 
 def _attribute_param(attr: ToxicAttribute, required: bool) -> ParamSpec:
     """A toxic attribute as a fault parameter: same name, an int, the proxy's value when absent
-    (unless the scenario must give it), and never negative: the harness refuses negative
-    waits even where the proxy accepts them as "no wait"."""
+    (unless the scenario must give it), never negative (the harness refuses negative waits
+    even where the proxy accepts them as "no wait") and never above what the proxy takes
+    (an int64), so the proxy never refuses at run time what the scenario was allowed."""
     return ParamSpec(type="int", description=f"{attr.meaning} ({attr.unit})",
                      default=None if required else ABSENT, required=required,
-                     min=max(attr.minimum or 0, 0))
+                     min=max(attr.minimum or 0, 0), max=attr.maximum)
 
 
 def _toxic(name: str, description: str, required: tuple[str, ...] = ()) -> FaultSpec:

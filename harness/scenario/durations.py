@@ -11,7 +11,16 @@ import math
 import re
 from decimal import Decimal
 
-__all__ = ["format_duration", "parse_duration"]
+from harness.brief import brief
+
+__all__ = ["MAX_DURATION_S", "format_duration", "parse_duration"]
+
+#: The longest duration anything in a scenario may last: a year (a soak runs for hours or
+#: days; a bound keeps every sum of durations and every timer far from overflowing).
+MAX_DURATION_S = 366 * 86400.0
+#: The longest duration text read: what format_duration writes for any float fits (its
+#: positional form of the smallest one, 5e-324 s, is about 330 characters).
+_MAX_TEXT = 512
 
 _UNITS: dict[str, Decimal] = {
     "ms": Decimal("0.001"), "s": Decimal(1), "m": Decimal(60), "h": Decimal(3600),
@@ -22,26 +31,33 @@ _WHOLE = re.compile(r"(?:\d+(?:\.\d+)?(?:ms|s|m|h|d))+")
 
 
 def parse_duration(value: object) -> float:
-    """Seconds for ``value`` (a duration string or a non-negative number of seconds).
+    """Seconds for ``value`` (a duration string or a non-negative number of seconds), at
+    most :data:`MAX_DURATION_S`.
 
     Raises :class:`ValueError` saying what was expected; the scenario loader wraps it
     with the file and key path.
     """
     if isinstance(value, bool) or not isinstance(value, int | float | str):
-        raise ValueError(f'expected a duration like "30s", "2m", "500ms", got {value!r}')
+        raise ValueError(f'expected a duration like "30s", "2m", "500ms", got {brief(value)}')
     if isinstance(value, int | float):
-        seconds = float(value)
+        try:
+            seconds = float(value)
+        except OverflowError:  # an integer beyond the float range
+            seconds = math.inf
     else:
         text = value.strip().replace(" ", "")
-        if not _WHOLE.fullmatch(text):
+        if len(text) > _MAX_TEXT or not _WHOLE.fullmatch(text):
             raise ValueError(
-                f'expected a duration like "30s", "2m", "500ms" or "1h30m", got {value!r}'
+                f'expected a duration like "30s", "2m", "500ms" or "1h30m", got {brief(value)}'
             )
         # exact decimal arithmetic, one rounding at the end: "1900ms" is exactly float 1.9
         total = sum((Decimal(n) * _UNITS[unit] for n, unit in _PART.findall(text)), Decimal(0))
         seconds = float(total)
     if not math.isfinite(seconds) or seconds < 0:
-        raise ValueError(f"expected a non-negative, finite duration, got {value!r}")
+        raise ValueError(f"expected a non-negative, finite duration, got {brief(value)}")
+    if seconds > MAX_DURATION_S:
+        raise ValueError(f"must be at most 366d (a year), got "
+                         f"{brief(value)}")
     return seconds
 
 

@@ -6,11 +6,12 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
+from harness.brief import brief
 from harness.errors import ScenarioError
 from harness.faults.catalog import FAULTS, FaultSpec, ParamSpec
 from harness.scenario.dependencies import fault_reach_problem, raise_reach_problem
 from harness.scenario.durations import format_duration, parse_duration
-from harness.scenario.fields import Table, did_you_mean_text, type_name
+from harness.scenario.fields import Table, did_you_mean_text, number_text, type_name
 from harness.scenario.schema import Fault, PostgresSpec, Repeat, TargetSpec, frozen_map
 
 __all__ = ["BASE_KEYS", "parse_faults"]
@@ -46,7 +47,7 @@ def _parse_fault(
     action = entry["action"]
     spec = FAULTS.get(action) if isinstance(action, str) else None
     if spec is None:
-        raise ScenarioError(file, f"{path}.action", f"unknown fault action {action!r}"
+        raise ScenarioError(file, f"{path}.action", f"unknown fault action {brief(action)}"
                             + did_you_mean_text(str(action), FAULTS)
                             + "; `chaosharness list` shows them all")
     t = Table(file, path, entry, (*BASE_KEYS, *spec.params))
@@ -133,16 +134,16 @@ def _param(t: Table, name: str, p: ParamSpec, spec: FaultSpec) -> object:
             raise t.error(name, str(exc)) from None
     elif not _is_type(value, p.type):
         raise t.error(name, f"expected {p.type} ({p.description}), got {type_name(value)} "
-                      f"{value!r}")
+                      f"{brief(value)}")
     if p.type == "float":
         value = float(value)
     if p.choices is not None and value not in p.choices:
-        raise t.error(name, f"expected one of {', '.join(map(repr, p.choices))}, got {value!r}"
+        raise t.error(name, f"expected one of {', '.join(map(repr, p.choices))}, got {brief(value)}"
                       + did_you_mean_text(str(value), p.choices))
     if p.min is not None and value < p.min:
-        raise t.error(name, f"must be >= {p.min:g}, got {value!r}")
+        raise t.error(name, f"must be >= {number_text(p.min)}, got {brief(value)}")
     if p.max is not None and value > p.max:
-        raise t.error(name, f"must be <= {p.max:g}, got {value!r}")
+        raise t.error(name, f"must be <= {number_text(p.max)}, got {brief(value)}")
     return value
 
 

@@ -13,10 +13,11 @@ import math
 from collections.abc import Collection, Iterable
 from typing import Any
 
+from harness.brief import brief
 from harness.errors import ScenarioError
 from harness.scenario.durations import format_duration, parse_duration
 
-__all__ = ["Table", "did_you_mean_text", "type_name"]
+__all__ = ["Table", "did_you_mean_text", "number_text", "type_name"]
 
 
 def type_name(value: object) -> str:
@@ -24,6 +25,14 @@ def type_name(value: object) -> str:
     names = {bool: "boolean", int: "integer", float: "float", str: "string",
              list: "array", dict: "table"}
     return names.get(type(value), type(value).__name__)
+
+
+def number_text(value: float) -> str:
+    """A bound as a message shows it: integers exactly (``9223372036854775807``, not
+    ``9.22337e+18``), floats in their shortest form."""
+    if isinstance(value, int) or float(value).is_integer() and abs(value) < 1e15:
+        return str(int(value))
+    return f"{value:g}"
 
 
 def did_you_mean_text(name: str, choices: Iterable[str]) -> str:
@@ -62,24 +71,24 @@ class Table:
         """A string; with ``choices``, one of them."""
         value = self.data.get(name, default)
         if not isinstance(value, str):
-            raise self.error(name, f"expected a string, got {type_name(value)} {value!r}")
+            raise self.error(name, f"expected a string, got {type_name(value)} {brief(value)}")
         if choices is not None and value not in choices:
             raise self.error(name, f"expected one of {', '.join(map(repr, choices))}, got "
-                             f"{value!r}" + did_you_mean_text(value, choices))
+                             f"{brief(value)}" + did_you_mean_text(value, choices))
         return value
 
     def bool_(self, name: str, default: bool) -> bool:
         """A boolean (true/false, not 0/1)."""
         value = self.data.get(name, default)
         if not isinstance(value, bool):
-            raise self.error(name, f"expected true or false, got {type_name(value)} {value!r}")
+            raise self.error(name, f"expected true or false, got {type_name(value)} {brief(value)}")
         return value
 
     def int_(self, name: str, default: int, lo: int | None = None, hi: int | None = None) -> int:
         """An integer within ``[lo, hi]``."""
         value = self.data.get(name, default)
         if isinstance(value, bool) or not isinstance(value, int):
-            raise self.error(name, f"expected an integer, got {type_name(value)} {value!r}")
+            raise self.error(name, f"expected an integer, got {type_name(value)} {brief(value)}")
         self._check_range(name, value, lo, hi)
         return value
 
@@ -88,8 +97,8 @@ class Table:
         """A number (integer or float) within ``[lo, hi]``."""
         value = self.data.get(name, default)
         if isinstance(value, bool) or not isinstance(value, int | float):
-            raise self.error(name, f"expected a number, got {type_name(value)} {value!r}")
-        if not math.isfinite(value):
+            raise self.error(name, f"expected a number, got {type_name(value)} {brief(value)}")
+        if isinstance(value, float) and not math.isfinite(value):
             raise self.error(name, f"expected a finite number, got {value!r}")
         self._check_range(name, value, lo, hi)
         return float(value)
@@ -102,7 +111,7 @@ class Table:
         except ValueError as exc:
             raise self.error(name, str(exc)) from None
         if seconds < lo:
-            raise self.error(name, f"must be >= {format_duration(lo)}, got {value!r}")
+            raise self.error(name, f"must be >= {format_duration(lo)}, got {brief(value)}")
         return seconds
 
     def optional_duration(self, name: str) -> float | None:
@@ -121,7 +130,7 @@ class Table:
         for key, value in raw.items():
             if not isinstance(value, str):
                 raise ScenarioError(self.file, f"{self.key(name)}.{key}",
-                                    f"expected a string, got {type_name(value)} {value!r}")
+                                    f"expected a string, got {type_name(value)} {brief(value)}")
         return dict(raw)
 
     def str_list(self, name: str) -> list[str]:
@@ -132,12 +141,12 @@ class Table:
         for i, value in enumerate(raw):
             if not isinstance(value, str):
                 raise ScenarioError(self.file, f"{self.key(name)}[{i}]",
-                                    f"expected a string, got {type_name(value)} {value!r}")
+                                    f"expected a string, got {type_name(value)} {brief(value)}")
         return list(raw)
 
     def _check_range(self, name: str, value: float, lo: float | None, hi: float | None) -> None:
         if lo is not None and value < lo:
-            raise self.error(name, f"must be >= {lo:g}, got {value!r}")
+            raise self.error(name, f"must be >= {number_text(lo)}, got {brief(value)}")
         if hi is not None and value > hi:
-            raise self.error(name, f"must be <= {hi:g}, got {value!r}")
+            raise self.error(name, f"must be <= {number_text(hi)}, got {brief(value)}")
 

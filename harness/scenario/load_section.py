@@ -3,13 +3,19 @@ write retries."""
 
 from __future__ import annotations
 
+from harness.brief import brief
 from harness.errors import ScenarioError
 from harness.scenario.durations import format_duration
 from harness.scenario.fields import Table, did_you_mean_text, type_name
 from harness.scenario.requests_section import parse_requests
 from harness.scenario.schema import DEFAULT_MIX, SHAPES, TASKS, LoadSpec, frozen_map
 
-__all__ = ["LOAD_KEYS", "SHAPE_KEYS", "parse_load"]
+__all__ = ["LOAD_KEYS", "MAX_WAIT_MS", "MAX_WEIGHT", "SHAPE_KEYS", "parse_load"]
+
+#: The largest task weight (the same bound as a declared request's weight).
+MAX_WEIGHT = 1_000_000
+#: The longest think time between two requests of one user: an hour.
+MAX_WAIT_MS = 3_600_000
 
 #: Shape parameters and the one shape each belongs to.
 SHAPE_KEYS: dict[str, str] = {
@@ -72,9 +78,9 @@ def _parse_mix(t: Table) -> object:
         if task not in TASKS:
             raise ScenarioError(t.file, key, "unknown task" + did_you_mean_text(task, TASKS)
                                 + f"; expected one of: {', '.join(TASKS)}")
-        if isinstance(weight, bool) or not isinstance(weight, int) or weight < 0:
-            raise ScenarioError(t.file, key, f"expected a non-negative integer weight, got "
-                                f"{type_name(weight)} {weight!r}")
+        if isinstance(weight, bool) or not isinstance(weight, int) or not 0 <= weight <= MAX_WEIGHT:
+            raise ScenarioError(t.file, key, f"expected an integer weight in [0, {MAX_WEIGHT}], "
+                                f"got {type_name(weight)} {brief(weight)}")
         mix[task] = weight
     if sum(mix.values()) == 0:
         raise t.error("mix", "at least one task needs a weight > 0")
@@ -84,10 +90,11 @@ def _parse_mix(t: Table) -> object:
 def _parse_wait(t: Table) -> tuple[int, int]:
     raw = t.data.get("wait_ms", [50, 200])
     ok = (isinstance(raw, list) and len(raw) == 2
-          and all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in raw))
+          and all(isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= MAX_WAIT_MS
+                  for v in raw))
     if not ok or raw[0] > raw[1]:
-        raise t.error("wait_ms", f"expected [min, max] milliseconds with 0 <= min <= max, got "
-                      f"{raw!r}")
+        raise t.error("wait_ms", f"expected [min, max] milliseconds with 0 <= min <= max <= "
+                      f"{MAX_WAIT_MS} (an hour), got {brief(raw)}")
     return int(raw[0]), int(raw[1])
 
 

@@ -15,9 +15,13 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from harness.brief import brief
 from harness.errors import ScenarioError
 from harness.scenario.dependencies import check_listen, links, parse_dependencies
+from harness.scenario.document import MAX_DEPTH, MAX_FILE_BYTES, check_document, huge_literal_problem
+from harness.scenario.durations import format_duration
 from harness.scenario.fault_entries import parse_faults
+from harness.scenario.fault_timing import check_overlaps, check_recovery_room, counted_slos
 from harness.scenario.fields import Table, did_you_mean_text, type_name
 from harness.scenario.load_section import LOAD_KEYS, parse_load
 from harness.scenario.schema import (
@@ -55,21 +59,43 @@ OVERRIDABLE: dict[str, tuple[str, ...]] = {
 
 
 def read_toml(path: Path) -> dict[str, Any]:
-    """Parse ``path`` as TOML; unreadable or malformed files raise ScenarioError."""
+    """Parse ``path`` as TOML; unreadable, oversized, malformed or hostile files (huge
+    numbers, deep nesting) raise ScenarioError."""
     try:
-        text = path.read_bytes().decode("utf-8")
+        with path.open("rb") as fh:
+            data = fh.read(MAX_FILE_BYTES + 1)
     except OSError as exc:
         raise ScenarioError(str(path), "", f"cannot read the file: {exc.strerror or exc}") from None
+    if len(data) > MAX_FILE_BYTES:
+        raise ScenarioError(str(path), "", f"larger than {MAX_FILE_BYTES // 1024} KiB: not a "
+                            "scenario file (the shipped ones are a few KiB)")
+    try:
+        text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise ScenarioError(str(path), "", f"not UTF-8 text: {exc}") from None
     return _parse_toml(text, str(path))
 
 
 def _parse_toml(text: str, file: str) -> dict[str, Any]:
+    """The TOML document in ``text``, checked by :func:`~harness.scenario.document.check_document`.
+
+    tomllib recurses once per nesting level and turns integer literals into Python ints,
+    so deep nesting raises RecursionError and a literal of more than 4300 digits a
+    ValueError that is not a TOMLDecodeError: both are ScenarioErrors here."""
+    if len(text) > MAX_FILE_BYTES:
+        raise ScenarioError(file, "", f"larger than {MAX_FILE_BYTES // 1024} KiB: not a "
+                            "scenario file (the shipped ones are a few KiB)")
     try:
-        return tomllib.loads(text)
+        doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ScenarioError(file, "", f"not valid TOML: {exc}") from None
+    except RecursionError:
+        raise ScenarioError(file, "", f"nested too deeply: arrays and tables nest at most "
+                            f"{MAX_DEPTH} levels deep here") from None
+    except ValueError as exc:  # int("<more than 4300 digits>")
+        raise ScenarioError(file, "", huge_literal_problem(text, exc)) from None
+    check_document(doc, file)
+    return doc
 
 
 def load_scenario(path: Path | str, overrides: Mapping[str, object] | None = None) -> Scenario:
@@ -118,7 +144,7 @@ def apply_overrides(raw: dict[str, Any], overrides: Mapping[str, object], file: 
                 value = int(value)
             except ValueError:
                 raise ScenarioError(file, f"overrides.{name}",
-                                    f"expected an integer, got {value!r}") from None
+                                    f"expected an integer, got {brief(value)}") from None
         table = raw
         for key in keys[:-1]:
             sub = table.setdefault(key, {})
@@ -137,21 +163,31 @@ def _build(
     name = top.str_("name", stem)
     if not _NAME.fullmatch(name):
         raise top.error("name", "expected letters, digits, '.', '_' or '-' (it names the run "
-                        f"directory), got {name!r}")
+                        f"directory), got {brief(name)}")
     duration = top.duration("duration", 60.0)
     if duration <= 0:
         raise top.error("duration", "must be > 0")
+    warmup = top.duration("warmup", 5.0)
+    if warmup >= duration:
+        raise top.error("warmup", f"must be < duration ({format_duration(duration)}), got "
+                        f"{format_duration(warmup)}: the run would have no steady phase and "
+                        "every fault would land in the warm-up")
     target = _parse_target(top)
     postgres = _parse_postgres(top)
     dependencies = parse_dependencies(top)
     slos = _parse_slos(top)
     expect, expect_fail = _parse_expect(top, slos)
+    faults = parse_faults(top, duration, target, postgres, links(postgres, dependencies))
+    verify = _parse_verify(top)
+    check_overlaps(file, faults, duration)
+    check_recovery_room(file, faults, duration, verify.recovery_window,
+                        counted_slos(slos, expect, expect_fail))
     return Scenario(
         name=name,
         description=top.str_("description", ""),
         seed=top.int_("seed", 0, 0, 2**63 - 1),
         duration=duration,
-        warmup=top.duration("warmup", 5.0),
+        warmup=warmup,
         cooldown=top.duration("cooldown", 5.0),
         expect=expect,
         expect_fail=expect_fail,
@@ -160,10 +196,10 @@ def _build(
         proxy=_parse_proxy(top),
         dependencies=dependencies,
         load=parse_load(top.table("load", LOAD_KEYS), duration),
-        faults=parse_faults(top, duration, target, postgres, links(postgres, dependencies)),
+        faults=faults,
         observe=_parse_observe(top),
         slos=slos,
-        verify=_parse_verify(top),
+        verify=verify,
     )
 
 
@@ -189,10 +225,10 @@ def _parse_target(top: Table) -> TargetSpec:
     )
     if spec.migrate_to and not re.fullmatch(r"\d{3}", spec.migrate_to):
         raise t.error("migrate_to", f'expected a migration number like "001", got '
-                      f"{spec.migrate_to!r}")
+                      f"{brief(spec.migrate_to)}")
     for key, path in probes.items():
         if path and not path.startswith("/"):
-            raise t.error(key, f"expected a path starting with '/' (or \"\" for none), got {path!r}")
+            raise t.error(key, f"expected a path starting with '/' (or \"\" for none), got {brief(path)}")
     if kind == "command" and not spec.command:
         raise t.error("command", 'required when kind = "command" (the line that starts it)')
     if kind == "url" and not spec.url:
@@ -204,7 +240,7 @@ def _parse_target(top: Table) -> TargetSpec:
             if getattr(spec, key):
                 raise t.error(key, 'only used with kind = "command" or "url"')
     if spec.url and not re.match(r"https?://", spec.url):
-        raise t.error("url", f"expected an http:// or https:// URL, got {spec.url!r}")
+        raise t.error("url", f"expected an http:// or https:// URL, got {brief(spec.url)}")
     return spec
 
 
@@ -272,13 +308,13 @@ def _fraction(t: Table, name: str) -> float:
         try:
             share = float(value.strip()[:-1]) / 100
         except ValueError:
-            raise t.error(name, f"expected {expected}, got {value!r}") from None
+            raise t.error(name, f"expected {expected}, got {brief(value)}") from None
     elif isinstance(value, int | float) and not isinstance(value, bool):
         share = float(value)
     else:
-        raise t.error(name, f"expected {expected}, got {type_name(value)} {value!r}")
+        raise t.error(name, f"expected {expected}, got {type_name(value)} {brief(value)}")
     if not 0 < share <= 1:
-        raise t.error(name, f"expected {expected}, got {value!r}")
+        raise t.error(name, f"expected {expected}, got {brief(value)}")
     return share
 
 
@@ -316,7 +352,7 @@ def _parse_expect(top: Table, slos: tuple[Slo, ...]) -> tuple[str, tuple[str, ..
         slo_id = f"{metric}@{phase}"
         if slo_id not in declared:
             raise ScenarioError(top.file, f"expect_fail[{i}]",
-                                f"names {slo_id!r}, which no [slo.{phase}] table declares"
+                                f"names {brief(slo_id)}, which no [slo.{phase}] table declares"
                                 + did_you_mean_text(slo_id, declared))
         ids.append(slo_id)
     if expect == "fail" and not ids:

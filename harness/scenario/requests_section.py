@@ -8,8 +8,10 @@ one request has a weight (``on_start`` requests may have weight 0).
 
 from __future__ import annotations
 
+import math
 import re
 
+from harness.brief import brief
 from harness.errors import ScenarioError
 from harness.load.declared import METHODS, RequestSpec, StatusSet, uses_captures
 from harness.load.template import TemplateError
@@ -42,7 +44,7 @@ def _parse_one(t: Table) -> RequestSpec:
     name = t.str_("name", "")
     if not _NAME.fullmatch(name):
         raise t.error("name", "expected a name of letters, digits, '_', '.' or '-' (it labels "
-                      f"the request in requests.csv), got {name!r}")
+                      f"the request in requests.csv), got {brief(name)}")
     if not t.has("path"):
         raise t.error("path", "required: the request's path, e.g. \"/orders/{key}\"")
     body = t.data.get("body")
@@ -84,6 +86,9 @@ def _check_json(t: Table, value: object, where: str) -> None:
             _check_json(t, v, f"{where}[{i}]")
     elif not isinstance(value, str | int | float | bool):
         raise t.error(where, f"JSON cannot hold a TOML {type_name(value)}; write it as a string")
+    elif isinstance(value, float) and not math.isfinite(value):
+        raise t.error(where, f"JSON cannot hold {value!r} (only finite numbers); write it as a "
+                      "string")
 
 
 def _status(t: Table) -> StatusSet:

@@ -22,6 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from harness.brief import brief
 from harness.errors import ScenarioError
 from harness.scenario.fields import Table, did_you_mean_text, type_name
 from harness.scenario.loader import OVERRIDABLE, load_scenario, read_toml
@@ -95,14 +96,14 @@ def load_suite(path: Path | str, validate: bool = True) -> Suite:
     for i, raw_entry in enumerate(entries):
         entry, _, profile = raw_entry.partition("@")
         if profile and profile not in PROFILES:
-            raise ScenarioError(file, f"scenarios[{i}]", f"unknown profile {profile!r} in "
-                                f"{raw_entry!r}" + did_you_mean_text(profile, PROFILES))
+            raise ScenarioError(file, f"scenarios[{i}]", f"unknown profile {brief(profile)} in "
+                                f"{brief(raw_entry)}" + did_you_mean_text(profile, PROFILES))
         candidates = _candidates(entry, path)
         found = next((Path(os.path.normpath(c)) for c in candidates if c.is_file()), None)
         if found is None:
             known = [p.stem for p in list_scenarios(path.parent.parent)]
             looked = ", ".join(str(c) for c in candidates)
-            raise ScenarioError(file, f"scenarios[{i}]", f"no scenario file {entry!r} "
+            raise ScenarioError(file, f"scenarios[{i}]", f"no scenario file {brief(entry)} "
                                 f"(looked for {looked})" + did_you_mean_text(entry, known))
         scenarios.append(found)
         suite_entries.append(SuiteEntry(found, profile or None))
@@ -111,9 +112,17 @@ def load_suite(path: Path | str, validate: bool = True) -> Suite:
                   scenarios=scenarios, overrides=overrides, source=path,
                   entries=tuple(suite_entries))
     if validate:
-        for item in suite.entries:
+        for i, item in enumerate(suite.entries):
             extra = {"profile": item.profile} if item.profile else {}
-            load_scenario(item.path, {**suite.overrides_for(item.path), **extra})
+            given = {**suite.overrides_for(item.path), **extra}
+            try:
+                load_scenario(item.path, given)
+            except ScenarioError as exc:
+                if not given:
+                    raise
+                shown = ", ".join(f"{k} = {brief(v)}" for k, v in given.items())
+                raise ScenarioError(file, f"scenarios[{i}]", f"{entries[i]} with this suite's "
+                                    f"overrides ({shown}): {exc}") from None
     return suite
 
 

@@ -23,7 +23,13 @@ from typing import Any, Protocol
 
 from harness.toxiproxy.apierror import INVALID_STREAM, INVALID_TOXIC_TYPE, ApiError, bad_request
 from harness.toxiproxy.channel import Chunk
-from harness.toxiproxy.jsonbody import field_float32, field_int64, field_object, field_str
+from harness.toxiproxy.jsonbody import (
+    INT64_MAX,
+    field_float32,
+    field_int64,
+    field_object,
+    field_str,
+)
 
 __all__ = [
     "ABSENT",
@@ -86,16 +92,20 @@ class ToxicAttribute:
 
     ``minimum`` is the smallest value accepted (``None``: any int64, as the Go server takes;
     a negative wait means no wait). It is set only where the Go server would crash or loop.
-    The fault catalogue builds its ``network.*`` parameters from these.
+    ``maximum`` is the largest: the JSON field is an int64 (:func:`field_int64` refuses
+    more). The fault catalogue builds its ``network.*`` parameters from these.
     """
 
     name: str
     unit: str
     meaning: str
     minimum: int | None = None
+    maximum: int = INT64_MAX
 
     def problem(self, value: int) -> str | None:
         """Why ``value`` is refused, or None."""
+        if value > self.maximum:
+            return f"{self.name} must be at most {self.maximum}"
         if self.minimum is None or value >= self.minimum:
             return None
         if self.minimum == 0:
