@@ -154,6 +154,7 @@ class RowCollector:
         self.dir.mkdir(parents=True, exist_ok=True)
         self.files: dict[int, IO[str]] = {}
         self.received: dict[int, int] = {}
+        self.last_heard: dict[int, float] = {}  # run time of each worker's latest batch
         self.joined: dict[str, int] = {}  # client id -> index
         self.done: dict[int, dict[str, Any]] = {}
         self.lost: set[int] = set()
@@ -186,6 +187,7 @@ class RowCollector:
                 fh.write(_HEADER)
         fh.write(msg.data["rows"])
         self.received[index] = self.received.get(index, 0) + int(msg.data["n"])
+        self.last_heard[index] = self.now_s()
 
     def on_done(self, environment: Environment, msg: Any, **_: Any) -> None:
         index = self.runner.get_worker_index(msg.node_id)
@@ -235,7 +237,8 @@ class RowCollector:
             if fh is not None:
                 fh.flush()
             self.record("lost", index=index, client_id=client_id, reason=why,
-                        received=self.received.get(index, 0))
+                        received=self.received.get(index, 0),
+                        last_rows_s=self.last_heard.get(index))
 
     def watch(self) -> None:
         """Greenlet body: look for lost workers twice a second."""

@@ -97,7 +97,8 @@ def _load(data: RunData) -> list[str]:
     hosts = sorted({str(w.get("host") or "?") for w in workers})
     rows = sum(int(w.get("received") or 0) for w in workers)
     lines += [f"Load: {len(workers)} Locust worker(s) on {', '.join(hosts)}; {rows} rows "
-              f"arrived at the master; lost: {', '.join(map(str, load.get('lost') or [])) or 'none'}.",
+              f"arrived at the master; workers lost: "
+              f"{', '.join(map(str, load.get('lost') or [])) or 'none'}.",
               ""]
     return lines
 

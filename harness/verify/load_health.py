@@ -38,13 +38,16 @@ def load_health(events: Sequence[TimelineEvent]) -> dict[str, Any]:
                      dropped=e.raw.get("dropped") or 0)
         elif e.event == "worker_lost":
             w.update(status="lost", lost_s=e.t_s, received=e.raw.get("received"),
-                     reason=e.raw.get("reason"))
+                     last_rows_s=e.raw.get("last_rows_s"), reason=e.raw.get("reason"))
     reasons = []
     lost = sorted(i for i, w in workers.items() if w["status"] == "lost")
     for i in lost:
         w = workers[i]
+        last = w.get("last_rows_s")
+        heard = f", its last rows at {last:.1f} s" if isinstance(last, int | float) else ""
         reasons.append(f"worker {i} ({w.get('host') or '?'}) lost at {w['lost_s']:.1f} s: "
-                       f"{w.get('reason') or 'gone'}; {w.get('received') or 0} rows came from it")
+                       f"{w.get('reason') or 'gone'}{heard}; {w.get('received') or 0} rows came "
+                       "from it")
     for i, w in sorted(workers.items()):
         if w["status"] != "done":
             continue
