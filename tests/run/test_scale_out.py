@@ -273,3 +273,22 @@ def test_a_killed_worker_is_recorded_lost_and_the_load_degraded(
     assert writes["lost"] == 0 and writes["unexpected"] == 0 and writes["verdict"] == "pass", writes
     assert "unrecorded" in writes
     assert "Load degraded" in (run_dir / "report.md").read_text()
+
+
+def test_too_few_workers_fail_the_run_with_exit_2(tmp_path: Path) -> None:
+    """No worker comes within expect_workers_timeout: exit 2, and the error names how many
+    came and the command to start one (loopback: no namespace needed)."""
+    scenario = tmp_path / "few.toml"
+    text = SCENARIO.format(duration="5s", host="127.0.0.1", port=0)
+    scenario.write_text(text.replace('expect_workers_timeout = "90s"',
+                                     'expect_workers_timeout = "3s"'))
+    done = subprocess.run(
+        [sys.executable, "-m", "harness.cli", "run", str(scenario), "--reports",
+         str(tmp_path / "reports"), "--quiet"], env=_env(), cwd=tmp_path, capture_output=True,
+        text=True, timeout=180)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert re.search(r"expected 2 load worker\(s\) at 127\.0\.0\.1:\d+, 0 joined \(within 3 s\)",
+                     done.stderr), done.stderr
+    assert "chaosharness load-worker --master 127.0.0.1:" in done.stderr
+    run_json = json.loads(next((tmp_path / "reports").glob("*/run.json")).read_text())
+    assert run_json["status"] == "failed" and "0 joined" in run_json["error"]
