@@ -17,7 +17,8 @@ __all__ = ["add_parsers"]
 
 def _overrides(args: argparse.Namespace) -> dict[str, object]:
     out: dict[str, object] = {}
-    for key in ("duration", "profile", "seed", "workers", "users"):
+    for key in ("duration", "profile", "seed", "workers", "users", "expect_workers",
+                "master_bind", "expect_workers_timeout"):
         value = getattr(args, key, None)
         if value is not None:
             out[key] = value
@@ -30,6 +31,13 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, help="override the seed")
     p.add_argument("--workers", type=int, help="Locust worker processes (scale out the load)")
     p.add_argument("--users", type=int, help="override the number of users")
+    p.add_argument("--expect-workers", type=int, metavar="N",
+                   help="Locust workers on other hosts to wait for (chaosharness load-worker)")
+    p.add_argument("--master-bind", metavar="HOST:PORT",
+                   help="where the load's master listens for workers (default 127.0.0.1:0, "
+                        "a free loopback port; an address of this host to accept other hosts)")
+    p.add_argument("--expect-workers-timeout",
+                   help="how long to wait for the expected workers (e.g. 60s; default 60s)")
     p.add_argument("--reports", type=Path, default=Path("reports"), help="where runs are written")
     p.add_argument("--quiet", action="store_true", help="no progress line")
 

@@ -37,11 +37,14 @@ from harness.faults.actions import FaultEnv
 from harness.faults.timeline import Timeline, TimelineLog
 from harness.load.command import locust_argv, locust_env, merge_request_files
 from harness.load.config import LoadRunConfig
+from harness.load.remote import parse_hostport
+from harness.load.workers import WorkerRelay
 from harness.observe import Observer, ObserveTargets
 from harness.progress import Progress
 from harness.provision.app import AppSpec, AppTarget
 from harness.provision.dependencies import RunningDependency, start_dependencies
 from harness.provision.pg_external import DsnPostgres
+from harness.provision.ports import free_port
 from harness.provision.postgres import EmbeddedPostgres
 from harness.provision.process import ChildProcess, Supervisor
 from harness.provision.proxy import RunningProxy, start_proxy
@@ -151,7 +154,7 @@ def _provision(scenario: Scenario, sup: Supervisor,
                    auto_migrate=t.auto_migrate, admin_token=token, env=dict(t.env),
                    command=t.command, url=t.url, ready_path=t.ready_path,
                    live_path=t.health_path, dsn_env=t.dsn_env, workdir=t.workdir,
-                   addresses=addresses)
+                   addresses=addresses, listen_host=t.listen_host)
     app = AppTarget(spec, sup, {**os.environ, "PYTHONUNBUFFERED": "1"})
     app.start(wait_ready=True)
     return _Stack(pg, proxy, app, app_dsn, token, deps)
@@ -164,13 +167,25 @@ def _write_load_config(scenario: Scenario, run_dir: Path, t0: float) -> Path:
     return config.write(run_dir / "load.json")
 
 
-def _start_locust(scenario: Scenario, sup: Supervisor, run_dir: Path, host: str, t0: float) -> ChildProcess:
+def _master_bind(scenario: Scenario) -> tuple[str, int] | None:
+    """Where the load's master listens for workers on other hosts (a free port for port 0)."""
+    if not scenario.load.expect_workers:
+        return None
+    host, port = parse_hostport(scenario.load.master_bind)
+    return host, port or free_port(host)
+
+
+def _start_locust(scenario: Scenario, sup: Supervisor, run_dir: Path, host: str, t0: float,
+                  master: tuple[str, int] | None = None) -> ChildProcess:
     config_path = _write_load_config(scenario, run_dir, t0)
     load = scenario.load
     drain_s = load.request_timeout * (load.write_retries + 1)  # a write and its retries finish
     argv = locust_argv(config_path, host, workers=load.workers, users=load.users,
                        spawn_rate=load.spawn_rate, run_time_s=scenario.duration,
-                       locustfile=scenario.target.locustfile or None, stop_timeout_s=drain_s)
+                       locustfile=scenario.target.locustfile or None, stop_timeout_s=drain_s,
+                       expect_workers=load.expect_workers, master_bind=master,
+                       # the conductor gives up first, and says how many came
+                       expect_workers_timeout_s=load.expect_workers_timeout + 10.0)
     env = {**_child_env(t0), **locust_env(config_path)}
     return sup.spawn("locust", argv, env=env, stop_signal=signal.SIGINT,
                      stop_timeout=drain_s + 10.0)
@@ -210,6 +225,7 @@ class _Conductor:
         self.pg: list[EmbeddedPostgres | DsnPostgres] = []
         self.load_counts: dict[str, int] = {}
         self.timeline: Timeline | None = None
+        self.relay = WorkerRelay(run_dir / "requests", self.log)
 
     def provision(self, sup: Supervisor) -> _Stack:
         stack = _provision(self.scenario, sup, self.pg)
@@ -238,7 +254,11 @@ class _Conductor:
         try:
             env = FaultEnv(pg=stack.pg, app=stack.app, proxy=stack.proxy.client,
                            admin_token=stack.admin_token)
-            locust = _start_locust(s, sup, self.run_dir, stack.app.url, self.t0)
+            master = _master_bind(s)
+            locust = _start_locust(s, sup, self.run_dir, stack.app.url, self.t0, master)
+            self.relay = WorkerRelay(self.run_dir / "requests", self.log)
+            if master is not None:
+                self._await_workers(locust, master, observer)
             load_start = self.log.write("load_start")["t_s"]
             self.timeline = Timeline(s.faults, env, self.log, start_offset=load_start)
             self.timeline.start()
@@ -266,6 +286,27 @@ class _Conductor:
             return
         with self.stop.shielded(ROLLBACK_BOUND_S):
             self.timeline.rollback(timeout=ROLLBACK_BOUND_S / 2)
+
+    def _await_workers(self, locust: ChildProcess, master: tuple[str, int],
+                       observer: Observer) -> None:
+        """Hold the load's start until every expected remote worker joined; else exit 2."""
+        load = self.scenario.load
+        where = f"{master[0]}:{master[1]}"
+        self.record.update(load={"expect_workers": load.expect_workers, "master": where})
+        print(f"chaosharness: waiting for {load.expect_workers} load worker(s); on each host run: "
+              f"chaosharness load-worker --master {where}", file=sys.stderr, flush=True)
+        deadline = time.monotonic() + load.expect_workers_timeout
+        while len(self.relay.poll().joined) < load.expect_workers:
+            if not locust.alive or time.monotonic() >= deadline or self.stop.event.wait(0.2):
+                observer.stop(timeout_s=5)
+                came = len(self.relay.joined)
+                why = "the load's master exited" if not locust.alive else (
+                    "interrupted" if self.stop.event.is_set() else
+                    f"within {load.expect_workers_timeout:g} s")
+                raise HarnessError(
+                    f"expected {load.expect_workers} load worker(s) at {where}, {came} joined "
+                    f"({why}); start `chaosharness load-worker --master {where}` on each host "
+                    "and check that the port is reachable from there")
 
     def _check_load_recorded(self) -> None:
         """A load that recorded nothing, or no write key while the scenario judges writes,
@@ -305,6 +346,7 @@ class _Conductor:
         while locust.alive and time.monotonic() < end:
             if self.stop.event.wait(1.0):
                 return "incomplete"
+            self.relay.poll()
             if online is not None and online.violation is not None:
                 self.record.update(aborted={"reason": "lost write", **online.violation})
                 break  # the run is judged as it stands: the lost write is the verdict
@@ -345,6 +387,9 @@ class _Conductor:
                 sup.stop(locust, timeout=FORCED_STOP_S)
             raise
         finally:
+            self.relay.poll()  # the last rows and worker events the load's master relayed
+            self.record.update(load={**self.record.data.get("load", {}),
+                                     "workers": self.relay.summary()})
             self.log.write("load_stop", locust_exit=locust.returncode)
 
     def _final_read(self, stack: _Stack) -> None:

@@ -41,7 +41,7 @@ from typing import Any
 import gevent
 from locust import FastHttpUser, events
 from locust.env import Environment
-from locust.runners import MasterRunner
+from locust.runners import MasterRunner, WorkerRunner
 
 from harness.load import recorder
 from harness.load.config import CONFIG_ARG, CONFIG_ENV, LoadRunConfig
@@ -68,7 +68,8 @@ def _config_path() -> str:
     return path
 
 
-#: The run's load configuration (seed, timeouts, retries, declared requests).
+#: The run's load configuration (seed, timeouts, retries, declared requests). A remote worker
+#: (``chaosharness load-worker``) has fetched it from the master before Locust started.
 CONFIG = LoadRunConfig.read(_config_path())
 _user_index = itertools.count()
 
@@ -80,7 +81,14 @@ def _add_config_argument(parser: Any, **_: Any) -> None:
 
 @events.init.add_listener
 def _install_recorder(environment: Environment, **_: Any) -> None:
-    if not isinstance(environment.runner, MasterRunner):  # workers and standalone record
+    from harness.load import distributed
+
+    runner = environment.runner
+    if isinstance(runner, MasterRunner):  # the master writes the rows its workers ship
+        distributed.install_master(environment, CONFIG, CONFIG.to_json())
+    elif isinstance(runner, WorkerRunner):  # a worker ships its rows to the master
+        distributed.install_worker(environment, CONFIG)
+    else:  # a standalone Locust writes its own file
         recorder.install(environment, CONFIG.requests_dir, CONFIG.t0_monotonic)
 
 

@@ -27,11 +27,14 @@ _WRITE_KEY = REQUEST_COLUMNS.index("write_key")
 def locust_argv(
     config_path: Path | str, host: str, *, workers: int, users: int, spawn_rate: float,
     run_time_s: float, locustfile: Path | str | None = None, stop_timeout_s: float = 10.0,
-    python: str = sys.executable,
+    python: str = sys.executable, expect_workers: int = 0,
+    master_bind: tuple[str, int] | None = None, expect_workers_timeout_s: float = 60.0,
 ) -> list[str]:
     """``python -m locust --headless ...`` for one load run.
 
-    ``workers`` > 0 runs that many worker processes (``--processes``). Failed requests are
+    ``workers`` > 0 runs that many worker processes (``--processes``); ``expect_workers`` > 0
+    makes this a master listening on ``master_bind`` that starts when that many workers on
+    other hosts joined (within ``expect_workers_timeout_s``, else Locust gives up). Failed requests are
     data, not an error, so the exit code is 0 when Locust itself worked. ``stop_timeout_s``
     lets in-flight tasks (a write and its retries) finish at the end, so no write is
     left half-recorded; the conductor passes about ``request_timeout * (retries + 1)``.
@@ -53,6 +56,11 @@ def locust_argv(
         argv += [CONFIG_ARG, str(config_path)]
     if workers > 0:
         argv += ["--processes", str(workers)]
+    if expect_workers > 0:  # workers on other hosts (chaosharness load-worker) join this master
+        host, port = master_bind or ("127.0.0.1", 5557)
+        argv += ["--master", "--expect-workers", str(expect_workers),
+                 "--expect-workers-max-wait", f"{math.ceil(expect_workers_timeout_s)}",
+                 "--master-bind-host", host, "--master-bind-port", str(port)]
     return argv
 
 

@@ -65,6 +65,8 @@ class RequestRecorder:
         self.path = Path(requests_dir) / f"requests-{os.getpid()}.csv"
         self.t0 = t0_monotonic
         self.flush_every_s = flush_every_s
+        #: Flush as soon as this many rows wait (a shipping worker batches by count too).
+        self.flush_rows = 1 << 30
         self.rows = 0
         self._lines: list[str] = []
         self._file: IO[str] | None = None
@@ -97,7 +99,7 @@ class RequestRecorder:
             f"{0 if error else 1},{latency_ms:.3f},{error},{key},{ack},{ctx.get('attempt', 1)}\n"
         )
         self.rows += 1
-        if now - self._last_flush >= self.flush_every_s:
+        if now - self._last_flush >= self.flush_every_s or len(self._lines) >= self.flush_rows:
             self.flush()
 
     def flush(self) -> None:

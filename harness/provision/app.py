@@ -76,6 +76,8 @@ class AppSpec:
     #: Proxied address (host:port) of each link by name ("postgres", each dependency):
     #: ``{name}`` in a command target's command line and environment values.
     addresses: dict[str, str] = field(default_factory=dict)
+    #: Where a started service listens (loopback unless load workers on other hosts need it).
+    listen_host: str = "127.0.0.1"
     ready_timeout_s: float = 30.0
     drain_timeout_s: float = 10.0
 
@@ -146,7 +148,7 @@ class AppTarget:
         self.frozen = False
         if not self.port:
             self._learn_port()
-        self.url = self.url or f"http://127.0.0.1:{self.port}"
+        self.url = self.url or f"http://{self.spec.listen_host}:{self.port}"
         probe = self.ready if wait_ready else self.live
         child = self.child
         wait_until(lambda: self._alive_or_raise(child) and probe(), self.spec.ready_timeout_s,
@@ -157,14 +159,15 @@ class AppTarget:
     def _command(self) -> tuple[list[str], dict[str, str]]:
         if self.spec.kind != "reference" and not self.port:
             # no url: a free loopback port, handed over as {port} and PORT
-            self.port = _port_from_url(self.spec.url) if self.spec.url else free_port()
+            self.port = _port_from_url(self.spec.url) if self.spec.url else \
+                free_port(self.spec.listen_host)
         env = {**self.base_env, "PORT": str(self.port)} if self.spec.kind != "reference" \
             else dict(self.base_env)
         env |= {k: self._fill(v) for k, v in self.spec.env.items()}
         if self.spec.kind != "reference":  # the database through the proxy, always
             env[self.spec.dsn_env] = self.spec.dsn
         if self.spec.kind == "reference":
-            argv = [sys.executable, "-m", "reference_impl", "serve", "--host", "127.0.0.1",
+            argv = [sys.executable, "-m", "reference_impl", "serve", "--host", self.spec.listen_host,
                     "--port", str(self.port), "--dsn", self.spec.dsn, "--profile", self.spec.profile]
             if self.spec.chaos_hooks:
                 argv.append("--chaos-hooks")
@@ -173,7 +176,7 @@ class AppTarget:
             env["REFERENCE_IMPL_ADMIN_TOKEN"] = self.spec.admin_token
             env["REFERENCE_IMPL_DRAIN_TIMEOUT_S"] = str(self.spec.drain_timeout_s)
             return argv, env
-        self.url = self.spec.url.rstrip("/") or f"http://127.0.0.1:{self.port}"
+        self.url = self.spec.url.rstrip("/") or f"http://{self.spec.listen_host}:{self.port}"
         return ["/bin/sh", "-c", f"exec {self._fill(self.spec.command)}"], env
 
     def _fill(self, text: str) -> str:

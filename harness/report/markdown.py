@@ -82,6 +82,24 @@ def _header(data: RunData) -> list[str]:
         lines += ["Not as expected because:", *(f"- {r}" for r in reasons), ""]
     if data.missing:
         lines += [f"_Missing from the run directory: {', '.join(data.missing)}._", ""]
+    return lines + _load(data)
+
+
+def _load(data: RunData) -> list[str]:
+    """The load's workers, when it had any; a degraded load is said before the verdicts."""
+    load = (data.result or {}).get("load")
+    if not isinstance(load, dict) or not load.get("workers"):
+        return []
+    workers = load["workers"]
+    lines = []
+    if load.get("degraded"):
+        lines += [f"> **Load degraded**: {load.get('reason')}", ""]
+    hosts = sorted({str(w.get("host") or "?") for w in workers})
+    rows = sum(int(w.get("received") or 0) for w in workers)
+    lines += [f"Load: {len(workers)} Locust worker(s) on {', '.join(hosts)}; {rows} rows "
+              f"arrived at the master; workers lost: "
+              f"{', '.join(map(str, load.get('lost') or [])) or 'none'}.",
+              ""]
     return lines
 
 

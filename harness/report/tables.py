@@ -199,7 +199,9 @@ _WRITE_ROWS = (("attempted", "keys the load generator tried to write"),
                ("lost", "acknowledged, absent from the read"),
                ("duplicated", "more than one row"), ("unexpected", "never attempted"),
                ("phantom", "definitely failed, yet present"),
-               ("recovered", "unknown outcome that landed (not a failure)"))
+               ("recovered", "unknown outcome that landed (not a failure)"),
+               ("unrecorded", "read back from a lost load worker, its rows never arrived "
+                              "(not counted)"))
 _BAD_WRITES = frozenset({"lost", "duplicated", "unexpected", "phantom"})
 
 

@@ -24,6 +24,7 @@ SHAPE_KEYS: dict[str, str] = {
 }
 LOAD_KEYS: tuple[str, ...] = (
     "users", "spawn_rate", "mix", "shape", *SHAPE_KEYS, "wait_ms", "workers",
+    "expect_workers", "master_bind", "expect_workers_timeout",
     "request_timeout", "write_retries", "rooms", "request",
 )
 
@@ -57,13 +58,30 @@ def parse_load(t: Table, duration: float) -> LoadSpec:
         spike_for=t.duration("spike_for", 0.0) if shape == "spike" else 0.0,
         wait_ms=_parse_wait(t),
         workers=t.int_("workers", 0, 0, 256),
+        expect_workers=t.int_("expect_workers", 0, 0, 256),
+        master_bind=_parse_bind(t),
+        expect_workers_timeout=t.duration("expect_workers_timeout", 60.0),
         request_timeout=timeout,
         write_retries=t.int_("write_retries", 3, 0, 20),
         rooms=t.int_("rooms", 10, 1, 100_000),
         requests=requests,
     )
     _check_shape(t, spec, duration)
+    if spec.expect_workers and spec.workers:
+        raise t.error("expect_workers", "give workers (local processes) or expect_workers "
+                      "(workers on other hosts), not both")
+    if spec.expect_workers and spec.expect_workers_timeout <= 0:
+        raise t.error("expect_workers_timeout", "must be > 0")
     return spec
+
+
+def _parse_bind(t: Table) -> str:
+    """``master_bind = "HOST:PORT"``: an IP address of this host, port 0 for a free one."""
+    text = t.str_("master_bind", "127.0.0.1:0")
+    host, _, port = text.rpartition(":")
+    if not host or not port.isdigit() or int(port) > 65535:
+        raise t.error("master_bind", f'expected "HOST:PORT" (port 0: a free one), got {text!r}')
+    return text
 
 
 def _parse_mix(t: Table) -> object:

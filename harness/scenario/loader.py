@@ -46,7 +46,7 @@ _TOP = ("name", "description", "seed", "duration", "warmup", "cooldown", "expect
         "slo", "verify")
 _TARGET = ("kind", "profile", "chaos_hooks", "env", "auto_migrate", "migrate_to", "command",
            "url", "health_path", "ready_path", "stats_path", "dsn_env", "locustfile",
-           "workdir", "unhandled_error_patterns")
+           "workdir", "listen_host", "unhandled_error_patterns")
 #: The reference app's probes: the defaults for kind = "reference" only.
 _REFERENCE_PROBES = {"health_path": "/health", "ready_path": "/health/ready",
                      "stats_path": "/api/monitoring/stats"}
@@ -55,6 +55,8 @@ _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,79}")
 OVERRIDABLE: dict[str, tuple[str, ...]] = {
     "duration": ("duration",), "seed": ("seed",), "profile": ("target", "profile"),
     "workers": ("load", "workers"), "users": ("load", "users"),
+    "expect_workers": ("load", "expect_workers"), "master_bind": ("load", "master_bind"),
+    "expect_workers_timeout": ("load", "expect_workers_timeout"),
 }
 
 
@@ -139,7 +141,7 @@ def apply_overrides(raw: dict[str, Any], overrides: Mapping[str, object], file: 
             raise ScenarioError(file, f"overrides.{name}", "cannot be overridden"
                                 + did_you_mean_text(name, OVERRIDABLE)
                                 + f"; expected one of: {', '.join(OVERRIDABLE)}")
-        if name in ("seed", "workers", "users") and isinstance(value, str):
+        if name in ("seed", "workers", "users", "expect_workers") and isinstance(value, str):
             try:
                 value = int(value)
             except ValueError:
@@ -220,6 +222,7 @@ def _parse_target(top: Table) -> TargetSpec:
         dsn_env=t.str_("dsn_env", "DATABASE_URL"),
         locustfile=t.str_("locustfile", ""),
         workdir=t.str_("workdir", ""),
+        listen_host=t.str_("listen_host", "127.0.0.1"),
         unhandled_error_patterns=tuple(_patterns(t)),
         **probes,
     )
@@ -233,6 +236,9 @@ def _parse_target(top: Table) -> TargetSpec:
         raise t.error("command", 'required when kind = "command" (the line that starts it)')
     if kind == "url" and not spec.url:
         raise t.error("url", 'required when kind = "url" (where the service answers)')
+    if kind == "url" and t.has("listen_host"):
+        raise t.error("listen_host", 'only used with kind = "reference" or "command" (a url '
+                      "target listens where it was started)")
     if kind != "command" and spec.workdir:
         raise t.error("workdir", 'only used with kind = "command"')
     if kind == "reference":

@@ -80,6 +80,9 @@ class TargetSpec:
     #: Where a command target runs: relative paths resolve against the scenario file's
     #: directory when it is loaded (and are written back absolute, so a replay finds them).
     workdir: str = ""
+    #: The address the harness-started service listens on (reference or command kind):
+    #: loopback by default; an address of this host when load workers on other hosts send to it.
+    listen_host: str = "127.0.0.1"
     #: Regular expressions: a line of the target's output matching one is an unhandled error
     #: (on top of the built-in Python, Node, Go and JVM detectors).
     unhandled_error_patterns: tuple[str, ...] = ()
@@ -153,6 +156,12 @@ class LoadSpec:
     spike_for: float = 0.0
     wait_ms: tuple[int, int] = (50, 200)
     workers: int = 0
+    #: Locust workers on other hosts (``chaosharness load-worker``) the run waits for.
+    expect_workers: int = 0
+    #: Where the load's master listens for them: loopback and a free port by default.
+    master_bind: str = "127.0.0.1:0"
+    #: How long the run waits for the expected workers before it fails (exit 2).
+    expect_workers_timeout: float = 60.0
     request_timeout: float = 2.0
     write_retries: int = 3
     rooms: int = 10

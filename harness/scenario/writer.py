@@ -70,6 +70,8 @@ def _load_items(load: LoadSpec) -> dict[str, object]:
             value = getattr(load, key)
             items[key] = _dur(value) if key in durations else value
     items |= {"wait_ms": list(load.wait_ms), "workers": load.workers,
+              "expect_workers": load.expect_workers, "master_bind": load.master_bind,
+              "expect_workers_timeout": _dur(load.expect_workers_timeout),
               "request_timeout": _dur(load.request_timeout),
               "write_retries": load.write_retries, "rooms": load.rooms}
     return items
@@ -109,7 +111,7 @@ def scenario_to_toml(s: Scenario) -> str:
         "auto_migrate": t.auto_migrate, "migrate_to": t.migrate_to, "command": t.command,
         "url": t.url, "health_path": t.health_path, "ready_path": t.ready_path,
         "stats_path": t.stats_path, "dsn_env": t.dsn_env, "locustfile": t.locustfile,
-        "workdir": t.workdir,
+        "workdir": t.workdir, "listen_host": t.listen_host,
         "unhandled_error_patterns": list(t.unhandled_error_patterns),
     }
     lines += _table("target", target)

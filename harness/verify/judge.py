@@ -24,6 +24,7 @@ from harness.verify.availability import (
 )
 from harness.verify.catalog import PHASE_KINDS
 from harness.verify.evidence import attach_evidence
+from harness.verify.load_health import load_health
 from harness.verify.memory import memory_report
 from harness.verify.phases import PhaseIndex, build_phases, run_bounds
 from harness.verify.process import process_metrics
@@ -37,7 +38,7 @@ from harness.verify.verdict import (
     read_scenario_facts,
 )
 from harness.verify.windows import FaultWindow, fault_windows
-from harness.verify.writes import WriteLedger, account_writes, describe_keys
+from harness.verify.writes import WriteLedger, account_writes, describe_keys, lost_worker_keys
 
 __all__ = ["DEFAULT_MEMORY_THRESHOLD_MB_PER_HOUR", "judge_run"]
 
@@ -176,10 +177,12 @@ def _memory_threshold(facts: ScenarioFacts) -> float:
                 DEFAULT_MEMORY_THRESHOLD_MB_PER_HOUR)
 
 
-def _writes(files: RunFiles, ledger: WriteLedger) -> dict[str, Any]:
+def _writes(files: RunFiles, ledger: WriteLedger, load: dict[str, Any],
+            seed: object) -> dict[str, Any]:
     """The write accounting, with every attempt of the first lost keys as evidence, and
-    what the online checker saw during the run (a timeline ``online_violation`` line)."""
-    writes = account_writes(ledger, files.final_read())
+    what the online checker saw during the run (a timeline ``online_violation`` line).
+    Keys of lost load workers without a row are ``unrecorded`` (see :mod:`.writes`)."""
+    writes = account_writes(ledger, files.final_read(), lost_worker_keys(seed, load["lost"]))
     online = [e.raw for e in files.timeline() if e.event == "online_violation"]
     if online:
         writes["online_violation"] = online[0]
@@ -233,7 +236,8 @@ def judge_run(root: Path) -> dict[str, Any]:
                                             files.path("logs"), load_end, warm_end)
     if process["startup"].get("never_ready"):
         forced[("startup_seconds", "run")] = process["startup"]["reason"]
-    writes = _writes(files, ledger)
+    load = load_health(events)
+    writes = _writes(files, ledger, load, run_info.get("seed"))
     for kind in PHASE_KINDS:
         metrics[kind].update(mem_metrics.get(kind, {}))
         metrics[kind].update(proc_metrics.get(kind, {}))
@@ -253,7 +257,8 @@ def judge_run(root: Path) -> dict[str, Any]:
         "phases": [p.to_dict() for p in index.phases],
         "metrics": metrics, "metrics_by_phase": by_name,
         "slos": [j.to_dict() for j in judgements],
-        "faults": faults, "writes": writes, "memory": memory, "process": process,
+        "faults": faults, "writes": writes, "load": load, "memory": memory,
+        "process": process,
         "recovery_rule": {"window_s": rule.window_s, "min_ok": rule.min_ok,
                           "baseline_availability": baseline, "min_ok_used": min_ok},
         "seed": run_info.get("seed"), "profile": run_info.get("profile"),

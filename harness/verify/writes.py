@@ -14,12 +14,25 @@ a 5xx: it may or may not have committed). ``A`` is every attempted key. The fina
 
 No final read (the file missing or ``ok: false``) makes the verdict ``unknown``, never
 a pass: absence of evidence is not evidence of safety.
+
+A Locust worker lost mid-run (a ``worker_lost`` timeline line: killed, partitioned) may
+have sent writes whose rows never reached the master. The rule for its keys (found by
+the worker index in ``k<seed>-<worker>-<user>-<n>``):
+
+* a key with rows is classed by them as any other: an acknowledged attempt that arrived
+  is acknowledged (and lost if absent); one whose last arrived attempt got no answer is
+  unknown outcome (recovered if it landed), never lost;
+* a key with **no row at all** that is read back is not counted: it is neither attempted
+  nor unexpected (the worker cannot have been anything but its sender), but
+  ``unrecorded`` (reported with examples, not a failure). A key read back that belongs to
+  no lost worker is still ``unexpected``.
 """
 
 from __future__ import annotations
 
 import csv
 import operator
+import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from itertools import compress, repeat
@@ -122,8 +135,21 @@ def _first(keys: Iterable[str], limit: int = EXAMPLES) -> list[str]:
     return out
 
 
-def account_writes(ledger: WriteLedger, final: dict[str, Any] | None) -> dict[str, Any]:
-    """The ``writes`` section of result.json: counts per class, verdict, first keys of each."""
+def lost_worker_keys(seed: object, workers: Iterable[int]) -> Callable[[str], bool] | None:
+    """A test for keys a lost worker sent (``k<seed>-<worker>-...`` inside the key), or None."""
+    indexes = sorted({int(w) for w in workers})
+    if not indexes or seed is None:
+        return None
+    pattern = re.compile(rf"(?<![0-9A-Za-z])k{int(str(seed))}-(?:{'|'.join(map(str, indexes))})"
+                         r"-\d+-\d+")
+    return lambda key: pattern.search(key) is not None
+
+
+def account_writes(ledger: WriteLedger, final: dict[str, Any] | None,
+                   from_lost_worker: Callable[[str], bool] | None = None) -> dict[str, Any]:
+    """The ``writes`` section of result.json: counts per class, verdict, first keys of each.
+    ``from_lost_worker`` (:func:`lost_worker_keys`) names the keys whose rows may not have
+    arrived; read back without a row, they are ``unrecorded``, not ``unexpected``."""
     attempted, acked, failed = ledger.classes()
     rows, why_none = _final_rows(final)
     result: dict[str, Any] = {
@@ -141,8 +167,13 @@ def account_writes(ledger: WriteLedger, final: dict[str, Any] | None) -> dict[st
     lost = sorted(acked.difference(read), key=pos)
     phantom = sorted(failed.intersection(read), key=pos)
     unexpected = sorted(read.keys() - attempted.keys())
+    unrecorded: list[str] = []
+    if from_lost_worker is not None and unexpected:
+        unrecorded = [k for k in unexpected if from_lost_worker(k)]
+        unexpected = [k for k in unexpected if not from_lost_worker(k)]
     # |(R & A) - K - F| without building it: K and F are disjoint subsets of A
-    n_recovered = len(read) - len(unexpected) - (len(acked) - len(lost)) - len(phantom)
+    n_recovered = len(read) - len(unexpected) - len(unrecorded) - (len(acked) - len(lost)) \
+        - len(phantom)
     recovered = _first(k for k in attempted
                        if k in read and k not in acked and k not in failed) if n_recovered else []
     indeterminate = len(attempted) - len(acked) - len(failed) - n_recovered
@@ -153,11 +184,13 @@ def account_writes(ledger: WriteLedger, final: dict[str, Any] | None) -> dict[st
         "read": len(read), "lost": len(lost), "unexpected": len(unexpected),
         "duplicated": len(duplicated), "phantom": len(phantom), "recovered": n_recovered,
         "indeterminate": indeterminate,
+        **({"unrecorded": len(unrecorded)} if from_lost_worker is not None else {}),
         "verdict": "fail" if bad else "pass", "reason": None,
         "examples": {
             "lost": _first(lost), "duplicated": _first(duplicated),
             "unexpected": _first(unexpected), "phantom": _first(phantom),
             "recovered": _first(recovered),
+            **({"unrecorded": _first(unrecorded)} if from_lost_worker is not None else {}),
         },
         "duplicate_rows": {k: rows[k] for k in _first(duplicated)},
         "final_read": {k: final.get(k) for k in ("t_s", "reads", "agreed", "sql")}

@@ -8,6 +8,7 @@ run must show retries with the same key, acks and error classes in requests.csv.
 from __future__ import annotations
 
 import csv
+import json
 import os
 import re
 import sys
@@ -132,14 +133,21 @@ def test_recorded_rows_keys_retries_and_acks(tmp_path: Path) -> None:
 
 
 def test_worker_processes_write_separate_files_merged_in_order(tmp_path: Path) -> None:
-    """With --processes 2, each worker records its own file, keys never collide across
-    workers, and the merge is one time-ordered requests.csv."""
+    """With --processes 2, each worker ships its rows to the master, which writes one file
+    per worker; every row a worker sent arrived, keys never collide across workers, and the
+    merge is one time-ordered requests.csv."""
     with Supervisor(tmp_path / "logs") as sup:
         host = _start_api(sup, tmp_path / "server.log")
         out = _run_locust(tmp_path, sup, host, workers=2, seconds=3.0)
-    files = list((tmp_path / "requests").glob("requests-*.csv"))
-    assert len(files) == 2
+    files = sorted(p.name for p in (tmp_path / "requests").glob("requests-*.csv"))
+    assert files == ["requests-w0.csv", "requests-w1.csv"]
+    log = [json.loads(line) for line in
+           (tmp_path / "requests" / "workers.jsonl").read_text().splitlines()]
+    done = {e["index"]: e for e in log if e["event"] == "done"}
+    assert sorted(done) == [0, 1] and not [e for e in log if e["event"] == "lost"], log
     rows = _read(out)
+    assert sum(e["received"] for e in done.values()) == len(rows)
+    assert all(e["sent"] == e["received"] == e["recorded"] for e in done.values()), done
     assert [float(r["t_s"]) for r in rows] == sorted(float(r["t_s"]) for r in rows)
     workers = {r["write_key"].split("-")[1] for r in rows if r["write_key"]}
     assert workers == {"0", "1"}
