@@ -190,7 +190,8 @@ def redact(text: str, secrets: Iterable[str] = ()) -> str:
 
 def redact_obj(value: Any, secrets: Iterable[str] = ()) -> Any:
     """A copy of JSON-like ``value``: the value of every secret-named key masked, every
-    string (keys included) passed through :func:`redact`."""
+    string (keys included) passed through :func:`redact`; any other object becomes its
+    redacted ``str`` (as ``json.dumps(default=str)`` would have written it)."""
     given = tuple(secrets)
     if isinstance(value, Mapping):
         out: dict[Any, Any] = {}
@@ -206,7 +207,9 @@ def redact_obj(value: Any, secrets: Iterable[str] = ()) -> Any:
         return [redact_obj(item, given) for item in value]
     if isinstance(value, str):
         return redact(value, given)
-    return value
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    return redact(str(value), given)  # what json.dumps(default=str) would have written
 
 
 def private_dir(path: Path) -> Path:
