@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 from harness import __version__, exitcodes
 from harness.errors import HarnessError
+from harness.redact import redact
 
 # Each module registers its commands with add_parsers(sub); each command returns its exit code.
 _COMMAND_MODULES = [
@@ -49,7 +50,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         code: int = args.func(args)
     except HarnessError as exc:
-        print(f"chaosharness: {exc}", file=sys.stderr)
+        print(f"chaosharness: {redact(str(exc))}", file=sys.stderr)
         return exitcodes.COULD_NOT_RUN
     except KeyboardInterrupt:
         print("chaosharness: interrupted", file=sys.stderr)

@@ -12,6 +12,14 @@ exception still ends run.json as ``failed`` with the error (exit 2).
 
 Time: the run's zero (``t0``) is taken when provisioning is done; the scenario's
 clock (fault ``at``) starts when the load starts (the ``load_start`` event).
+
+Secrets (the DSN's password, secret ``[target.env]`` values, the admin token) are
+registered with :mod:`harness.redact` before anything is written, and every writer of the
+run directory and every console message redacts them at the source; the run directory
+is readable by its owner only. The scenario in memory keeps them for the run, while its
+``scenario.toml`` holds ``***`` (a replay fills them in from the environment:
+:mod:`harness.scenario.secrets`). With a proxy given by URL (one that outlives runs) the
+run deletes its proxies by name before creating them and again at its end.
 """
 
 from __future__ import annotations
@@ -34,6 +42,7 @@ from harness.clock import wall
 from harness.collect import final_read
 from harness.errors import HarnessError, ProvisionError
 from harness.faults.actions import FaultEnv
+from harness.faults.network import ProxyApiError
 from harness.faults.timeline import Timeline, TimelineLog
 from harness.load.command import locust_argv, locust_env, merge_request_files
 from harness.load.config import LoadRunConfig
@@ -42,15 +51,21 @@ from harness.load.workers import WorkerRelay
 from harness.observe import Observer, ObserveTargets
 from harness.progress import Progress
 from harness.provision.app import AppSpec, AppTarget
-from harness.provision.dependencies import RunningDependency, start_dependencies
+from harness.provision.dependencies import (
+    RunningDependency,
+    create_fresh_proxy,
+    start_dependencies,
+)
 from harness.provision.pg_external import DsnPostgres
 from harness.provision.ports import free_port
 from harness.provision.postgres import EmbeddedPostgres
 from harness.provision.process import ChildProcess, Supervisor
 from harness.provision.proxy import RunningProxy, start_proxy
+from harness.redact import redact, register_environ, register_secret, write_private
 from harness.rundir import RunRecord, host_facts, new_run_dir, versions
 from harness.scenario.loader import load_scenario
 from harness.scenario.schema import Scenario
+from harness.scenario.secrets import restore_secrets, scenario_secrets
 from harness.scenario.writer import scenario_to_toml
 from harness.stop import StopRequest
 from harness.verify.online import OnlineWriteChecker
@@ -124,31 +139,46 @@ def _migrate_to(scenario: Scenario, dsn: str, sup: Supervisor) -> None:
     target = scenario.target.migrate_to
     if not target:
         return
-    child = sup.spawn("migrate", [sys.executable, "-m", "reference_impl", "migrate", "up",
-                                  "--dsn", dsn, "--target", target])
+    argv = [sys.executable, "-m", "reference_impl", "migrate", "up", "--dsn", dsn, "--target", target]
+    child = sup.spawn("migrate", argv)
     code = child.wait(120.0)
     sup.reap(child)
-    if code != 0:
-        raise ProvisionError(f"migrating the database to {target} failed", exit_code=code,
-                             output_tail=child.log_tail())
+    if code != 0:  # the command line holds the DSN: every writer of the message redacts it
+        raise ProvisionError(f"migrating the database to {target} failed", command=argv,
+                             exit_code=code, output_tail=child.log_tail())
 
 
 def _child_env(t0: float) -> dict[str, str]:
     return {**os.environ, "PYTHONUNBUFFERED": "1", "CHAOSHARNESS_T0_MONOTONIC": repr(t0)}
 
 
-def _provision(scenario: Scenario, sup: Supervisor,
-               pg_holder: list[EmbeddedPostgres | DsnPostgres]) -> _Stack:
+@dataclass
+class _Held:
+    """What teardown must undo even when provisioning stops half-way."""
+
+    pg: list[EmbeddedPostgres | DsnPostgres]
+    proxy: RunningProxy | None = None
+    proxy_names: list[str] | None = None
+
+
+def _provision(scenario: Scenario, sup: Supervisor, held: _Held) -> _Stack:
     pg = _provision_postgres(scenario, sup)
-    pg_holder.append(pg)  # so teardown destroys it even when a later step fails
+    held.pg.append(pg)  # so teardown destroys it even when a later step fails
     proxy = start_proxy(sup, scenario.proxy.kind, scenario.proxy.url, scenario.proxy.path)
-    created = proxy.client.create_proxy("postgres", listen=scenario.postgres.listen,
-                                        upstream=_pg_hostport(pg.dsn))
+    held.proxy, held.proxy_names = proxy, []
+    # a proxy server given by URL outlives runs: a killed earlier run left its proxies there
+    # (409 on create, its toxics still on): ours are deleted by name, then created afresh
+    replace = proxy.kind == "url"
+    created = create_fresh_proxy(proxy.client, "postgres", listen=scenario.postgres.listen,
+                                 upstream=_pg_hostport(pg.dsn), replace=replace,
+                                 created=held.proxy_names)
     app_dsn = _proxied_dsn(pg.dsn, created["listen"])
-    deps = start_dependencies(scenario.dependencies, sup, proxy.client)
+    deps = start_dependencies(scenario.dependencies, sup, proxy.client, replace=replace,
+                              created=held.proxy_names)
     addresses = {"postgres": str(created["listen"]), **{d.name: d.listen for d in deps}}
     _migrate_to(scenario, pg.dsn, sup)
     token = secrets.token_urlsafe(24)
+    register_secret(token)
     t = scenario.target
     spec = AppSpec(kind=t.kind, dsn=app_dsn, profile=t.profile, chaos_hooks=t.chaos_hooks,
                    auto_migrate=t.auto_migrate, admin_token=token, env=dict(t.env),
@@ -222,13 +252,14 @@ class _Conductor:
         self.quiet = quiet
         self.t0 = time.monotonic()
         self.log = TimelineLog(run_dir / "timeline.jsonl", self.t0)
-        self.pg: list[EmbeddedPostgres | DsnPostgres] = []
+        self.held = _Held(pg=[])
+        self.pg = self.held.pg
         self.load_counts: dict[str, int] = {}
         self.timeline: Timeline | None = None
         self.relay = WorkerRelay(run_dir / "requests", self.log)
 
     def provision(self, sup: Supervisor) -> _Stack:
-        stack = _provision(self.scenario, sup, self.pg)
+        stack = _provision(self.scenario, sup, self.held)
         self.t0 = time.monotonic()  # the run's zero: everything is up
         self.log = TimelineLog(self.run_dir / "timeline.jsonl", self.t0)
         t = self.scenario.target
@@ -253,7 +284,7 @@ class _Conductor:
         status = "incomplete"
         try:
             env = FaultEnv(pg=stack.pg, app=stack.app, proxy=stack.proxy.client,
-                           admin_token=stack.admin_token)
+                           admin_token=stack.admin_token, run_dir=self.run_dir)
             master = _master_bind(s)
             locust = _start_locust(s, sup, self.run_dir, stack.app.url, self.t0, master)
             self.relay = WorkerRelay(self.run_dir / "requests", self.log)
@@ -429,9 +460,13 @@ def run_scenario(
     """Carry out one scenario and judge it. Never raises for a run that could not be carried out:
     the outcome says so with exit code 2 and the run directory records why. ``stop`` is the
     caller's :class:`StopRequest` (a suite's, so a Ctrl-C also ends the suite); else its own."""
-    scenario = load_scenario(path, overrides)
+    # a recorded scenario.toml holds *** for its secrets: the environment fills them in
+    scenario = restore_secrets(load_scenario(path, overrides), os.environ, str(path))
+    register_environ()
+    for value in scenario_secrets(scenario):
+        register_secret(value)
     run_dir = new_run_dir(Path(reports_dir), scenario.name)
-    (run_dir / "scenario.toml").write_text(scenario_to_toml(scenario))
+    write_private(run_dir / "scenario.toml", redact(scenario_to_toml(scenario)))
     record = RunRecord(run_dir / "run.json", {
         "scenario": scenario.name, "run_id": run_dir.name, "status": "running", "error": None,
         "started_wall": wall(), "duration_s": scenario.duration, "warmup_s": scenario.warmup,
@@ -448,7 +483,7 @@ def run_scenario(
         try:
             status, token = _carry_out(conductor, run_dir)
         except (HarnessError, OSError) as exc:
-            error = str(exc)
+            error = redact(str(exc))
         except KeyboardInterrupt:
             status, error = "incomplete", "interrupted"
         except Exception as exc:  # noqa: BLE001 - a bug still ends the run as failed, not running
@@ -460,7 +495,8 @@ def run_scenario(
         with contextlib.suppress(OSError):
             conductor.log.write("run_end", status=status)
     if status == "failed":
-        print(f"chaosharness: the run could not be carried out: {error}", file=sys.stderr)
+        print(f"chaosharness: the run could not be carried out: {redact(str(error))}",
+              file=sys.stderr)
         return RunOutcome(run_dir, exitcodes.COULD_NOT_RUN, None, status, error)
     try:
         result, code = _judge(run_dir, (token,))
@@ -502,9 +538,25 @@ def _teardown(conductor: _Conductor, stack: _Stack | None) -> None:
                                              "restarts": stack.app.restarts,
                                              "exits": _app_exits(stack.app, conductor.t0)})
     finally:
+        _remove_proxies(conductor.held)
         for pg in conductor.pg:
             if isinstance(pg, EmbeddedPostgres):
                 try:
                     pg.destroy()
                 except (HarnessError, OSError) as exc:  # the supervisor still ends its process
                     print(f"chaosharness: destroying Postgres: {exc}", file=sys.stderr)
+
+
+def _remove_proxies(held: _Held) -> None:
+    """Delete this run's proxies from a proxy server given by URL (one the harness did not
+    start, so they would outlive the run); a server the harness started ends with it."""
+    if held.proxy is None or held.proxy.kind != "url":
+        return
+    for name in reversed(held.proxy_names or []):
+        try:
+            held.proxy.client.delete_proxy(name)
+        except ProxyApiError as exc:
+            if exc.status != 404:
+                print(f"chaosharness: could not remove proxy {name!r} from {held.proxy.url}: "
+                      f"{redact(str(exc))}", file=sys.stderr)
+

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from harness import __version__
+from harness.redact import redact_obj, write_private
 
 __all__ = ["RunRecord", "host_facts", "new_run_dir", "utc_stamp", "versions"]
 
@@ -34,7 +35,9 @@ def new_run_dir(reports_dir: Path, scenario: str) -> Path:
     while path.exists():
         n += 1
         path = base.with_name(f"{base.name}-{n}")
-    path.mkdir(parents=True)
+    reports_dir.mkdir(parents=True, exist_ok=True)
+    path.mkdir(mode=0o700)  # only its owner: the logs are the children's own output
+    os.chmod(path, 0o700)  # whatever the umask
     return path
 
 
@@ -68,7 +71,9 @@ def host_facts() -> dict[str, Any]:
 
 @dataclass
 class RunRecord:
-    """The content of run.json; :meth:`save` writes it atomically."""
+    """The content of run.json; :meth:`save` writes it atomically, redacted
+    (:func:`harness.redact.redact_obj`: an error quoting a command line keeps no password)
+    and readable by its owner only."""
 
     path: Path
     data: dict[str, Any] = field(default_factory=dict)
@@ -79,5 +84,5 @@ class RunRecord:
 
     def save(self) -> None:
         tmp = self.path.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(self.data, indent=2, default=str) + "\n")
+        write_private(tmp, json.dumps(redact_obj(self.data), indent=2, default=str) + "\n")
         tmp.replace(self.path)

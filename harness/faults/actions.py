@@ -16,11 +16,14 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from harness.clock import wall
 from harness.errors import FaultError
 from harness.faults import postgres as pgf
 from harness.faults.catalog import TOXIC_FIELDS
+from harness.redact import write_private
 from harness.scenario.schema import Fault
 
 if TYPE_CHECKING:
@@ -40,6 +43,9 @@ class FaultEnv:
     app: AppTarget | None
     proxy: ProxyClient | None
     admin_token: str = ""
+    #: The run directory: where a fault that changes what outlives the run (a schema drift)
+    #: first writes how to undo it by hand (``rollback.sql``).
+    run_dir: Path | None = None
 
 
 @dataclass
@@ -138,10 +144,25 @@ def _pg_terminate(env: FaultEnv, fault: Fault, params: Mapping[str, Any]) -> App
     return Applied(pgf.terminate_backends(env.pg, params["application"]))
 
 
+def _rollback_note(env: FaultEnv, text: str) -> None:
+    if env.run_dir is not None:
+        write_private(env.run_dir / "rollback.sql", text, append=True)
+
+
 def _pg_drift(env: FaultEnv, fault: Fault, params: Mapping[str, Any]) -> Applied:
     table, column, new = params["table"], params["column"], params["new_name"]
+    # written before the drift: a harness killed while it is in place leaves the way back
+    _rollback_note(env, f"-- fault {fault.index} postgres.drift_schema, applying at {wall()}; "
+                        "if the harness did not revert it, run:\n"
+                        f"{pgf.drift_rollback_sql(table, column, new)}\n")
     detail = pgf.drift_schema(env.pg, table, column, new)
-    return Applied(detail, lambda: pgf.drift_schema(env.pg, table, new, column))
+
+    def undo() -> dict[str, Any]:
+        reverted = pgf.drift_schema(env.pg, table, new, column)
+        _rollback_note(env, f"-- fault {fault.index}: reverted by the harness at {wall()}\n")
+        return reverted
+
+    return Applied(detail, undo)
 
 
 # -- the app process ----------------------------------------------------------------

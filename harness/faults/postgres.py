@@ -27,6 +27,7 @@ __all__ = [
     "ConnectionHolder",
     "PostgresTarget",
     "crash",
+    "drift_rollback_sql",
     "drift_schema",
     "exhaust_connections",
     "freeze",
@@ -228,6 +229,12 @@ def terminate_backends(pg: PostgresTarget, application: str = "reference_impl") 
         application,
     )
     return {"terminated": int(rows[0][0])}
+
+
+def drift_rollback_sql(table: str, column: str, new_name: str) -> str:
+    """The statement that undoes ``drift_schema(table, column, new_name)``."""
+    return (f'alter table "{_ident(table, "table")}" rename column '
+            f'"{_ident(new_name, "new_name")}" to "{_ident(column, "column")}";')
 
 
 def drift_schema(

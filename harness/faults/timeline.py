@@ -27,6 +27,7 @@ from typing import Any
 from harness.clock import wall
 from harness.faults.actions import ACTIONS, Action, FaultEnv, Undo
 from harness.faults.catalog import effect_of
+from harness.redact import redact_obj, write_private
 from harness.scenario.schema import Fault
 
 __all__ = ["Timeline", "TimelineLog"]
@@ -41,9 +42,11 @@ class TimelineLog:
         self._lock = threading.Lock()
 
     def write(self, event: str, **fields: Any) -> dict[str, Any]:
+        """Append one event (redacted: a fault's error may quote a DSN); returns it as given."""
         entry = {"event": event, "t_s": round(time.monotonic() - self.t0, 6), "wall": wall(), **fields}
-        with self._lock, self.path.open("a") as fh:
-            fh.write(json.dumps(entry, default=str) + "\n")
+        line = json.dumps(redact_obj(entry), default=str) + "\n"
+        with self._lock:
+            write_private(self.path, line, append=True)
         return entry
 
 

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from harness.load.config import CONFIG_ARG, CONFIG_ENV, REQUEST_COLUMNS, REQUEST_FILE_GLOB
+from harness.provision.ports import free_port
 
 __all__ = ["LOCUSTFILE", "locust_argv", "locust_env", "merge_request_files"]
 
@@ -22,6 +23,8 @@ __all__ = ["LOCUSTFILE", "locust_argv", "locust_env", "merge_request_files"]
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
 _COLUMNS = list(REQUEST_COLUMNS)
 _WRITE_KEY = REQUEST_COLUMNS.index("write_key")
+#: Where the master of a multi-process load listens for its workers: loopback only.
+_MASTER_HOST = "127.0.0.1"
 
 
 def locust_argv(
@@ -29,6 +32,7 @@ def locust_argv(
     run_time_s: float, locustfile: Path | str | None = None, stop_timeout_s: float = 10.0,
     python: str = sys.executable, expect_workers: int = 0,
     master_bind: tuple[str, int] | None = None, expect_workers_timeout_s: float = 60.0,
+    master_port: int | None = None,
 ) -> list[str]:
     """``python -m locust --headless ...`` for one load run.
 
@@ -40,6 +44,11 @@ def locust_argv(
     left half-recorded; the conductor passes about ``request_timeout * (retries + 1)``.
     The config path goes in ``--chaosharness-config`` for the harness' own locustfile;
     a user's ``locustfile`` would reject that option, so pass :func:`locust_env` instead.
+
+    With workers the master listens on loopback only (``--master-bind-host 127.0.0.1``) and
+    on ``master_port`` (default: a free port picked now), never Locust's default of every
+    interface on 5557: that would expose the load generator and make two concurrent runs
+    collide. The forked workers are told the same port (``--master-port``).
     """
     if workers < 0 or users < 1 or spawn_rate <= 0 or run_time_s <= 0:
         raise ValueError(f"locust_argv: workers >= 0, users >= 1, spawn_rate > 0 and "
@@ -55,7 +64,10 @@ def locust_argv(
     if own:  # a user's locustfile does not declare the option: it gets locust_env() only
         argv += [CONFIG_ARG, str(config_path)]
     if workers > 0:
-        argv += ["--processes", str(workers)]
+        port = master_port if master_port is not None else free_port(_MASTER_HOST)
+        argv += ["--processes", str(workers), "--master-bind-host", _MASTER_HOST,
+                 "--master-bind-port", str(port), "--master-host", _MASTER_HOST,
+                 "--master-port", str(port)]
     if expect_workers > 0:  # workers on other hosts (chaosharness load-worker) join this master
         host, port = master_bind or ("127.0.0.1", 5557)
         argv += ["--master", "--expect-workers", str(expect_workers),

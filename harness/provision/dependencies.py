@@ -14,15 +14,16 @@ import signal
 import socket
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from harness.errors import ProvisionError
-from harness.faults.network import ProxyClient
+from harness.faults.network import ProxyApiError, ProxyClient
 from harness.provision.ports import free_port
 from harness.provision.process import ChildProcess, Supervisor
 from harness.provision.ready import wait_until
 from harness.scenario.schema import DependencySpec
 
-__all__ = ["RunningDependency", "start_dependencies"]
+__all__ = ["RunningDependency", "create_fresh_proxy", "start_dependencies"]
 
 _READY_TIMEOUT_S = 30.0
 
@@ -71,14 +72,36 @@ def _start(spec: DependencySpec, sup: Supervisor) -> tuple[str, ChildProcess]:
 
 
 def start_dependencies(specs: tuple[DependencySpec, ...], sup: Supervisor,
-                       proxy: ProxyClient) -> list[RunningDependency]:
-    """Start (where asked) every dependency and create its proxy; returns them in order."""
+                       proxy: ProxyClient, *, replace: bool = False,
+                       created: list[str] | None = None) -> list[RunningDependency]:
+    """Start (where asked) every dependency and create its proxy; returns them in order.
+
+    ``replace`` first deletes a proxy of the same name (a proxy server that outlives runs
+    still holds one an earlier, killed run left, toxics and all); each proxy created is
+    appended to ``created`` as soon as it exists, so the caller can remove it at the end."""
     running: list[RunningDependency] = []
     for spec in specs:
         child: ChildProcess | None = None
         upstream = spec.upstream
         if spec.command:
             upstream, child = _start(spec, sup)
-        created = proxy.create_proxy(spec.name, listen=spec.listen, upstream=upstream)
-        running.append(RunningDependency(spec.name, upstream, str(created["listen"]), child))
+        made = create_fresh_proxy(proxy, spec.name, listen=spec.listen, upstream=upstream,
+                                  replace=replace, created=created)
+        running.append(RunningDependency(spec.name, upstream, str(made["listen"]), child))
     return running
+
+
+def create_fresh_proxy(proxy: ProxyClient, name: str, *, listen: str, upstream: str,
+                       replace: bool, created: list[str] | None = None) -> dict[str, Any]:
+    """Create the proxy ``name`` (after deleting one left by an earlier run, with ``replace``)
+    and note its name in ``created``."""
+    if replace:
+        try:
+            proxy.delete_proxy(name)
+        except ProxyApiError as exc:
+            if exc.status != 404:
+                raise
+    made = proxy.create_proxy(name, listen=listen, upstream=upstream)
+    if created is not None:
+        created.append(name)
+    return made

@@ -10,11 +10,13 @@ Every child:
   child's group and process tree; on Linux, children spawned from the main
   thread also get ``PR_SET_PDEATHSIG`` as a second line of defence (a thread's
   exit would fire it, so other threads' children rely on the watchdog);
-- writes stdout and stderr to ``<log_dir>/<name>.log``;
+- writes stdout and stderr to ``<log_dir>/<name>.log`` (created 0600, in a 0700 directory:
+  a child's output is its own and may name its secrets);
 - is stopped on every path by its stop signal -> bounded wait -> SIGCONT +
   SIGKILL of its group and its descendants -> wait.
 
-Starts and exits are appended to ``<log_dir>/processes.jsonl``.
+Starts and exits are appended to ``<log_dir>/processes.jsonl``, redacted
+(:func:`harness.redact.redact_obj`: a ``--dsn`` argument keeps no password).
 """
 
 from __future__ import annotations
@@ -32,12 +34,13 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, BinaryIO
 
 import psutil
 
 from harness.clock import wall
 from harness.errors import ProvisionError
+from harness.redact import private_dir, redact, redact_obj, write_private
 
 __all__ = ["ChildProcess", "Supervisor", "process_tree", "run_command", "signal_tree"]
 
@@ -162,7 +165,7 @@ class _Watchdog:
 
     def __init__(self, log_path: Path) -> None:
         self._lock = threading.Lock()
-        log = log_path.open("ab")
+        log = _open_log(log_path)
         try:
             self._popen = subprocess.Popen(
                 [sys.executable, "-m", "harness.provision.watchdog", str(os.getpid())],
@@ -205,6 +208,11 @@ class _Watchdog:
             self._popen.wait()
 
 
+def _open_log(path: Path) -> BinaryIO:
+    """A child's log, opened for appending; created readable by its owner only."""
+    return os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab")
+
+
 def _package_root() -> str:
     root = str(Path(__file__).resolve().parents[2])
     existing = os.environ.get("PYTHONPATH")
@@ -228,7 +236,7 @@ class Supervisor:
     # -- lifecycle -----------------------------------------------------------------
 
     def __enter__(self) -> Supervisor:
-        self.log_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(self.log_dir)
         self._watchdog = _Watchdog(self.log_dir / "watchdog.log")
         return self
 
@@ -277,10 +285,10 @@ class Supervisor:
         """
         if self._watchdog is None:
             raise RuntimeError("Supervisor.spawn called outside its 'with' block")
-        self.log_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(self.log_dir)
         log_path = self._log_path(name)
         kwargs = self._popen_kwargs(env, cwd, user, pdeath_signal)
-        log = log_path.open("ab")
+        log = _open_log(log_path)
         try:
             popen = subprocess.Popen(
                 list(argv),
@@ -393,12 +401,13 @@ class Supervisor:
             try:
                 self.stop(child)
             except ProvisionError as exc:
-                print(f"chaosharness: {exc}", file=sys.stderr)
+                print(f"chaosharness: {redact(str(exc))}", file=sys.stderr)
 
     def _record(self, entry: dict[str, object]) -> None:
         entry = {**entry, "t_monotonic": time.monotonic(), "wall": wall()}
-        with contextlib.suppress(OSError), (self.log_dir / "processes.jsonl").open("a") as fh:
-            fh.write(json.dumps(entry) + "\n")
+        with contextlib.suppress(OSError):
+            write_private(self.log_dir / "processes.jsonl",
+                          json.dumps(redact_obj(entry)) + "\n", append=True)
 
 
 def _wait_gone(pids: Sequence[int], timeout: float) -> None:

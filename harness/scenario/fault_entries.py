@@ -119,6 +119,12 @@ def _check_requirement(
     if need == "postgres_process" and postgres.provider != "embedded":
         raise t.error("action", f"{spec.name} acts on the Postgres process: it needs "
                       '[postgres] provider = "embedded"')
+    if spec.name == "postgres.drift_schema" and postgres.provider != "embedded" \
+            and not postgres.allow_schema_drift:
+        raise t.error("action", f"{spec.name} renames a column of a database the harness does "
+                      "not own (a harness killed mid-run leaves it renamed; the rollback SQL is "
+                      "written to the run directory's rollback.sql): use the embedded provider, "
+                      "or opt in with [postgres] allow_schema_drift = true")
 
 
 def _param(t: Table, name: str, p: ParamSpec, spec: FaultSpec) -> object:

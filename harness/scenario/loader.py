@@ -264,13 +264,15 @@ def _patterns(t: Table) -> list[str]:
 
 
 def _parse_postgres(top: Table) -> PostgresSpec:
-    t = top.table("postgres", ("provider", "dsn", "fsync", "max_connections", "listen"))
+    t = top.table("postgres", ("provider", "dsn", "fsync", "max_connections", "listen",
+                               "allow_schema_drift"))
     spec = PostgresSpec(
         provider=t.str_("provider", "embedded", ("embedded", "dsn")),
         dsn=t.str_("dsn", ""),
         fsync=t.bool_("fsync", True),
         max_connections=t.int_("max_connections", 100, 10, 10000),
         listen=check_listen(t, "listen", t.str_("listen", "127.0.0.1:0")),
+        allow_schema_drift=t.bool_("allow_schema_drift", False),
     )
     if spec.provider == "dsn" and not spec.dsn:
         raise t.error("dsn", 'required when provider = "dsn"')

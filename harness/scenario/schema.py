@@ -111,6 +111,10 @@ class PostgresSpec:
     fsync: bool = True
     max_connections: int = 100
     listen: str = "127.0.0.1:0"
+    #: ``postgres.drift_schema`` renames a column of the database; on a server given by DSN
+    #: (a user's own database) a killed harness would leave it renamed, so the scenario must
+    #: opt in explicitly.
+    allow_schema_drift: bool = False
 
 
 @dataclass(frozen=True)

@@ -116,7 +116,8 @@ def scenario_to_toml(s: Scenario) -> str:
     }
     lines += _table("target", target)
     lines += _table("postgres", {"provider": pg.provider, "dsn": pg.dsn, "fsync": pg.fsync,
-                                 "max_connections": pg.max_connections, "listen": pg.listen})
+                                 "max_connections": pg.max_connections, "listen": pg.listen,
+                                 "allow_schema_drift": pg.allow_schema_drift})
     for dep in s.dependencies:
         lines += ["[[dependency]]"] + _table("", {"name": dep.name, "upstream": dep.upstream,
                                                   "command": dep.command, "workdir": dep.workdir,

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -29,6 +30,8 @@ log = logging.getLogger("harness.toxiproxy.http")
 
 HEAD_LIMIT = 64 * 1024
 _TEXT = "text/plain; charset=utf-8"
+#: A Content-Length: ASCII digits only (``str.isdigit`` also takes "²", which ``int`` refuses).
+_ASCII_DIGITS = re.compile(r"[0-9]+")
 
 
 @dataclass(frozen=True)
@@ -169,8 +172,9 @@ class HttpServer:
         length_text = headers.get("content-length")
         if encoding and encoding != "chunked":
             raise _BadRequest(400, "Bad Request: unsupported transfer encoding")
+        length = 0
         if length_text is not None and not encoding:
-            if not length_text.strip().isdigit():
+            if not _ASCII_DIGITS.fullmatch(length_text.strip()):
                 raise _BadRequest(400, "Bad Request: bad Content-Length")
             length = int(length_text)
             if length > self.max_body:
@@ -179,7 +183,7 @@ class HttpServer:
             writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
         if encoding == "chunked":
             return await self._read_chunked(reader)
-        return await reader.readexactly(int(length_text)) if length_text else b""
+        return await reader.readexactly(length) if length else b""
 
     async def _read_chunked(self, reader: asyncio.StreamReader) -> bytes:
         body = bytearray()

@@ -92,6 +92,44 @@ def test_drift_schema_breaks_queries_and_revert_fixes(own_pg: EmbeddedPostgres) 
         pgf.drift_schema(own_pg, "nodes; drop table x", "a", "b")
 
 
+def test_drift_writes_its_rollback_sql_before_applying(own_pg: EmbeddedPostgres,
+                                                       tmp_path: Path) -> None:
+    """The drift action writes the statement that undoes it to the run directory's
+    rollback.sql (0600) before it renames anything; the statement, run by hand, undoes the
+    drift; the harness' own revert is noted after it."""
+    from harness.faults.actions import ACTIONS
+
+    execute(own_pg.dsn, "create table nodes (node_id text)")
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    env = FaultEnv(pg=own_pg, app=None, proxy=None, run_dir=run_dir)
+    params = {"table": "nodes", "column": "node_id", "new_name": "id"}
+    fault = Fault(index=3, action="postgres.drift_schema", at=0.0, for_=1.0,
+                  params=MappingProxyType(params))
+    seen: list[str] = []
+    real = pgf.drift_schema
+
+    def spy(pg: Any, table: str, column: str, new: str) -> dict[str, Any]:
+        seen.append((run_dir / "rollback.sql").read_text())
+        return real(pg, table, column, new)
+
+    pgf.drift_schema = spy  # type: ignore[assignment]
+    try:
+        applied = ACTIONS["postgres.drift_schema"](env, fault, params)
+    finally:
+        pgf.drift_schema = real  # type: ignore[assignment]
+    sql = 'alter table "nodes" rename column "id" to "node_id";'
+    assert sql in seen[0], seen  # on disk before the rename ran
+    assert (run_dir / "rollback.sql").stat().st_mode & 0o777 == 0o600
+    execute(own_pg.dsn, sql)  # what a person would do after a harness was killed
+    assert fetch(own_pg.dsn, "select count(node_id) from nodes")[0][0] == 0
+    execute(own_pg.dsn, 'alter table "nodes" rename column "node_id" to "id"')
+    assert applied.undo is not None
+    applied.undo()
+    assert "reverted by the harness" in (run_dir / "rollback.sql").read_text()
+    assert fetch(own_pg.dsn, "select count(node_id) from nodes")[0][0] == 0
+
+
 def test_terminate_backends_ends_named_connections(own_pg: EmbeddedPostgres) -> None:
     """Only connections with the given application_name are terminated."""
     holder = pgf.ConnectionHolder(own_pg.dsn, 2)

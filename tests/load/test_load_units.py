@@ -94,14 +94,33 @@ def test_locust_argv() -> None:
     assert argv[argv.index("--run-time") + 1] == "60s"
     assert argv[argv.index("--chaosharness-config") + 1] == "/r/load.json"
     assert "--processes" not in argv and "--headless" in argv
-    assert locust_argv("c", "h", workers=4, users=1, spawn_rate=1,
-                       run_time_s=1)[-2:] == ["--processes", "4"]
+    multi = locust_argv("c", "h", workers=4, users=1, spawn_rate=1, run_time_s=1)
+    assert multi[multi.index("--processes") + 1] == "4"
     theirs = locust_argv("c", "h", workers=0, users=1, spawn_rate=1, run_time_s=1,
                          locustfile="/their/locustfile.py")
     assert "--chaosharness-config" not in theirs and "/their/locustfile.py" in theirs
     assert locust_env("/r/load.json") == {"CHAOSHARNESS_LOAD_CONFIG": "/r/load.json"}
     with pytest.raises(ValueError, match="users >= 1"):
         locust_argv("c", "h", workers=0, users=0, spawn_rate=1, run_time_s=1)
+
+
+def test_locust_master_binds_loopback_on_a_free_port() -> None:
+    """With workers the master listens on 127.0.0.1 (never every interface) on a port of its
+    own (never the fixed 5557), and the forked workers are told that port."""
+    argv = locust_argv("c", "h", workers=2, users=1, spawn_rate=1, run_time_s=1)
+
+    def opt(name: str) -> str:
+        return argv[argv.index(name) + 1]
+
+    assert opt("--master-bind-host") == "127.0.0.1" and opt("--master-host") == "127.0.0.1"
+    port = int(opt("--master-bind-port"))
+    assert opt("--master-port") == str(port) and port != 5557 and 0 < port < 65536
+    fixed = locust_argv("c", "h", workers=2, users=1, spawn_rate=1, run_time_s=1,
+                        master_port=45123)
+    assert fixed[fixed.index("--master-bind-port") + 1] == "45123"
+    assert fixed[fixed.index("--master-port") + 1] == "45123"
+    single = locust_argv("c", "h", workers=0, users=1, spawn_rate=1, run_time_s=1)
+    assert not any(a.startswith("--master") for a in single)
 
 
 _ends = st.lists(st.floats(0, 5000, allow_nan=False), max_size=30)

@@ -173,6 +173,25 @@ def test_faults_need_a_target_they_can_reach() -> None:
     assert "instant" in _error(instant).problem
 
 
+def test_schema_drift_on_a_users_database_needs_an_explicit_opt_in() -> None:
+    """postgres.drift_schema on [postgres] provider = "dsn" (a database the harness does not
+    own, which a killed harness would leave drifted) is refused at load time unless the
+    scenario says allow_schema_drift = true; the embedded provider needs no opt-in."""
+    drift = ('[[fault]]\nat = "1s"\nfor = "1s"\naction = "postgres.drift_schema"\n'
+             'table = "nodes"\ncolumn = "node_id"\nnew_name = "id"\n')
+    dsn = 'name = "t"\n[postgres]\nprovider = "dsn"\ndsn = "postgresql://x@h/db"\n'
+    err = _error(dsn + drift)
+    assert err.key == "fault[0].action" and "allow_schema_drift = true" in err.problem
+    opted = loads_scenario(dsn.replace('db"\n', 'db"\nallow_schema_drift = true\n') + drift,
+                           "x.toml")
+    assert opted.postgres.allow_schema_drift and opted.faults[0].action == "postgres.drift_schema"
+    embedded = loads_scenario('name = "t"\n' + drift, "x.toml")
+    assert not embedded.postgres.allow_schema_drift
+    assert "allow_schema_drift = true" in scenario_to_toml(opted)
+    bad = dsn.replace('db"\n', 'db"\nallow_schema_drift = "yes"\n')
+    assert _error(bad).key == "postgres.allow_schema_drift"
+
+
 def test_overrides_apply_before_validation() -> None:
     """CLI overrides (strings allowed for ints) change the scenario and are validated."""
     s = loads_scenario(BASE, "x.toml", {"duration": "24h", "users": "50", "seed": 9,

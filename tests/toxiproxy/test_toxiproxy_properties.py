@@ -132,6 +132,51 @@ def test_raw_bytes_on_the_socket(embedded_server: Any, server_fds: Any, raw: byt
     assert httpx.get(embedded_server.url + "/version").status_code == 200
 
 
+def _exchange(sock: socket.socket, raw: bytes) -> bytes:
+    """Send ``raw`` and read one answer (up to the server closing or 2 s of quiet)."""
+    sock.sendall(raw)
+    answer = bytearray()
+    sock.settimeout(2.0)
+    try:
+        while data := sock.recv(65536):
+            answer += data
+            if b"\r\n\r\n" in answer:
+                head, _, body = bytes(answer).partition(b"\r\n\r\n")
+                length = [int(line.split(b":")[1]) for line in head.split(b"\r\n")
+                          if line.lower().startswith(b"content-length:")]
+                if len(body) >= (length[0] if length else 0):
+                    break
+    except TimeoutError:
+        pass
+    return bytes(answer)
+
+
+@pytest.mark.parametrize("length", [b"\xb2", b"\xb9", b"\xc2\xb2", b"1\xb3", b"\xd9\xa3",
+                                    b"+1", b"1_0", b"0x1", b" 2\xb2 "])
+def test_non_ascii_content_length_is_400(embedded_server: Any, length: bytes) -> None:
+    """A Content-Length in other than ASCII digits ("²" is a digit to ``str.isdigit``, not to
+    ``int``) is answered 400 and the connection closed, never an exception in the connection
+    callback; the request before it on the same connection was served, and so is the next
+    connection."""
+    host, port = embedded_server.url.removeprefix("http://").rsplit(":", 1)
+    log_before = embedded_server.child.log_path.stat().st_size
+    with socket.create_connection((host, int(port)), timeout=5) as sock:
+        first = _exchange(sock, b"GET /version HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert first.startswith(b"HTTP/1.1 200 "), first
+        bad = b"POST /proxies HTTP/1.1\r\nHost: x\r\nContent-Length: " + length + b"\r\n\r\n{}"
+        answer = _exchange(sock, bad)
+        assert answer.startswith(b"HTTP/1.1 400 "), answer
+        assert b"Content-Length" in answer and b"Connection: close" in answer
+        sock.settimeout(2.0)
+        assert sock.recv(1) == b""  # closed by the server after the 400
+    with socket.create_connection((host, int(port)), timeout=5) as sock:
+        again = _exchange(sock, b"GET /version HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert again.startswith(b"HTTP/1.1 200 "), again
+    with embedded_server.child.log_path.open("rb") as log:
+        log.seek(log_before)
+        assert b"Traceback" not in log.read()
+
+
 def test_thousands_of_connections_opened_and_dropped(embedded_server: Any, echo: EchoServer,
                                                      server_fds: Any) -> None:
     """2000 client connections through a proxy, opened and dropped (half of them reset with
