@@ -19,6 +19,7 @@ _COMMAND_MODULES = [
     "harness.cli_runs",
     "harness.cli_catalog",
     "harness.cli_postgres",
+    "harness.cli_trend",
 ]
 
 
