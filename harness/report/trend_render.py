@@ -109,6 +109,7 @@ def _episode_table(title: str, episodes: Sequence[Episode]) -> Table:
                    str(len(ep.flags)), ep.flags[0].reason, str(ep.first.run_dir / "report.html"),
                    ep.compare_command or "no good night before it on record"],
                   "fail" if ep.ongoing else "")
+    table.mark_col = 1  # the rule, not the command line, is shouted in Markdown
     if not episodes:
         table.note = "none"
     return table
@@ -184,6 +185,9 @@ def _series(ax: Axes, xs: list[int], ys: list[float | None], bad: set[int], labe
     never = [x for x, y in zip(xs, ys, strict=True) if y is not None and math.isinf(y)]
     for x in never:
         ax.axvline(x, color="#d62728", ls=":", lw=1.5)
+    if not points and not never:
+        ax.text(0.5, 0.5, f"{label}: not measured on any night", transform=ax.transAxes,
+                ha="center", va="center", color="grey")
     ax.set_ylabel(ylabel)
     ax.grid(True, alpha=0.3)
     if ax.get_legend_handles_labels()[0]:
@@ -223,7 +227,10 @@ def plot_scenario(trend: Trend, key: str, path: Path) -> Path | None:
             for ax in axes:
                 ax.axvspan(x - 0.4, x + 0.4, color="#d62728", alpha=0.08, lw=0)
     axes[0].set_title(f"{key}: night over night (shaded: not as expected)")
-    axes[-1].set_xticks(xs, [n.started.strftime("%m-%d") for n in nights],
+    days = [n.started.strftime("%m-%d") for n in nights]
+    if len(set(days)) < len(days):  # more than one night a day: tell them apart
+        days = [n.started.strftime("%m-%d %H:%M") for n in nights]
+    axes[-1].set_xticks(xs, days,
                         rotation=45 if len(xs) > 10 else 0, fontsize=8)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, format="png")
@@ -257,12 +264,11 @@ def _sections(trend: Trend) -> list[tuple[str, Table]]:
 
 def _markdown(trend: Trend, plots: dict[str, Plot], out_dir: Path) -> str:
     lines = [f"# Trend of `{trend.reports_dir}`", "", _headline(trend), ""]
-    for _, table in _sections(trend):
+    for anchor, table in _sections(trend):
         lines += [f"## {table.title}", "", md_table(table)]
-    for ep in trend.ongoing:
-        if ep.compare_command:
-            lines += [f"- {ep.scenario} / {ep.rule}:", "", f"  ```sh\n  {ep.compare_command}\n  ```",
-                      ""]
+        if anchor == "ongoing":
+            lines += [f"- {ep.scenario} / {ep.rule}: `{ep.compare_command}`"
+                      for ep in trend.ongoing if ep.compare_command] + [""]
     for key in trend.scenarios:
         lines += [f"## Scenario {key}", "", md_table(nights_table(trend, key))]
         plot = plots.get(key)
