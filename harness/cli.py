@@ -21,6 +21,7 @@ _COMMAND_MODULES = [
     "harness.cli_catalog",
     "harness.cli_postgres",
     "harness.cli_load",
+    "harness.cli_trend",
 ]
 
 

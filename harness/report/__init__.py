@@ -13,6 +13,10 @@ Entry points::
     render_suite(suite_dir, runs)       -> [summary.md, summary.html, junit.xml]
     compare_runs(run_a, run_b, out_dir) -> [compare.md, compare.html, plots...]
     render_seed_metrics(suite_dir)      -> seed-metrics.md (+ .html beside it)
+
+``chaosharness trend`` (many nights of a reports directory) lives in
+:mod:`harness.report.trend` (collect + judge), ``trend_data``, ``trend_rules`` and
+``trend_render``.
 """
 
 from __future__ import annotations
