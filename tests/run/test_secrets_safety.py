@@ -234,7 +234,7 @@ def test_a_run_that_cannot_be_carried_out_says_so_without_the_password(
     _pg, dsn = password_pg
     path = tmp_path / "broken.toml"
     path.write_text(f'''name = "broken"
-duration = "5s"
+duration = "8s"
 [target]
 migrate_to = "999"
 env = {{ SERVICE_API_TOKEN = "{API_TOKEN}" }}
