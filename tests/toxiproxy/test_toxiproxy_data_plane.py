@@ -47,15 +47,19 @@ def _rtt(sock: socket.socket, payload: bytes) -> float:
 
 
 def test_bytes_intact(api: httpx.Client, echo: EchoServer) -> None:
-    """Small, 64 KB and many small writes come back byte for byte."""
+    """Small, 64 KB and many small writes come back byte for byte (``_rtt`` compares them);
+    with no toxic the proxy adds no delay, and a latency toxic added to the open connection
+    delays its next round trip by at least its latency, bytes still intact."""
     listen = _proxy(api, echo.address)
     with connect(listen) as sock:
-        assert _rtt(sock, b"hello") >= 0
+        assert _rtt(sock, b"hello") < SLACK_S
         big = bytes(range(256)) * 256
         _rtt(sock, big)
         for i in range(50):
             sock.sendall(f"{i:04d}".encode())
         assert read_exactly(sock, 200) == "".join(f"{i:04d}" for i in range(50)).encode()
+        _toxic(api, type="latency", stream="downstream", attributes={"latency": 100, "jitter": 0})
+        assert 0.100 - 0.002 <= _rtt(sock, b"late") <= 0.100 + SLACK_S
 
 
 def test_dead_upstream_gives_eof(api: httpx.Client) -> None:
@@ -206,7 +210,7 @@ def test_timeout_toxicity_update(api: httpx.Client, echo: EchoServer) -> None:
     listen = _proxy(api, echo.address)
     _toxic(api, name="to", type="timeout", toxicity=0.0, attributes={"timeout": 0})
     with connect(listen) as sock:
-        assert _rtt(sock, b"pass") >= 0
+        assert _rtt(sock, b"pass") < SLACK_S  # toxicity 0: passed at once, not held
         api.post("/proxies/dp/toxics/to", json={"toxicity": 1.0, "attributes": {"timeout": 100}})
         assert wait_closed(sock, 2.0) < 0.150 + SLACK_S
 

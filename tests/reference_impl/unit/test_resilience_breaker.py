@@ -30,6 +30,12 @@ def _feed(breaker: CircuitBreaker, successes: int, failures: int, duration_s: fl
         breaker.record_failure(duration_s)
 
 
+def _feed_results(breaker: CircuitBreaker, successes: int) -> None:
+    """Report ``successes`` calls that were admitted earlier."""
+    for _ in range(successes):
+        breaker.record_success(0.01)
+
+
 def _open(breaker: CircuitBreaker) -> None:
     _feed(breaker, 0, breaker.config.min_calls)
     assert breaker.state is BreakerState.OPEN
@@ -169,14 +175,27 @@ def test_one_slow_probe_of_three_still_closes(clock: FakeClock) -> None:
 
 
 def test_lost_probes_are_replaced(clock: FakeClock) -> None:
-    """Probes whose callers never reported do not wedge the breaker half-open forever."""
+    """Probes whose callers never reported do not wedge the breaker half-open forever: while
+    they may still report (open_s since they were admitted) a 4th call is rejected; after that
+    a fresh set of probes is admitted (3 again, the 4th rejected), and they decide."""
     breaker = CircuitBreaker("db", CFG, clock)
     _open(breaker)
     clock.advance(5.0)
     for _ in range(3):
         breaker.allow()
-    clock.advance(CFG.open_s + 0.1)
-    breaker.allow()  # admitted again instead of rejected
+    clock.advance(CFG.open_s - 0.1)
+    with pytest.raises(CircuitOpenError):
+        breaker.allow()  # the lost probes may still report: not replaced yet
+    assert breaker.snapshot()["rejected"] == 1
+    clock.advance(0.2)
+    for _ in range(3):
+        breaker.allow()  # admitted again instead of rejected
+    assert breaker.state is BreakerState.HALF_OPEN
+    assert breaker.snapshot()["rejected"] == 1
+    with pytest.raises(CircuitOpenError):
+        breaker.allow()
+    _feed_results(breaker, successes=3)
+    assert breaker.state is BreakerState.CLOSED  # the fresh probes decided
 
 
 def test_state_listeners_and_history(clock: FakeClock) -> None:
