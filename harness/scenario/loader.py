@@ -54,7 +54,7 @@ _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,79}")
 #: Override name -> key path in the scenario file.
 OVERRIDABLE: dict[str, tuple[str, ...]] = {
     "duration": ("duration",), "seed": ("seed",), "profile": ("target", "profile"),
-    "workers": ("load", "workers"), "users": ("load", "users"),
+    "workers": ("load", "workers"), "users": ("load", "users"), "cooldown": ("cooldown",),
     "expect_workers": ("load", "expect_workers"), "master_bind": ("load", "master_bind"),
     "expect_workers_timeout": ("load", "expect_workers_timeout"),
 }
