@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from harness.errors import ProvisionError
+from harness.errors import HarnessError, ProvisionError
 
 __all__ = ["wait_until"]
 
@@ -22,7 +22,8 @@ def wait_until(
 
     Returns the seconds it took. Raises :class:`ProvisionError` after
     ``timeout`` seconds, with ``on_timeout()`` (e.g. a child's log tail) as the
-    evidence. A predicate that raises counts as false.
+    evidence. A predicate that raises counts as false, except a :class:`HarnessError`: that
+    is the predicate's way to say waiting is pointless (the child exited), and it propagates.
     """
     start = time.monotonic()
     deadline = start + timeout
@@ -30,6 +31,8 @@ def wait_until(
         try:
             if predicate():
                 return time.monotonic() - start
+        except HarnessError:
+            raise
         except Exception:  # noqa: BLE001 - a probe that fails is simply not ready yet
             pass
         if time.monotonic() >= deadline:

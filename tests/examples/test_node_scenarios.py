@@ -284,3 +284,31 @@ def test_a_service_already_running_reaches_the_proxy_at_a_fixed_address(tmp_path
     assert outcome.result["writes"]["acknowledged"] > 20
     detect = _slos(outcome.result)["detect_seconds@fault"]
     assert detect["verdict"] == "pass" and detect["value"] is not None
+
+
+CRASHING = """
+name = "crashing"
+duration = "6s"
+warmup = "1s"
+
+[target]
+kind = "command"
+command = "node -e 'process.exit(3)'"
+ready_path = "/readyz"
+
+[load]
+users = 1
+[[load.request]]
+name = "x"
+path = "/"
+"""
+
+
+def test_a_service_that_exits_during_start_fails_the_run_at_once(tmp_path: Path) -> None:
+    """A command target that dies while starting is reported as such (with its exit code) at
+    once, not as a service that was 'not ready within 30 s'."""
+    path = tmp_path / "crashing.toml"
+    path.write_text(CRASHING)
+    outcome = run_scenario(path, reports_dir=tmp_path / "reports", quiet=True)
+    assert outcome.exit_code == 2 and outcome.error is not None
+    assert "exited during start" in outcome.error and "not ready within" not in outcome.error
