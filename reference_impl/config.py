@@ -56,6 +56,11 @@ class AppConfig:
     admin_token: str | None = field(default=None, repr=False)
     auto_migrate: bool = True
     plant_leak: bool = False
+    # Planted faults for the harness' negative controls; off unless set (see
+    # app/planted_write_behind.py and app/planted_connection_leak.py).
+    plant_write_behind: bool = False
+    plant_connection_leak: int = 0
+    plant_connection_leak_max: int = 30
     drain_grace_s: float = 0.5
     drain_timeout_s: float = 10.0
     request_deadline_s: float = 2.0
@@ -198,6 +203,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("admin_token", ENV_PREFIX + "ADMIN_TOKEN", str, "a token string"),
     Setting("auto_migrate", ENV_PREFIX + "AUTO_MIGRATE", _parse_bool, "a boolean (1/0/true/false)"),
     Setting("plant_leak", ENV_PREFIX + "PLANT_LEAK", _parse_bool, "a boolean (1/0/true/false)"),
+    Setting("plant_write_behind", ENV_PREFIX + "PLANT_WRITE_BEHIND", _parse_bool,
+            "a boolean (1/0/true/false; acknowledge writes before they commit)"),
+    Setting("plant_connection_leak", ENV_PREFIX + "PLANT_CONNECTION_LEAK", _non_negative_int,
+            "an integer >= 0 (keep one extra connection per N requests; 0: off)"),
+    Setting("plant_connection_leak_max", ENV_PREFIX + "PLANT_CONNECTION_LEAK_MAX",
+            _non_negative_int, "an integer >= 0 (connections the planted leak keeps at most)"),
     Setting("drain_grace_s", ENV_PREFIX + "DRAIN_GRACE_S", _non_negative_float,
             "seconds >= 0 (readiness 503 before the listener closes)"),
     Setting("drain_timeout_s", ENV_PREFIX + "DRAIN_TIMEOUT_S", _non_negative_float,

@@ -30,6 +30,7 @@ from reference_impl.app import (
 from reference_impl.app.errors import install_error_handlers
 from reference_impl.app.metrics import StatsCollector
 from reference_impl.app.middleware import RequestMiddleware
+from reference_impl.app.planted_connection_leak import ConnectionLeakMiddleware
 from reference_impl.app.runtime import AppRuntime, Backend
 from reference_impl.config import AppConfig
 
@@ -61,6 +62,8 @@ def create_app(config: AppConfig, backend: Backend | None = None) -> FastAPI:
             yield
         finally:
             runtime.begin_drain()
+            if runtime.write_behind is not None:
+                await runtime.write_behind.close(min(5.0, config.drain_timeout_s))
             await runtime.backend.stop(config.drain_timeout_s)
             log.info("stopped")
 
@@ -77,6 +80,8 @@ def create_app(config: AppConfig, backend: Backend | None = None) -> FastAPI:
     for module in modules:
         _mount_flat(app, module.router)
     app.add_middleware(RequestMiddleware, policy=runtime.policy)
+    if runtime.connection_leak is not None:
+        app.add_middleware(ConnectionLeakMiddleware, leak=runtime.connection_leak)
     return app
 
 

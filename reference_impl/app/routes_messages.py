@@ -4,7 +4,8 @@
 answers 201; the same key with the same body answers 200 with the stored body
 (no second row); the same key with another body is 409. When the database
 cannot serve (or the commit outcome is unknown) the answer is 503 with
-Retry-After, never an acknowledgement.
+Retry-After, never an acknowledgement. (Unless the planted write loss is switched on:
+``REFERENCE_IMPL_PLANT_WRITE_BEHIND=1``, see ``planted_write_behind``; off by default.)
 """
 
 from __future__ import annotations
@@ -43,9 +44,13 @@ async def post_message(room: str, body: PostMessage, request: Request) -> JSONRe
     if not idempotency_key or len(idempotency_key) > MAX_KEY_LENGTH:
         raise HTTPException(400, f"Idempotency-Key header is required (1..{MAX_KEY_LENGTH} chars)")
     runtime = runtime_of(request)  # not a Depends: this is the hottest route
-    ack, created = await runtime.backend.store().post_message(
-        room, body.session_id, body.text, idempotency_key,
-        request_hash(room, body.session_id, body.text))
+    body_hash = request_hash(room, body.session_id, body.text)
+    if runtime.write_behind is not None:  # the planted write loss: acknowledged, not committed
+        ack, created = runtime.write_behind.post(room, body.session_id, body.text,
+                                                 idempotency_key, body_hash)
+    else:
+        ack, created = await runtime.backend.store().post_message(
+            room, body.session_id, body.text, idempotency_key, body_hash)
     if runtime.config.plant_leak:
         planted_leak.keep(body.text, ack)
     return JSONResponse(ack, status_code=201 if created else 200)

@@ -17,13 +17,19 @@ from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+import asyncpg
+
 from reference_impl.app.gate import ConcurrencyGate, InFlight
 from reference_impl.app.metrics import HttpMetrics
 from reference_impl.app.middleware import RequestPolicy
+from reference_impl.app.planted_connection_leak import ConnectionLeak
+from reference_impl.app.planted_write_behind import WriteBehind
 from reference_impl.app.store import Store
 from reference_impl.config import AppConfig
 
 __all__ = ["AppRuntime", "Backend", "Readiness"]
+
+CONNECT_TIMEOUT_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -97,6 +103,18 @@ class AppRuntime:
         )
         self.draining = False
         self.drain_started: float | None = None
+        # Planted faults (negative controls of the harness): None unless switched on.
+        self.write_behind = (WriteBehind(backend.store, backend.spawn)
+                             if config.plant_write_behind else None)
+        self.connection_leak = (
+            ConnectionLeak(config.plant_connection_leak, config.plant_connection_leak_max,
+                           self._open_unpooled, backend.spawn)
+            if config.plant_connection_leak > 0 else None)
+
+    async def _open_unpooled(self) -> Any:
+        """A connection outside the pool, through the same database URL (the planted leak)."""
+        return await asyncpg.connect(self.config.dsn, timeout=CONNECT_TIMEOUT_S,
+                                     server_settings=self.config.db.server_settings)
 
     def begin_drain(self) -> None:
         """Readiness answers 503 from now on; requests already admitted still complete."""
@@ -127,4 +145,9 @@ class AppRuntime:
                      "deadlines_fired": deadlines.fired if deadlines is not None else 0},
         }
         out.update(self.backend.stats())
+        planted = {name: part.stats() for name, part in (
+            ("write_behind", self.write_behind), ("connection_leak", self.connection_leak))
+            if part is not None}
+        if planted:
+            out["planted"] = planted
         return out

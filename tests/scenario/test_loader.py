@@ -22,7 +22,8 @@ REQUIRED = {
     "db-restart", "db-crash", "db-freeze", "db-flap", "network-latency", "network-reset",
     "proxy-down", "pool-exhaustion", "too-many-clients", "schema-drift", "startup-db-down",
     "app-sigkill", "app-sigterm-drain", "task-flood", "unhandled-errors", "soak",
-    "planted-leak", "load-10x", "naive-db-restart", "naive-app-sigkill",
+    "planted-leak", "planted-write-loss", "planted-connection-leak", "load-10x",
+    "naive-db-restart", "naive-app-sigkill",
 }
 BASE = """
 name = "t"
@@ -63,6 +64,13 @@ def test_every_failure_mode_has_a_scenario() -> None:
         assert s.target.profile == "naive" and s.expect == "fail"
     leak = load_scenario(SCENARIOS / "planted-leak.toml")
     assert leak.target.env["REFERENCE_IMPL_PLANT_LEAK"] == "1" and leak.observe.tracemalloc
+    loss = load_scenario(SCENARIOS / "planted-write-loss.toml")
+    assert loss.target.env["REFERENCE_IMPL_PLANT_WRITE_BEHIND"] == "1"
+    assert loss.expect_fail == ("lost_writes@run",)
+    assert [f.action for f in loss.faults] == ["app.kill"]
+    conns = load_scenario(SCENARIOS / "planted-connection-leak.toml")
+    assert int(conns.target.env["REFERENCE_IMPL_PLANT_CONNECTION_LEAK"]) > 0
+    assert conns.expect_fail == ("connection_leaks@run",)
     tenx = load_scenario(SCENARIOS / "load-10x.toml")
     assert tenx.load.shape == "step" and tenx.load.peak_users == 10 * tenx.load.users
 
