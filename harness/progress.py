@@ -58,6 +58,7 @@ class Progress:
         self.tail = RequestTail(requests_dir)
         self.console = Console(file=sys.stderr, highlight=False)
         self._last_plain = -10.0
+        self._width = 0  # the longest line shown: a shorter one is padded over it
 
     def tick(self, elapsed_s: float, interval_s: float, faults: list[str]) -> str:
         rows, failed = self.tail.poll()
@@ -67,7 +68,9 @@ class Progress:
         line = (f"{self.scenario}: {elapsed_s:5.0f}/{self.duration_s:.0f}s  {rps:7.1f} req/s  "
                 f"errors {err:5.1f}%  faults: {active}")
         if self.console.is_terminal:
-            self.console.print(line, end="\r", soft_wrap=True)
+            # "\r" returns to the line's start without clearing it: pad over a longer old line
+            self._width = max(self._width, len(line))
+            self.console.print(line.ljust(self._width), end="\r", soft_wrap=True, markup=False)
         elif elapsed_s - self._last_plain >= 10.0:
             self.console.print(line, soft_wrap=True)
             self._last_plain = elapsed_s
