@@ -47,7 +47,9 @@ def test_no_process_outlives_its_owner(what: str, how: str) -> None:
     """Provoke: end the owner by `how`. Must hold: every pid it owned is gone within 5 s."""
     proc, pids, info = _start_owner(what, "exit" if how == "exit" else "wait")
     try:
-        assert pids and all(_alive(p) for p in pids), "the owned processes should be running"
+        # the root (the postmaster, or the child) must run; a short-lived Postgres child (the
+        # backend of the start's readiness query) may already be gone when the list is read
+        assert pids and _alive(pids[0]), "the owned process should be running"
         if how == "exit":
             assert proc.stdin is not None
             proc.stdin.write("exit\n")
