@@ -38,7 +38,14 @@ from harness.verify.verdict import (
     read_scenario_facts,
 )
 from harness.verify.windows import FaultWindow, fault_windows
-from harness.verify.writes import WriteLedger, account_writes, describe_keys, lost_worker_keys
+from harness.verify.writes import (
+    FinalRead,
+    WriteLedger,
+    account_writes,
+    describe_keys,
+    final_read_rows,
+    lost_worker_keys,
+)
 
 __all__ = ["DEFAULT_MEMORY_THRESHOLD_MB_PER_HOUR", "judge_run"]
 
@@ -177,12 +184,12 @@ def _memory_threshold(facts: ScenarioFacts) -> float:
                 DEFAULT_MEMORY_THRESHOLD_MB_PER_HOUR)
 
 
-def _writes(files: RunFiles, ledger: WriteLedger, load: dict[str, Any],
-            seed: object) -> dict[str, Any]:
+def _writes(files: RunFiles, ledger: WriteLedger, final: FinalRead | dict[str, Any] | None,
+            load: dict[str, Any], seed: object) -> dict[str, Any]:
     """The write accounting, with every attempt of the first lost keys as evidence, and
     what the online checker saw during the run (a timeline ``online_violation`` line).
     Keys of lost load workers without a row are ``unrecorded`` (see :mod:`.writes`)."""
-    writes = account_writes(ledger, files.final_read(), lost_worker_keys(seed, load["lost"]))
+    writes = account_writes(ledger, final, lost_worker_keys(seed, load["lost"]))
     online = [e.raw for e in files.timeline() if e.event == "online_violation"]
     if online:
         writes["online_violation"] = online[0]
@@ -190,6 +197,14 @@ def _writes(files: RunFiles, ledger: WriteLedger, load: dict[str, Any],
     if writes.get("lost") and csv_path is not None:
         writes["lost_attempts"] = describe_keys(csv_path, writes["examples"]["lost"])
     return writes
+
+
+def _final_read(files: RunFiles) -> FinalRead | dict[str, Any] | None:
+    """final_read.json packed (:class:`FinalRead`) when it has rows, else as it is (its
+    ``error`` says why there is no read)."""
+    raw = files.final_read()
+    packed, _ = final_read_rows(raw)
+    return packed if packed is not None else raw
 
 
 def _judge(
@@ -213,6 +228,7 @@ def judge_run(root: Path) -> dict[str, Any]:
     run_info = files.run_info()
     facts = read_scenario_facts(files.path("scenario.toml"))
     events, samples = files.timeline(), files.samples()
+    final = _final_read(files)  # first: its JSON is verify's largest transient
     ledger = WriteLedger()
     table = read_requests(files.requests_csv(), ledger)
     series = TimeSeries.from_table(table)
@@ -237,7 +253,7 @@ def judge_run(root: Path) -> dict[str, Any]:
     if process["startup"].get("never_ready"):
         forced[("startup_seconds", "run")] = process["startup"]["reason"]
     load = load_health(events)
-    writes = _writes(files, ledger, load, run_info.get("seed"))
+    writes = _writes(files, ledger, final, load, run_info.get("seed"))
     for kind in PHASE_KINDS:
         metrics[kind].update(mem_metrics.get(kind, {}))
         metrics[kind].update(proc_metrics.get(kind, {}))

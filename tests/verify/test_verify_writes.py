@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from verifykit import RunDirBuilder
@@ -107,3 +108,15 @@ def test_set_accounting_matches_a_brute_force_oracle(
     assert w["recovered"] == len((r & a) - acked - failed)
     bad = acked - r or r - a or r & failed or any(n > 1 for n in rows.values())
     assert w["verdict"] == ("fail" if bad else "pass")
+
+
+def test_a_hash_collision_falls_back_to_the_key_texts(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Keys are compared by a 64-bit hash; two different keys on one hash (forced here) are
+    told apart by their CRC-32 and the accounting is redone on the texts: same answer."""
+    attempts = [("lost", 201, True), ("dup", 201, True), ("phantom", 409, False),
+                ("recov", 0, False), ("fine", 201, True)]
+    final = {"dup": 2, "stranger": 1, "phantom": 1, "recov": 1, "fine": 1}
+    expected = account_writes(_ledger(attempts), _final(dict(final)))
+    monkeypatch.setattr("harness.verify.writes._key_hash", lambda key: 7)
+    collided = account_writes(_ledger(attempts), _final(dict(final)))
+    assert collided == expected and collided["examples"]["lost"] == ["lost"]
