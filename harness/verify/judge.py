@@ -43,7 +43,7 @@ from harness.verify.writes import (
     WriteLedger,
     account_writes,
     describe_keys,
-    final_read_rows,
+    load_final_read,
     lost_worker_keys,
 )
 
@@ -202,9 +202,8 @@ def _writes(files: RunFiles, ledger: WriteLedger, final: FinalRead | dict[str, A
 def _final_read(files: RunFiles) -> FinalRead | dict[str, Any] | None:
     """final_read.json packed (:class:`FinalRead`) when it has rows, else as it is (its
     ``error`` says why there is no read)."""
-    raw = files.final_read()
-    packed, _ = final_read_rows(raw)
-    return packed if packed is not None else raw
+    packed = load_final_read(files.path("final_read.json"))
+    return packed if isinstance(packed, FinalRead) else files.final_read()
 
 
 def _judge(

@@ -31,6 +31,7 @@ the worker index in ``k<seed>-<worker>-<user>-<n>``):
 from __future__ import annotations
 
 import csv
+import json
 import operator
 import re
 import zlib
@@ -46,7 +47,7 @@ import numpy as np
 from harness.requests_file import open_requests
 
 __all__ = ["EXAMPLES", "FinalRead", "WriteLedger", "account_writes", "describe_keys",
-           "final_read_rows"]
+           "final_read_rows", "load_final_read"]
 
 #: How many keys of each class the evidence lists.
 EXAMPLES = 10
@@ -165,6 +166,15 @@ class FinalRead:
                    np.fromiter(rows.values(), np.int64, n), b"".join(encoded),
                    np.cumsum(lengths), dict(meta or {}))
 
+    @classmethod
+    def concat(cls, parts: list[FinalRead], meta: dict[str, Any]) -> FinalRead:
+        """One read from consecutive slices of it."""
+        offsets = np.cumsum([0] + [len(p._text) for p in parts[:-1]])
+        return cls(np.concatenate([p.hash for p in parts]), np.concatenate([p.crc for p in parts]),
+                   np.concatenate([p.rows for p in parts]), b"".join(p._text for p in parts),
+                   np.concatenate([p._ends + off for p, off in zip(parts, offsets, strict=True)]),
+                   meta)
+
     def __len__(self) -> int:
         return len(self.hash)
 
@@ -184,6 +194,70 @@ def final_read_rows(final: dict[str, Any] | FinalRead | None
     if rows is None or final is None:
         return None, why
     return FinalRead.from_rows(rows, {k: final.get(k) for k in ("t_s", "reads", "agreed", "sql")}), None
+
+
+_ROWS_START = re.compile(r'"rows"\s*:\s*\{')
+_ENTRY_CUT = re.compile(r'(?<=[0-9])\s*,\s*(?=")')
+_ROWS_END = re.compile(r'(?<=[0-9])\s*\}')
+_EMPTY = re.compile(r'\s*\}')
+#: Characters of final_read.json's rows parsed at once (~60,000 keys).
+_SLICE_CHARS = 1 << 20
+
+
+def load_final_read(path: Path) -> FinalRead | dict[str, Any] | None:
+    """final_read.json packed as a :class:`FinalRead` when it has rows, else its dict (its
+    ``error`` says why there is no read), or None when the file is missing.
+
+    A 24 h soak reads back millions of keys; ``json.loads`` of the whole file would hold
+    them as a dict (~1.3 GB for 5 M keys). The ``rows`` object is parsed a slice at a
+    time instead, cut between entries (after a number, before a quote: never inside a
+    string, where every quote is escaped), each slice packed before the next is read.
+    Anything unexpected (a cut that does not parse) falls back to the whole-file parse."""
+    if not path.exists():
+        return None
+    text = path.read_text(encoding="utf-8")
+    try:
+        packed = _stream_final_read(text)
+    except (ValueError, TypeError):
+        packed = None
+    if packed is not None:
+        return packed
+    from harness.verify.rundir import read_json
+
+    whole = read_json(path)
+    if not isinstance(whole, dict):
+        return whole  # the caller's check names the file
+    read, _ = final_read_rows(whole)
+    return read if read is not None else whole
+
+
+def _stream_final_read(text: str) -> FinalRead | None:
+    start = _ROWS_START.search(text)
+    if start is None:
+        return None
+    pos, parts, seen = start.end(), [], 0
+    if _EMPTY.match(text, pos):
+        return None  # no rows: the small path
+    while True:
+        cut = _ENTRY_CUT.search(text, pos + _SLICE_CHARS)
+        end = _ROWS_END.search(text, pos) if cut is None else None
+        stop = cut.start() if cut is not None else (end.start() if end is not None else -1)
+        if stop < 0:
+            return None
+        chunk = json.loads("{" + text[pos:stop] + "}")
+        seen += len(chunk)
+        rows, _ = _final_rows({"ok": True, "rows": chunk})
+        if rows:
+            parts.append(FinalRead.from_rows(rows))
+        if cut is None:
+            assert end is not None
+            rest = text[:start.end() - 1] + "{}" + text[end.end():]
+            break
+        pos = cut.end()
+    meta = json.loads(rest)
+    if not isinstance(meta, dict) or not meta.get("ok") or not parts:
+        return None
+    return FinalRead.concat(parts, {k: meta.get(k) for k in ("t_s", "reads", "agreed", "sql")})
 
 
 def _final_rows(final: dict[str, Any] | None) -> tuple[dict[str, int] | None, str | None]:
@@ -232,28 +306,53 @@ class _Keys:
     read_index: np.ndarray  # per key: its position in the final read (when in_read)
 
 
-def _key_ids(ledger: WriteLedger, read: FinalRead | None) -> tuple[np.ndarray, int]:
-    """One id per ledger row then per read key: the 64-bit hash, or, when two different
-    keys share a hash (their CRC-32s differ), the key texts themselves."""
-    h, crc, _ = ledger.columns()
-    ids = h if read is None else np.concatenate([h, read.hash])
-    crcs = crc if read is None else np.concatenate([crc, read.crc])
-    if len(ids):
-        order = np.argsort(ids, kind="stable")
-        same = ids[order[1:]] == ids[order[:-1]]
-        if np.any(same & (crcs[order[1:]] != crcs[order[:-1]])):  # a hash collision
-            texts = [ledger.key(i) for i in range(len(h))]
-            if read is not None:
-                texts += [read.key(i) for i in range(len(read))]
-            return np.array(texts, dtype=object), len(h)
-    return ids, len(h)
+def _key_ids(ledger: WriteLedger, read: FinalRead | None) -> np.ndarray:
+    """One id per ledger row then per read key: its 64-bit hash."""
+    h = ledger.columns()[0]
+    return h if read is None else np.concatenate([h, read.hash])
+
+
+def _texts(ledger: WriteLedger, read: FinalRead | None) -> np.ndarray:
+    texts = [ledger.key(i) for i in range(len(ledger))]
+    if read is not None:
+        texts += [read.key(i) for i in range(len(read))]
+    return np.array(texts, dtype=object)
+
+
+def _group(ids: np.ndarray, crcs: np.ndarray | None) -> tuple[np.ndarray, np.ndarray] | None:
+    """(first row of each distinct id, the distinct id's index per row), sorting once, with
+    32-bit indices (10 M keys cost ~40 MB a column); None when two rows share an id but
+    not the CRC-32 (a hash collision)."""
+    n = len(ids)
+    index = np.int32 if n < 2**31 else np.int64
+    order = np.argsort(ids, kind="stable").astype(index)
+    ordered = ids[order]
+    new = np.ones(n, bool)
+    np.not_equal(ordered[1:], ordered[:-1], out=new[1:])
+    del ordered
+    if crcs is not None and n > 1:
+        sc = crcs[order]
+        if np.any(~new[1:] & (sc[1:] != sc[:-1])):
+            return None
+        del sc
+    group = np.cumsum(new, dtype=index) - 1
+    first = order[new]  # the stable sort keeps each id's rows in file order
+    inverse = np.empty(n, index)
+    inverse[order] = group
+    return first, inverse
 
 
 def _classify(ledger: WriteLedger, read: FinalRead | None) -> _Keys:
-    ids, n_rows = _key_ids(ledger, read)
-    cls = ledger.columns()[2]
-    _, first, inverse = np.unique(ids, return_index=True, return_inverse=True)
-    inverse = inverse.reshape(-1)
+    h, crc, cls = ledger.columns()
+    n_rows = len(h)
+    crcs = crc if read is None else np.concatenate([crc, read.crc])
+    grouped = _group(_key_ids(ledger, read), crcs)
+    del crcs
+    if grouped is None:  # a hash collision: the texts decide (exact, slower, only then)
+        _, first, inverse = np.unique(_texts(ledger, read), return_index=True,
+                                      return_inverse=True)
+        grouped = first, inverse.reshape(-1)
+    first, inverse = grouped
     n = len(first)
     rows_inv, read_inv = inverse[:n_rows], inverse[n_rows:]
 
@@ -264,8 +363,8 @@ def _classify(ledger: WriteLedger, read: FinalRead | None) -> _Keys:
 
     acked = mark(rows_inv[cls == _ACK])
     failed = mark(rows_inv[cls == _DEFINITE]) & ~acked & ~mark(rows_inv[cls == _UNKNOWN])
-    read_index = np.full(n, -1, np.int64)
-    read_index[read_inv] = np.arange(len(read_inv))
+    read_index = np.full(n, -1, inverse.dtype)
+    read_index[read_inv] = np.arange(len(read_inv), dtype=inverse.dtype)
     return _Keys(first, first < n_rows, acked, failed, mark(read_inv), read_index)
 
 
