@@ -63,14 +63,13 @@ class TimeSeries:
 
     @classmethod
     def from_table(cls, table: RequestTable) -> TimeSeries:
+        oks = np.frombuffer(table.ok, np.uint8) if len(table.ok) else np.zeros(0, np.uint8)
         if table.in_time_order:  # share the table's times: they are already sorted
-            oks = np.frombuffer(table.ok, np.uint8) if len(table.ok) else np.zeros(0, np.uint8)
-            prefix = np.concatenate([np.zeros(1, np.int64), np.cumsum(oks, dtype=np.int64)])
-            return cls(table.t_s, array("q", prefix.tobytes()))
+            return cls(table.t_s, _prefix_sum(oks))
         order = np.asarray(table.time_order(), dtype=np.int64)
-        t = array("d", np.frombuffer(table.t_s, np.float64)[order].tobytes())
-        ok = np.frombuffer(table.ok, np.uint8)[order]
-        return cls(t, array("q", np.concatenate([[0], np.cumsum(ok, dtype=np.int64)]).tobytes()))
+        t = array("d", [0.0]) * len(order)  # filled in place: no 80 MB temporaries at 10 M rows
+        np.take(np.frombuffer(table.t_s, np.float64), order, out=np.frombuffer(t, np.float64))
+        return cls(t, _prefix_sum(oks[order]))
 
     def first_ok(self, lo_s: float, hi_s: float) -> float | None:
         """Start time of the first ok request in ``[lo_s, hi_s)``, or None."""
@@ -87,6 +86,14 @@ class TimeSeries:
         i = bisect.bisect_left(self.t_s, lo_s)
         j = bisect.bisect_left(self.t_s, hi_s)
         return j - i, self.ok_prefix[j] - self.ok_prefix[i]
+
+
+def _prefix_sum(values: np.ndarray) -> array:
+    """``array('q')`` of 0 then the running sums of ``values``, computed in place."""
+    out = array("q", [0]) * (len(values) + 1)
+    if len(values):
+        np.cumsum(values, dtype=np.int64, out=np.frombuffer(out, np.int64)[1:])
+    return out
 
 
 def recovery_point(

@@ -230,6 +230,10 @@ def judge_run(root: Path) -> dict[str, Any]:
     final = _final_read(files)  # first: its JSON is verify's largest transient
     ledger = WriteLedger()
     table = read_requests(files.requests_csv(), ledger)
+    load = load_health(events)
+    # the keys are accounted at once and let go: at 10 M rows they are ~400 MB
+    writes = _writes(files, ledger, final, load, run_info.get("seed"))
+    del ledger, final
     series = TimeSeries.from_table(table)
     warm_end, load_end = run_bounds(events, run_info, facts.warmup_s)
     end_s = _end_of_run(files, table, load_end)
@@ -241,6 +245,7 @@ def judge_run(root: Path) -> dict[str, Any]:
     index = PhaseIndex(build_phases(windows, recovered_at, warm_end, end_s))
     counts = tally(table, index, series)
     by_kind, by_name = request_metrics(table, index, counts)
+    counts.latencies.clear()  # a copy of every latency, no longer needed
     faults = _fault_entries(windows, recovered_at, rec_evidence, samples, index, by_name,
                             table, series)
     metrics: dict[str, dict[str, Any]] = {k: dict(by_kind.get(k, {})) for k in PHASE_KINDS}
@@ -251,8 +256,6 @@ def judge_run(root: Path) -> dict[str, Any]:
                                             files.path("logs"), load_end, warm_end)
     if process["startup"].get("never_ready"):
         forced[("startup_seconds", "run")] = process["startup"]["reason"]
-    load = load_health(events)
-    writes = _writes(files, ledger, final, load, run_info.get("seed"))
     for kind in PHASE_KINDS:
         metrics[kind].update(mem_metrics.get(kind, {}))
         metrics[kind].update(proc_metrics.get(kind, {}))

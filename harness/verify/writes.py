@@ -163,7 +163,7 @@ class FinalRead:
         lengths = np.fromiter(map(len, encoded), np.int64, n)
         return cls(np.fromiter(map(_key_hash, rows), np.int64, n),
                    np.fromiter(map(zlib.crc32, encoded), np.uint32, n),
-                   np.fromiter(rows.values(), np.int64, n), b"".join(encoded),
+                   np.fromiter(rows.values(), np.int32, n), b"".join(encoded),
                    np.cumsum(lengths), dict(meta or {}))
 
     @classmethod
@@ -319,19 +319,22 @@ def _texts(ledger: WriteLedger, read: FinalRead | None) -> np.ndarray:
     return np.array(texts, dtype=object)
 
 
-def _group(ids: np.ndarray, crcs: np.ndarray | None) -> tuple[np.ndarray, np.ndarray] | None:
-    """(first row of each distinct id, the distinct id's index per row), sorting once, with
-    32-bit indices (10 M keys cost ~40 MB a column); None when two rows share an id but
-    not the CRC-32 (a hash collision)."""
+def _group(ledger: WriteLedger, read: FinalRead | None) -> tuple[np.ndarray, np.ndarray] | None:
+    """(first row of each distinct key, the distinct key's index per row) over the ledger's
+    rows then the read's keys, by hash, sorting once, with 32-bit indices (10 M keys cost
+    ~40 MB a column); None when two rows share a hash but not the CRC-32 (a collision)."""
+    ids = _key_ids(ledger, read)
     n = len(ids)
     index = np.int32 if n < 2**31 else np.int64
     order = np.argsort(ids, kind="stable").astype(index)
     ordered = ids[order]
+    del ids  # the concatenation: let it go before the next columns
     new = np.ones(n, bool)
     np.not_equal(ordered[1:], ordered[:-1], out=new[1:])
     del ordered
-    if crcs is not None and n > 1:
-        sc = crcs[order]
+    crc = ledger.columns()[1]
+    if n > 1:
+        sc = (crc if read is None else np.concatenate([crc, read.crc]))[order]
         if np.any(~new[1:] & (sc[1:] != sc[:-1])):
             return None
         del sc
@@ -343,11 +346,9 @@ def _group(ids: np.ndarray, crcs: np.ndarray | None) -> tuple[np.ndarray, np.nda
 
 
 def _classify(ledger: WriteLedger, read: FinalRead | None) -> _Keys:
-    h, crc, cls = ledger.columns()
-    n_rows = len(h)
-    crcs = crc if read is None else np.concatenate([crc, read.crc])
-    grouped = _group(_key_ids(ledger, read), crcs)
-    del crcs
+    cls = ledger.columns()[2]
+    n_rows = len(cls)
+    grouped = _group(ledger, read)
     if grouped is None:  # a hash collision: the texts decide (exact, slower, only then)
         _, first, inverse = np.unique(_texts(ledger, read), return_index=True,
                                       return_inverse=True)
