@@ -226,7 +226,7 @@ def judge_run(root: Path) -> dict[str, Any]:
     files = RunFiles(root)
     run_info = files.run_info()
     facts = read_scenario_facts(files.path("scenario.toml"))
-    events, samples = files.timeline(), files.samples()
+    events = files.timeline()
     final = _final_read(files)  # first: its JSON is verify's largest transient
     ledger = WriteLedger()
     table = read_requests(files.requests_csv(), ledger)
@@ -234,6 +234,7 @@ def judge_run(root: Path) -> dict[str, Any]:
     # the keys are accounted at once and let go: at 10 M rows they are ~400 MB
     writes = _writes(files, ledger, final, load, run_info.get("seed"))
     del ledger, final
+    samples = files.samples()  # only now: a day of ticks is ~150 MB, never beside the keys
     series = TimeSeries.from_table(table)
     warm_end, load_end = run_bounds(events, run_info, facts.warmup_s)
     end_s = _end_of_run(files, table, load_end)
