@@ -44,7 +44,12 @@ from harness.errors import HarnessError, ProvisionError
 from harness.faults.actions import FaultEnv
 from harness.faults.network import ProxyApiError
 from harness.faults.timeline import Timeline, TimelineLog
-from harness.load.command import locust_argv, locust_env, merge_request_files
+from harness.load.command import (
+    locust_argv,
+    locust_env,
+    merge_request_files,
+    remove_request_files,
+)
 from harness.load.config import LoadRunConfig
 from harness.load.remote import parse_hostport
 from harness.load.workers import WorkerRelay
@@ -62,6 +67,7 @@ from harness.provision.postgres import EmbeddedPostgres
 from harness.provision.process import ChildProcess, Supervisor
 from harness.provision.proxy import RunningProxy, start_proxy
 from harness.redact import redact, register_environ, register_secret, write_private
+from harness.requests_file import REQUESTS_GZ
 from harness.rundir import RunRecord, host_facts, new_run_dir, versions
 from harness.scenario.loader import load_scenario
 from harness.scenario.schema import Scenario
@@ -301,8 +307,9 @@ class _Conductor:
                 self._final_read(stack)
             finally:
                 try:
-                    merge_request_files(self.run_dir / "requests", self.run_dir / "requests.csv",
+                    merge_request_files(self.run_dir / "requests", self.run_dir / REQUESTS_GZ,
                                         counts=self.load_counts)
+                    remove_request_files(self.run_dir / "requests")  # all in requests.csv.gz now
                 finally:
                     observer.stop(timeout_s=15)
                     self.record.update(observer=observer.summary())

@@ -2,7 +2,8 @@
 
 The conductor spawns ``locust_argv(...)`` through the supervisor (with the load
 config named by ``--chaosharness-config``), waits for it, then calls
-``merge_request_files(requests_dir, run_dir / "requests.csv")``.
+``merge_request_files(requests_dir, run_dir / "requests.csv.gz")`` (gzip as it is written,
+:mod:`harness.requests_file`), then :func:`remove_request_files` once that succeeded.
 """
 
 from __future__ import annotations
@@ -16,8 +17,10 @@ from pathlib import Path
 
 from harness.load.config import CONFIG_ARG, CONFIG_ENV, REQUEST_COLUMNS, REQUEST_FILE_GLOB
 from harness.provision.ports import free_port
+from harness.requests_file import write_requests
 
-__all__ = ["LOCUSTFILE", "locust_argv", "locust_env", "merge_request_files"]
+__all__ = ["LOCUSTFILE", "locust_argv", "locust_env", "merge_request_files",
+           "remove_request_files"]
 
 #: The harness' own locustfile (the reference API).
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
@@ -123,14 +126,15 @@ def merge_request_files(
     counts: dict[str, int] | None = None,
 ) -> int:
     """Merge every ``requests-<pid>.csv`` in ``requests_dir`` into ``out_csv`` sorted by
-    ``t_s``; returns the number of rows. Rows are streamed; each file is reordered within
-    ``reorder_window_s`` (far beyond any request timeout). ``counts``, when given, receives
-    ``rows`` and ``writes`` (rows with a write key)."""
+    ``t_s``; returns the number of rows. ``out_csv`` ending in ``.gz`` (the conductor's
+    ``requests.csv.gz``) is gzipped as it is written, never held whole. Rows are streamed;
+    each file is reordered within ``reorder_window_s`` (far beyond any request timeout).
+    ``counts``, when given, receives ``rows`` and ``writes`` (rows with a write key)."""
     files = sorted(Path(requests_dir).glob(REQUEST_FILE_GLOB))
     streams = [_reordered(_rows(f), reorder_window_s) for f in files]
     count = 0
     out = Path(out_csv)
-    with out.open("w", newline="", encoding="utf-8") as fh:
+    with write_requests(out) as fh:
         writer = csv.writer(fh, lineterminator="\n")
         writer.writerow(_COLUMNS)
         writes = 0
@@ -141,3 +145,12 @@ def merge_request_files(
     if counts is not None:
         counts.update(rows=count, writes=writes)
     return count
+
+
+def remove_request_files(requests_dir: Path | str) -> int:
+    """Delete the per-process ``requests-*.csv`` once they are merged (a day's raw rows are
+    ~5x the merged gzip); ``workers.jsonl`` stays. Returns how many files went."""
+    files = sorted(Path(requests_dir).glob(REQUEST_FILE_GLOB))
+    for f in files:
+        f.unlink(missing_ok=True)
+    return len(files)

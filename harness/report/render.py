@@ -17,14 +17,15 @@ from harness.report.plots import render_plots
 from harness.report.rundata import RunData, load_run
 from harness.report.scrub import Scrubber
 from harness.report.series import RequestSeries, SampleSeries, request_series, sample_series
+from harness.requests_file import requests_path
 
 __all__ = ["load_series", "render_run"]
 
 
 def load_series(run_dir: Path) -> tuple[RequestSeries | None, SampleSeries | None]:
     """Stream the run's requests and samples into per-second series (None when absent)."""
-    req_path, samples_path = run_dir / "requests.csv", run_dir / "samples.jsonl"
-    req = request_series(req_path) if req_path.is_file() else None
+    req_path, samples_path = requests_path(run_dir), run_dir / "samples.jsonl"
+    req = request_series(req_path) if req_path is not None else None
     samples = sample_series(samples_path) if samples_path.is_file() else None
     return req, samples
 

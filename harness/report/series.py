@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from harness.errors import ReportError
+from harness.requests_file import open_requests
 
 __all__ = [
     "RequestSeries",
@@ -57,7 +58,7 @@ def request_series(path: Path, bucket_s: float = 1.0) -> RequestSeries:
     errors: dict[int, int] = {}
     classes: dict[str, int] = {}
     rows = 0
-    with path.open(newline="", encoding="utf-8") as fh:
+    with open_requests(path) as fh:
         reader = csv.reader(fh)
         header = next(reader, None)
         if header is None:

@@ -15,13 +15,12 @@
 from __future__ import annotations
 
 import bisect
-import heapq
 from array import array
 from collections import Counter
 from dataclasses import dataclass, field
-from itertools import accumulate, compress, islice
-from operator import not_
 from typing import Any
+
+import numpy as np
 
 from harness.verify.latency import latency_metrics
 from harness.verify.phases import PhaseIndex
@@ -64,12 +63,13 @@ class TimeSeries:
 
     @classmethod
     def from_table(cls, table: RequestTable) -> TimeSeries:
+        oks = np.frombuffer(table.ok, np.uint8) if len(table.ok) else np.zeros(0, np.uint8)
         if table.in_time_order:  # share the table's times: they are already sorted
-            return cls(table.t_s, array("q", accumulate(table.ok, initial=0)))
-        order = table.time_order()
-        t = array("d", map(table.t_s.__getitem__, order))
-        prefix = array("q", accumulate(map(table.ok.__getitem__, order), initial=0))
-        return cls(t, prefix)
+            return cls(table.t_s, _prefix_sum(oks))
+        order = np.asarray(table.time_order(), dtype=np.int64)
+        t = array("d", [0.0]) * len(order)  # filled in place: no 80 MB temporaries at 10 M rows
+        np.take(np.frombuffer(table.t_s, np.float64), order, out=np.frombuffer(t, np.float64))
+        return cls(t, _prefix_sum(oks[order]))
 
     def first_ok(self, lo_s: float, hi_s: float) -> float | None:
         """Start time of the first ok request in ``[lo_s, hi_s)``, or None."""
@@ -86,6 +86,14 @@ class TimeSeries:
         i = bisect.bisect_left(self.t_s, lo_s)
         j = bisect.bisect_left(self.t_s, hi_s)
         return j - i, self.ok_prefix[j] - self.ok_prefix[i]
+
+
+def _prefix_sum(values: np.ndarray) -> array:
+    """``array('q')`` of 0 then the running sums of ``values``, computed in place."""
+    out = array("q", [0]) * (len(values) + 1)
+    if len(values):
+        np.cumsum(values, dtype=np.int64, out=np.frombuffer(out, np.int64)[1:])
+    return out
 
 
 def recovery_point(
@@ -203,7 +211,7 @@ class Tally:
     ok: list[int]
     errors: list[Counter[int]]
     status_5xx: list[int]
-    latencies: dict[str, array] = field(default_factory=dict)
+    latencies: dict[str, np.ndarray] = field(default_factory=dict)
     #: Row indices of the first failed and the slowest requests of each phase (evidence).
     first_failed: list[list[int]] = field(default_factory=list)
     slowest: list[list[int]] = field(default_factory=list)
@@ -233,29 +241,58 @@ def tally(table: RequestTable, index: PhaseIndex, series: TimeSeries | None = No
     not per row), and each slice is counted with C-level ``map``/``Counter``.
     """
     series = series or TimeSeries.from_table(table)
-    order = table.time_order()
     k = len(index.phases)
     out = Tally([0] * k, [0] * k, [Counter() for _ in range(k)], [0] * k)
     kinds = index.kinds()
-    out.latencies = {kind: array("d") for kind in set(kinds)}
+    parts: dict[str, list[np.ndarray]] = {kind: [] for kind in set(kinds)}
     n_rows = len(series.t_s)
+    cols = _numpy_columns(table)
     for p, phase in enumerate(index.phases):
         lo = 0 if p == 0 else bisect.bisect_left(series.t_s, phase.start_s)
         hi = n_rows if p == k - 1 else bisect.bisect_left(series.t_s, index.phases[p + 1].start_s)
-        rows = order[lo:hi]
-        out.n[p] = len(rows)
+        rows = cols.order[lo:hi] if cols.order is not None else slice(lo, hi)
+        ok, lat = cols.ok[rows], cols.latency[rows]
+        out.n[p] = len(ok)
         out.ok[p] = series.ok_prefix[hi] - series.ok_prefix[lo] if hi > lo else 0
         out.first_failed.append([])
         if out.ok[p] < out.n[p]:
-            failed = compress(rows, map(not_, map(table.ok.__getitem__, rows)))
-            out.errors[p].update(map(table.error_code.__getitem__, failed))
-            out.first_failed[p] = list(islice(
-                compress(rows, map(not_, map(table.ok.__getitem__, rows))), EXAMPLE_ROWS))
-        out.slowest.append(heapq.nlargest(EXAMPLE_ROWS, rows, key=table.latency_ms.__getitem__))
-        statuses = Counter(map(table.status.__getitem__, rows))
-        out.status_5xx[p] = sum(v for code, v in statuses.items() if code >= 500)
-        out.latencies[kinds[p]].extend(map(table.latency_ms.__getitem__, rows))
+            failed = np.flatnonzero(ok == 0)
+            codes = np.bincount(cols.error[rows][failed], minlength=1)
+            out.errors[p].update({c: int(v) for c, v in enumerate(codes) if v})
+            out.first_failed[p] = [cols.row(rows, int(i)) for i in failed[:EXAMPLE_ROWS]]
+        top = np.argpartition(-lat, EXAMPLE_ROWS)[:EXAMPLE_ROWS] if len(lat) > EXAMPLE_ROWS \
+            else np.arange(len(lat))
+        top = top[np.lexsort((top, -lat[top]))]  # slowest first, earlier rows on ties
+        out.slowest.append([cols.row(rows, int(i)) for i in top])
+        out.status_5xx[p] = int(np.count_nonzero(cols.status[rows] >= 500))
+        parts[kinds[p]].append(lat)
+    out.latencies = {kind: np.concatenate(v) if v else np.zeros(0) for kind, v in parts.items()}
     return out
+
+
+@dataclass
+class _Columns:
+    """The table's columns as numpy views (no copy), and the time order when rows are not."""
+
+    ok: np.ndarray
+    latency: np.ndarray
+    error: np.ndarray
+    status: np.ndarray
+    order: np.ndarray | None
+
+    def row(self, rows: slice | np.ndarray, i: int) -> int:
+        """The table row of the ``i``-th row of a phase's ``rows``."""
+        return int(rows.start + i) if isinstance(rows, slice) else int(rows[i])
+
+
+def _numpy_columns(table: RequestTable) -> _Columns:
+    order = table.time_order()
+    return _Columns(
+        np.frombuffer(table.ok, np.uint8) if len(table.ok) else np.zeros(0, np.uint8),
+        np.frombuffer(table.latency_ms, np.float64) if len(table) else np.zeros(0),
+        np.frombuffer(table.error_code, np.uint8) if len(table) else np.zeros(0, np.uint8),
+        np.frombuffer(table.status, np.uint16) if len(table) else np.zeros(0, np.uint16),
+        None if isinstance(order, range) else np.asarray(order, dtype=np.int64))
 
 
 def _block(

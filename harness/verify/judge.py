@@ -38,7 +38,14 @@ from harness.verify.verdict import (
     read_scenario_facts,
 )
 from harness.verify.windows import FaultWindow, fault_windows
-from harness.verify.writes import WriteLedger, account_writes, describe_keys, lost_worker_keys
+from harness.verify.writes import (
+    FinalRead,
+    WriteLedger,
+    account_writes,
+    describe_keys,
+    load_final_read,
+    lost_worker_keys,
+)
 
 __all__ = ["DEFAULT_MEMORY_THRESHOLD_MB_PER_HOUR", "judge_run"]
 
@@ -177,12 +184,12 @@ def _memory_threshold(facts: ScenarioFacts) -> float:
                 DEFAULT_MEMORY_THRESHOLD_MB_PER_HOUR)
 
 
-def _writes(files: RunFiles, ledger: WriteLedger, load: dict[str, Any],
-            seed: object) -> dict[str, Any]:
+def _writes(files: RunFiles, ledger: WriteLedger, final: FinalRead | dict[str, Any] | None,
+            load: dict[str, Any], seed: object) -> dict[str, Any]:
     """The write accounting, with every attempt of the first lost keys as evidence, and
     what the online checker saw during the run (a timeline ``online_violation`` line).
     Keys of lost load workers without a row are ``unrecorded`` (see :mod:`.writes`)."""
-    writes = account_writes(ledger, files.final_read(), lost_worker_keys(seed, load["lost"]))
+    writes = account_writes(ledger, final, lost_worker_keys(seed, load["lost"]))
     online = [e.raw for e in files.timeline() if e.event == "online_violation"]
     if online:
         writes["online_violation"] = online[0]
@@ -190,6 +197,13 @@ def _writes(files: RunFiles, ledger: WriteLedger, load: dict[str, Any],
     if writes.get("lost") and csv_path is not None:
         writes["lost_attempts"] = describe_keys(csv_path, writes["examples"]["lost"])
     return writes
+
+
+def _final_read(files: RunFiles) -> FinalRead | dict[str, Any] | None:
+    """final_read.json packed (:class:`FinalRead`) when it has rows, else as it is (its
+    ``error`` says why there is no read)."""
+    packed = load_final_read(files.path("final_read.json"))
+    return packed if isinstance(packed, FinalRead) else files.final_read()
 
 
 def _judge(
@@ -212,9 +226,15 @@ def judge_run(root: Path) -> dict[str, Any]:
     files = RunFiles(root)
     run_info = files.run_info()
     facts = read_scenario_facts(files.path("scenario.toml"))
-    events, samples = files.timeline(), files.samples()
+    events = files.timeline()
+    final = _final_read(files)  # first: its JSON is verify's largest transient
     ledger = WriteLedger()
     table = read_requests(files.requests_csv(), ledger)
+    load = load_health(events)
+    # the keys are accounted at once and let go: at 10 M rows they are ~400 MB
+    writes = _writes(files, ledger, final, load, run_info.get("seed"))
+    del ledger, final
+    samples = files.samples()  # only now: a day of ticks is ~150 MB, never beside the keys
     series = TimeSeries.from_table(table)
     warm_end, load_end = run_bounds(events, run_info, facts.warmup_s)
     end_s = _end_of_run(files, table, load_end)
@@ -226,6 +246,7 @@ def judge_run(root: Path) -> dict[str, Any]:
     index = PhaseIndex(build_phases(windows, recovered_at, warm_end, end_s))
     counts = tally(table, index, series)
     by_kind, by_name = request_metrics(table, index, counts)
+    counts.latencies.clear()  # a copy of every latency, no longer needed
     faults = _fault_entries(windows, recovered_at, rec_evidence, samples, index, by_name,
                             table, series)
     metrics: dict[str, dict[str, Any]] = {k: dict(by_kind.get(k, {})) for k in PHASE_KINDS}
@@ -236,8 +257,6 @@ def judge_run(root: Path) -> dict[str, Any]:
                                             files.path("logs"), load_end, warm_end)
     if process["startup"].get("never_ready"):
         forced[("startup_seconds", "run")] = process["startup"]["reason"]
-    load = load_health(events)
-    writes = _writes(files, ledger, load, run_info.get("seed"))
     for kind in PHASE_KINDS:
         metrics[kind].update(mem_metrics.get(kind, {}))
         metrics[kind].update(proc_metrics.get(kind, {}))

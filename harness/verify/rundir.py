@@ -16,6 +16,7 @@ from typing import Any
 
 from harness.errors import HarnessError, VerifyError
 from harness.faults.catalog import AFFECTS, UNDOS, FaultEffect, effect_of
+from harness.requests_file import requests_path
 
 __all__ = ["FAULT_EVENTS", "RunFiles", "TimelineEvent", "iter_jsonl", "read_json"]
 
@@ -174,6 +175,5 @@ class RunFiles:
         return [(p.name, read_json(p)) for _, p in found]
 
     def requests_csv(self) -> Path | None:
-        """requests.csv when present."""
-        p = self.path("requests.csv")
-        return p if p.exists() else None
+        """The request log when present: requests.csv.gz (new runs) or requests.csv (older)."""
+        return requests_path(self.root)

@@ -7,12 +7,14 @@ harness, Locust. The scenarios run at their own (short) durations.
 
 from __future__ import annotations
 
+import gzip
 import json
 import shutil
 from pathlib import Path
 
 import pytest
 
+from harness.requests_file import REQUESTS_GZ
 from harness.run import run_scenario
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -49,7 +51,7 @@ def test_node_service_survives_its_faults(tmp_path: Path) -> None:
     run = json.loads((outcome.run_dir / "run.json").read_text())
     assert run["profile"] == "command target" and run["app"]["restarts"] == 1
     assert run["app"]["probes"] == {"live": "/healthz", "ready": "/readyz", "stats": None}
-    rows = (outcome.run_dir / "requests.csv").read_text().splitlines()
+    rows = gzip.decompress((outcome.run_dir / REQUESTS_GZ).read_bytes()).decode().splitlines()
     names = {r.split(",")[1] for r in rows[1:]}
     assert names == {"login", "place_order", "get_order", "list_orders"}
     run_metrics = result["metrics"]["run"]
@@ -128,7 +130,7 @@ def test_own_locustfile_through_the_careful_client(tmp_path: Path) -> None:
     assert outcome.result is not None and outcome.exit_code == 0, _slos(outcome.result)
     writes = outcome.result["writes"]
     assert writes["acknowledged"] > 50 and writes["lost"] == 0
-    rows = (outcome.run_dir / "requests.csv").read_text().splitlines()
+    rows = gzip.decompress((outcome.run_dir / REQUESTS_GZ).read_bytes()).decode().splitlines()
     assert {r.split(",")[1] for r in rows[1:]} == {"login", "place_order", "get_order"}
 
 
@@ -197,7 +199,8 @@ def test_a_second_dependency_behind_its_own_proxy(tmp_path: Path) -> None:
                                and r["fault"] == e["fault"]))
                for e in events if e["event"] == "apply"]
     assert all(e["params"]["proxy"] == "pricing" for e in events if e["event"] == "apply")
-    rows = [r.split(",") for r in (outcome.run_dir / "requests.csv").read_text().splitlines()[1:]]
+    log = gzip.decompress((outcome.run_dir / REQUESTS_GZ).read_bytes()).decode()
+    rows = [r.split(",") for r in log.splitlines()[1:]]
 
     def inside(t: float) -> bool:  # a quote started in the last second outlives the toxic
         return any(lo + 0.3 <= t <= hi - 1.2 for lo, hi in windows)

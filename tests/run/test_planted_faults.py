@@ -23,6 +23,7 @@ from typing import Any
 
 import pytest
 
+from harness.requests_file import open_requests, requests_path
 from harness.run import RunOutcome, run_scenario
 from harness.scenario import load_scenario, scenario_to_toml
 
@@ -62,7 +63,7 @@ def _verdicts(result: dict[str, Any]) -> dict[str, tuple[str, Any]]:
 
 
 def _acked_keys(run_dir: Path) -> set[str]:
-    with (run_dir / "requests.csv").open() as fh:
+    with open_requests(requests_path(run_dir) or run_dir / "requests.csv") as fh:
         return {r["write_key"] for r in csv.DictReader(fh) if r["ack"] == "1" and r["write_key"]}
 
 

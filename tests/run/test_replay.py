@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from harness.cli import main
+from harness.requests_file import REQUESTS_GZ, open_requests
 
 pytestmark = pytest.mark.integration
 
@@ -22,7 +23,7 @@ def _faults(run_dir: Path) -> list[tuple[str, str, float]]:
 
 
 def _keys(run_dir: Path) -> set[str]:
-    with (run_dir / "requests.csv").open() as fh:
+    with open_requests(run_dir / REQUESTS_GZ) as fh:
         return {r["write_key"] for r in csv.DictReader(fh) if r["write_key"]}
 
 

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from harness.requests_file import REQUESTS_GZ, open_requests
+
 pytestmark = pytest.mark.integration
 
 
@@ -18,17 +20,19 @@ def _jsonl(path: Path) -> list[dict[str, object]]:
 
 def test_every_file_is_present_and_parseable(short_run: Path) -> None:
     """The run-directory contract: every stage's file exists and parses."""
-    for name in ("run.json", "scenario.toml", "timeline.jsonl", "requests.csv", "samples.jsonl",
+    for name in ("run.json", "scenario.toml", "timeline.jsonl", "requests.csv.gz", "samples.jsonl",
                  "final_read.json", "result.json", "report.md", "report.html", "junit.xml"):
         assert (short_run / name).is_file(), name
+    # merged into requests.csv.gz, the per-process logs are gone
+    assert not list((short_run / "requests").glob("requests-*.csv"))
     run = json.loads((short_run / "run.json").read_text())
     assert run["status"] == "complete" and run["seed"] == 11
     json.loads((short_run / "result.json").read_text())
 
 
 def test_requests_follow_the_load(short_run: Path) -> None:
-    """requests.csv has the contract's columns and roughly users x rate rows, with write keys."""
-    with (short_run / "requests.csv").open() as fh:
+    """requests.csv.gz has the contract's columns and roughly users x rate rows, with write keys."""
+    with open_requests(short_run / REQUESTS_GZ) as fh:
         rows = list(csv.DictReader(fh))
     assert list(rows[0]) == ["t_s", "name", "status", "ok", "latency_ms", "error", "write_key", "ack",
                              "attempt"]
@@ -67,6 +71,6 @@ def test_written_keys_collected_from_postgres(short_run: Path) -> None:
     """The final read holds the acknowledged keys straight from Postgres."""
     final = json.loads((short_run / "final_read.json").read_text())
     assert final["ok"] and final["agreed"]
-    with (short_run / "requests.csv").open() as fh:
+    with open_requests(short_run / REQUESTS_GZ) as fh:
         acked = {r["write_key"] for r in csv.DictReader(fh) if r["ack"] == "1"}
     assert acked and acked <= set(final["rows"])

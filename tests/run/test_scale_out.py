@@ -27,6 +27,7 @@ from pathlib import Path
 import pytest
 
 from harness.provision.ports import free_port
+from harness.requests_file import REQUESTS_GZ, open_requests
 
 ROOT = Path(__file__).resolve().parents[2]
 HOST_ADDR = "10.200.0.1"
@@ -206,7 +207,7 @@ def test_two_remote_workers_every_row_reaches_the_master(two_hosts: Hosts, tmp_p
     done = {int(e["index"]): e for e in events if e["event"] == "worker_done"}  # type: ignore[call-overload]
     counts = [_worker_counts(log) for _, log in workers]
     assert sorted(c["index"] for c in counts) == [0, 1]
-    with (run_dir / "requests.csv").open(newline="") as fh:
+    with open_requests(run_dir / REQUESTS_GZ) as fh:
         rows = list(csv.DictReader(fh))
     assert len(rows) == sum(c["recorded"] for c in counts) > 50
     for c in counts:
@@ -261,7 +262,7 @@ def test_a_killed_worker_is_recorded_lost_and_the_load_degraded(
     survivor = _worker_counts(workers[0][1])
     assert int(lost[0]["index"]) != survivor["index"]  # type: ignore[call-overload]
     assert int(lost[0]["received"]) > 0  # type: ignore[call-overload]
-    with (run_dir / "requests.csv").open(newline="") as fh:
+    with open_requests(run_dir / REQUESTS_GZ) as fh:
         rows = list(csv.DictReader(fh))
     from_victim = sum(1 for r in rows if r["write_key"].split("-")[1:2] == [str(lost[0]["index"])])
     assert from_victim > 0

@@ -33,6 +33,7 @@ from harness.provision.postgres import EmbeddedPostgres
 from harness.provision.process import Supervisor
 from harness.provision.ready import wait_until
 from harness.redact import registered_secrets
+from harness.requests_file import open_requests, requests_path
 from harness.run import RunOutcome, run_scenario
 from harness.scenario.loader import load_scenario
 from harness.scenario.secrets import restore_secrets
@@ -220,7 +221,7 @@ def test_stale_proxies_of_a_killed_run_are_replaced_and_ours_removed(secret_run:
     409), its "postgres" proxy carries no stale toxic (no request took the 3 s), and at the end
     its proxies are gone while another user's proxy is left alone."""
     assert secret_run.outcome.status == "complete", secret_run.outcome.error
-    with (secret_run.outcome.run_dir / "requests.csv").open() as fh:
+    with open_requests(requests_path(secret_run.outcome.run_dir) or "requests.csv") as fh:
         latencies = sorted(float(line.split(",")[4]) for line in list(fh)[1:])
     assert latencies and latencies[len(latencies) // 2] < STALE_LATENCY_MS / 3, latencies[-5:]
     assert set(secret_run.proxies_after) == {"not-ours"}

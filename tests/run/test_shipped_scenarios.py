@@ -25,6 +25,7 @@ from typing import Any
 
 import pytest
 
+from harness.requests_file import open_requests, requests_path
 from harness.run import run_scenario
 from harness.scenario import load_scenario
 from harness.verify.availability import RecoveryRule
@@ -51,7 +52,7 @@ class Run:
 
     @cached_property
     def requests(self) -> list[dict[str, str]]:
-        with (self.dir / "requests.csv").open() as fh:
+        with open_requests(requests_path(self.dir) or self.dir / "requests.csv") as fh:
             return list(csv.DictReader(fh))
 
     @cached_property

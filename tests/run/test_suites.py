@@ -4,12 +4,14 @@ seed-metrics table."""
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 from pathlib import Path
 
 import pytest
 
+from harness.requests_file import REQUESTS_GZ
 from harness.run import run_scenario
 from harness.suite import run_suite
 
@@ -101,7 +103,7 @@ def test_naive_app_sigkill_control_fires(tmp_path: Path) -> None:
     assert outcome.status == "complete" and result is not None, outcome.error
     assert result["as_expected"] and outcome.exit_code == 0, result["expectation_reasons"]
     assert _failed(result) == {"recovery_seconds@recovery": None}
-    lost = [row for row in (outcome.run_dir / "requests.csv").read_text().splitlines()
+    lost = [row for row in gzip.decompress((outcome.run_dir / REQUESTS_GZ).read_bytes()).decode().splitlines()
             if ",resume_session,404," in row]
     assert lost, "no session lookup was refused after the restart"
     assert result["writes"]["lost"] == 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from verifykit import RunDirBuilder
@@ -107,3 +108,46 @@ def test_set_accounting_matches_a_brute_force_oracle(
     assert w["recovered"] == len((r & a) - acked - failed)
     bad = acked - r or r - a or r & failed or any(n > 1 for n in rows.values())
     assert w["verdict"] == ("fail" if bad else "pass")
+
+
+def test_a_hash_collision_falls_back_to_the_key_texts(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Keys are compared by a 64-bit hash; two different keys on one hash (forced here) are
+    told apart by their CRC-32 and the accounting is redone on the texts: same answer."""
+    attempts = [("lost", 201, True), ("dup", 201, True), ("phantom", 409, False),
+                ("recov", 0, False), ("fine", 201, True)]
+    final = {"dup": 2, "stranger": 1, "phantom": 1, "recov": 1, "fine": 1}
+    expected = account_writes(_ledger(attempts), _final(dict(final)))
+    monkeypatch.setattr("harness.verify.writes._key_hash", lambda key: 7)
+    collided = account_writes(_ledger(attempts), _final(dict(final)))
+    assert collided == expected and collided["examples"]["lost"] == ["lost"]
+
+
+@pytest.mark.parametrize("slice_chars", [16, 1 << 20])
+def test_final_read_is_parsed_in_slices_with_the_same_answer(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, slice_chars: int) -> None:
+    """final_read.json's rows are parsed a slice at a time (a day's read has millions of keys);
+    keys with commas, quotes, braces and digits in them still come out whole (a cut that
+    would split one falls back to the whole-file parse), and the accounting is the same."""
+    import json
+
+    from harness.verify.writes import FinalRead, load_final_read
+
+    monkeypatch.setattr("harness.verify.writes._SLICE_CHARS", slice_chars)
+    rows = {f"k-{i}": 1 for i in range(200)}
+    rows.update({'odd1, "x': 1, "a1}": 2, 'b2,': 1, "ü-7": 1})
+    attempts = [(k, 201, True) for k in rows] + [("lost", 201, True)]
+    final = _final(rows) | {"t_s": 70.0, "sql": 'select "rows": {1, "x"}'}
+    path = tmp_path / "final_read.json"
+    path.write_text(json.dumps(final) + "\n")
+    loaded = load_final_read(path)
+    assert isinstance(loaded, FinalRead) and len(loaded) == len(rows)
+    assert sorted(loaded.key(i) for i in range(len(loaded))) == sorted(rows)
+    expected = account_writes(_ledger(attempts), json.loads(path.read_text()))
+    assert account_writes(_ledger(attempts), loaded) == expected
+    assert expected["lost"] == 1 and expected["duplicated"] == 1
+    plain = {k: 1 for k in list(rows)[:150]}
+    path.write_text(json.dumps(_final(plain)))
+    sliced = load_final_read(path)
+    assert isinstance(sliced, FinalRead) and len(sliced) == 150
+    path.write_text(json.dumps(_final({}, ok=False)))
+    assert load_final_read(path) == _final({}, ok=False)
