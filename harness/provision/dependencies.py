@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from harness.errors import ProvisionError
 from harness.faults.network import ProxyApiError, ProxyClient
+from harness.provision.app import tcp_open
 from harness.provision.ports import free_port
 from harness.provision.process import ChildProcess, Supervisor
 from harness.provision.ready import wait_until
@@ -42,15 +42,6 @@ class RunningDependency:
                 "pid": self.child.pid if self.child is not None else None}
 
 
-def _accepts(hostport: str) -> bool:
-    host, port = hostport.rsplit(":", 1)
-    try:
-        with socket.create_connection((host.strip("[]"), int(port)), timeout=0.5):
-            return True
-    except OSError:
-        return False
-
-
 def _start(spec: DependencySpec, sup: Supervisor) -> tuple[str, ChildProcess]:
     port = free_port()
     command = spec.command.replace("{port}", str(port))
@@ -64,7 +55,7 @@ def _start(spec: DependencySpec, sup: Supervisor) -> tuple[str, ChildProcess]:
         if not child.alive:
             raise ProvisionError(f"dependency {spec.name!r} exited during start",
                                  exit_code=child.poll(), output_tail=child.log_tail())
-        return _accepts(upstream)
+        return tcp_open(f"http://{upstream}")
 
     wait_until(up, _READY_TIMEOUT_S, what=f"dependency {spec.name!r} on {upstream}",
                on_timeout=child.log_tail)
