@@ -23,6 +23,7 @@ from harness.scenario.durations import format_duration
 from harness.scenario.fault_entries import parse_faults
 from harness.scenario.fault_timing import check_overlaps, check_recovery_room, counted_slos
 from harness.scenario.fields import Table, did_you_mean_text, type_name
+from harness.scenario.latency_ceiling import check_latency_ceiling
 from harness.scenario.load_section import LOAD_KEYS, parse_load
 from harness.scenario.schema import (
     DEFAULT_WRITES_SQL,
@@ -184,6 +185,8 @@ def _build(
     check_overlaps(file, faults, duration)
     check_recovery_room(file, faults, duration, verify.recovery_window,
                         counted_slos(slos, expect, expect_fail))
+    load = parse_load(top.table("load", LOAD_KEYS), duration)
+    check_latency_ceiling(file, slos, load.request_timeout)
     return Scenario(
         name=name,
         description=top.str_("description", ""),
@@ -197,7 +200,7 @@ def _build(
         postgres=postgres,
         proxy=_parse_proxy(top),
         dependencies=dependencies,
-        load=parse_load(top.table("load", LOAD_KEYS), duration),
+        load=load,
         faults=faults,
         observe=_parse_observe(top),
         slos=slos,

@@ -78,7 +78,8 @@ def test_naive_profile_is_caught_by_name(smoke: dict[str, object]) -> None:
     errors escape as raw tracebacks), not by the write accounting: a fast shutdown fails its
     statements before they commit, so no acknowledged write is lost (asserted: an accounting bug
     that invented losses would show here). Frozen, it is caught by the write
-    accounting (a hung attempt and the client's retry both commit: duplicated writes)."""
+    accounting (a hung attempt and the client's retry both commit: duplicated writes) and by
+    its latency (requests hang through the freeze)."""
     results = _results(smoke)
     restart = results["naive-db-restart"]
     failed = _failed(restart)
@@ -90,6 +91,8 @@ def test_naive_profile_is_caught_by_name(smoke: dict[str, object]) -> None:
     assert "detect_seconds@fault" not in resilient, resilient
     freeze = results["naive-db-freeze"]
     assert float(_failed(freeze)["duplicated_writes@run"]) > 0  # type: ignore[arg-type]
+    # its requests hung through the freeze: measured up to the client's 4 s timeout, over 3 s
+    assert float(_failed(freeze)["max_latency_ms@fault"]) >= 3000  # type: ignore[arg-type]
     assert freeze["writes"]["examples"]["duplicated"]  # type: ignore[index]
 
 
