@@ -56,6 +56,7 @@ from harness.load.workers import WorkerRelay
 from harness.observe import Observer, ObserveTargets
 from harness.progress import Progress
 from harness.provision.app import AppSpec, AppTarget
+from harness.provision.app_role import create_app_role
 from harness.provision.dependencies import (
     RunningDependency,
     create_fresh_proxy,
@@ -178,11 +179,13 @@ def _provision(scenario: Scenario, sup: Supervisor, held: _Held) -> _Stack:
     created = create_fresh_proxy(proxy.client, "postgres", listen=scenario.postgres.listen,
                                  upstream=_pg_hostport(pg.dsn), replace=replace,
                                  created=held.proxy_names)
-    app_dsn = _proxied_dsn(pg.dsn, created["listen"])
+    # the service connects as a role of its own on a Postgres the harness provisioned
+    direct_dsn = create_app_role(pg.dsn) if isinstance(pg, EmbeddedPostgres) else pg.dsn
+    app_dsn = _proxied_dsn(direct_dsn, created["listen"])
     deps = start_dependencies(scenario.dependencies, sup, proxy.client, replace=replace,
                               created=held.proxy_names)
     addresses = {"postgres": str(created["listen"]), **{d.name: d.listen for d in deps}}
-    _migrate_to(scenario, pg.dsn, sup)
+    _migrate_to(scenario, direct_dsn, sup)
     token = secrets.token_urlsafe(24)
     register_secret(token)
     t = scenario.target
