@@ -154,6 +154,19 @@ class ChaosUser(FastHttpUser):
             return True, status, resp
 
 
+def response_json(resp: Any) -> Any:
+    """The response's JSON body, parsed once however many readers ask (the ``ok_json`` check
+    and a declared request's captures); raises ValueError when it is not JSON."""
+    cached = getattr(resp, "_chaosharness_json", _UNPARSED)
+    if cached is _UNPARSED:
+        cached = resp.json()
+        resp._chaosharness_json = cached
+    return cached
+
+
+_UNPARSED = object()
+
+
 def _problem(resp: Any, status: int, ok: StatusSet, ok_json: str) -> str:
     """Why a response is not done ('' when it is)."""
     if not status:
@@ -162,7 +175,7 @@ def _problem(resp: Any, status: int, ok: StatusSet, ok_json: str) -> str:
         return f"HTTP {status}"
     if ok_json:
         try:
-            body = resp.json()
+            body = response_json(resp)
         except ValueError:
             return f"HTTP {status} without a JSON body"
         if json_path(body, parse_path(ok_json)) is None:

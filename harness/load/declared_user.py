@@ -9,12 +9,11 @@ missing, the request is skipped: it was never sent, so it is not a row.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
 from locust import task
 
-from harness.load.client import CONFIG, ChaosUser
+from harness.load.client import CONFIG, ChaosUser, response_json
 from harness.load.declared import RequestSpec, json_path, parse_path, uses_captures
 from harness.load.keys import TaskPicker
 from harness.load.template import Context, JsonTemplate, Template
@@ -109,7 +108,7 @@ class DeclaredUser(ChaosUser):
 
     def _capture(self, spec: RequestSpec, resp: object) -> None:
         try:
-            body = json.loads(getattr(resp, "text", "") or "null")
+            body = response_json(resp)
         except ValueError:
             return
         for name, path in spec.captured.items():
