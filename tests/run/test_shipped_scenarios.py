@@ -181,12 +181,9 @@ def _network_reset(run: Run) -> None:
 
 def _pool_exhaustion(run: Run) -> None:
     """Every free Postgres slot was held from outside for the window (and released at its
-    end), the server really was full, and no request hung: none took 2 s.
-
-    Not asserted, because it does not happen (see the module's report): the spike starts at
-    load time 12 s and the load starts at run time ~0 (the warm-up runs inside the load, not
-    before it as the scenario's comment assumes), so the pool has grown to its max before the
-    slots are taken at 15 s and never has to open a connection while they are held."""
+    end), the server really was full, and no request hung: none took 2 s. The spike that
+    starts while the slots are held could not grow the app's pool (it stayed at its size from
+    before), was shed with 503s, and the pool grew as soon as the slots were released."""
     (apply,) = run.applies("postgres.exhaust_connections")
     remove = next(e for e in run.events if e["event"] == "remove" and e["fault"] == apply["fault"])
     held = apply["detail"]["held"]
@@ -196,6 +193,16 @@ def _pool_exhaustion(run: Run) -> None:
     assert full and all(c["total"] >= held for c in full), full
     during = run.requests_in(lo, hi)
     assert during and max(float(r["latency_ms"]) for r in during) < 2000
+    spike_at = 17.0  # the scenario's spike_at: load time is run time
+    assert lo < spike_at < hi
+    before = [s["pool"]["size"] for s in run.samples_in(lo - 2, lo) if s.get("pool")]
+    held_sizes = [s["pool"]["size"] for s in run.samples_in(spike_at, hi) if s.get("pool")]
+    after = [s["pool"]["size"] for s in run.samples_in(hi, hi + 4) if s.get("pool")]
+    assert before and held_sizes and after, (before, held_sizes, after)
+    assert max(held_sizes) <= max(before), (before, held_sizes)
+    assert max(after) > max(held_sizes), (held_sizes, after)
+    shed = [r for r in run.requests_in(spike_at, hi) if r["status"] == "503"]
+    assert shed, "the spike was not shed while the slots were held"
 
 
 def _proxy_down(run: Run) -> None:
