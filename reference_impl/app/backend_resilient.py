@@ -163,17 +163,22 @@ class ResilientBackend:
         self._store = None
 
     async def _probe_database(self) -> None:
-        """The health monitor's probe: ``DatabaseManager.probe``, with the outcomes that
-        are about our pool, or about a server that answers but is full, as inconclusive."""
+        """The health monitor's probe: ``DatabaseManager.probe``. Outcomes about our own pool
+        are inconclusive; a server that refuses the connection because it is full (53300)
+        answered, so it is up: the app serves on the connections it has. (As inconclusive,
+        a full server kept readiness down for the whole fault once a restart had marked it
+        down, while 95 % of requests were served.)"""
         try:
             await self.db.probe(self.config.health_timeout_s)
         except DatabaseUnavailable as exc:
+            if exc.reason == "too_many_connections":
+                return
             if exc.reason in _PROBE_INCONCLUSIVE:
                 raise ProbeInconclusive(exc.reason) from exc
             raise
         except Exception as exc:
             if sqlstate_of(exc) == _TOO_MANY_CONNECTIONS:
-                raise ProbeInconclusive("too_many_connections") from exc
+                return
             raise
 
     def _on_unavailable(self, exc: DatabaseUnavailable) -> None:

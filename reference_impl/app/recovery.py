@@ -34,9 +34,15 @@ log = logging.getLogger("reference_impl.recovery")
 
 
 async def connect_probe(dsn: str, timeout_s: float) -> None:
-    """Connect, ``select 1``, close, all within ``timeout_s``; raise on any failure."""
+    """Connect, ``select 1``, close, all within ``timeout_s``; raise on any failure but one:
+    a server that refuses the connection because it is full (53300) answered, so it is
+    reachable (the pool serves on the connections it has). Counted as a failure, a server
+    kept full after a restart left readiness 503 for as long as it stayed full."""
     async with asyncio.timeout(timeout_s):
-        conn = await asyncpg.connect(dsn, timeout=timeout_s)
+        try:
+            conn = await asyncpg.connect(dsn, timeout=timeout_s)
+        except asyncpg.TooManyConnectionsError:
+            return
         try:
             await conn.fetchval("select 1")
         finally:

@@ -39,9 +39,10 @@ slot is free at that instant:
   costs no reconnects; once Postgres went away the pooled connections are
   closed and the probe's acquire must connect, which is exactly the question.
   A server that refuses a connection with ``too_many_connections`` (53300) is
-  alive and answering: inconclusive, not down (the app still serves on the
+  alive and answering: a success, not down (the app still serves on the
   connections it has; the pool-exhaustion fault is about shedding, not about
-  readiness).
+  readiness). Not merely inconclusive: after a restart had marked it down, a
+  full server would otherwise keep readiness down for as long as it stays full.
 
 *Not through the breaker, and not feeding it.* The probe bypasses breaker
 admission (an open breaker must not blind the monitor, and probes must not use

@@ -268,15 +268,22 @@ def _task_flood(run: Run) -> None:
 
 
 def _too_many_clients(run: Run) -> None:
-    """max_connections really was 8 while the fault lasted (100 before and after), the app (its
-    own role, no superuser) held no more than the 5 slots left after the 3 Postgres reserves for
-    superusers (so the harness could restore the setting), and nothing escaped as a 500."""
+    """max_connections really was 5 while the fault lasted (100 before and after); the app (its
+    own role, no superuser) held no more than the 2 slots left after the 3 Postgres reserves
+    for superusers (so the harness could restore the setting); Postgres refused the app's
+    further connections (53300), which were shed as 503s, not 500s; and the app stayed ready
+    (a full server answers) once it was back from the restart."""
     (apply,) = run.applies("postgres.set_max_connections")
-    assert apply["detail"] == {"before": 100, "after": 8}, apply
+    assert apply["detail"] == {"before": 100, "after": 5}, apply
     (lo, hi), = run.windows("postgres.set_max_connections")
     during = [s["pg_connections"] for s in run.samples_in(lo + 1, hi) if s["pg_connections"]]
-    assert during and all(c["max_connections"] == 8 and c["app"] <= 5 for c in during), during
+    assert during and all(c["max_connections"] == 5 and c["app"] <= 2 for c in during), during
     assert not [r for r in run.requests if r["status"] == "500"]
+    assert [r for r in run.requests_in(lo, hi) if r["status"] == "503"]
+    pg_log = "".join(p.read_text(errors="replace") for p in (run.dir / "logs").glob("postgres-*"))
+    assert "slots are reserved" in pg_log or "too many clients" in pg_log
+    ready = [s["ready"] for s in run.samples_in(lo + 3, hi)]
+    assert ready and all(ready), ready
     tail = [s["pg_connections"] for s in run.samples_in(hi + 2, float("inf")) if s["pg_connections"]]
     assert tail and tail[-1]["max_connections"] == 100
 
