@@ -151,11 +151,12 @@ class RowCollector:
     """The master side: one file of rows per worker, and the record of every worker."""
 
     def __init__(self, runner: MasterRunner, config: LoadRunConfig, config_text: str,
-                 locustfile: ShippedLocustfile | None = None) -> None:
+                 locustfile: ShippedLocustfile | None = None, locustfile_error: str = "") -> None:
         self.runner = runner
         self.config = config
         self.config_text = config_text
         self.locustfile = locustfile
+        self.locustfile_error = locustfile_error
         self.dir = Path(config.requests_dir)
         self.dir.mkdir(parents=True, exist_ok=True)
         self.files: dict[int, IO[str]] = {}
@@ -225,6 +226,8 @@ class RowCollector:
         }
         if self.locustfile is not None:
             answer["locustfile"] = self.locustfile.to_message()
+        if self.locustfile_error:
+            answer["locustfile_error"] = self.locustfile_error
         runner.send_message(MSG_CONFIG, answer, client_id=node)
 
     # -- liveness --------------------------------------------------------------------------
@@ -286,13 +289,19 @@ class RowCollector:
         self._log.flush()
 
 
-def users_locustfile(environment: Environment) -> ShippedLocustfile | None:
-    """The user's own locustfile this master runs (read now), or None for the harness' own
-    (a worker has that one installed). More than one file is not shipped."""
+def users_locustfile(environment: Environment) -> ShippedLocustfile | str | None:
+    """The user's own locustfile this master runs (read now), None for the harness' own (a
+    worker has that one installed), or why it cannot be shipped (a remote worker asking for
+    it is told; local ``--processes`` workers share the disk and do not ask)."""
     files = [Path(f) for f in environment.parsed_locustfiles or []]
-    if len(files) != 1 or files[0].resolve() == LOCUSTFILE.resolve():
+    if len(files) == 1 and files[0].resolve() == LOCUSTFILE.resolve():
         return None
-    return ShippedLocustfile.read(files[0])
+    if len(files) != 1:
+        return f"the master runs {len(files)} locustfiles; one can be shipped"
+    try:
+        return ShippedLocustfile.read(files[0])
+    except (OSError, ValueError) as exc:
+        return f"{files[0].name}: {exc}"
 
 
 def install_master(environment: Environment, config: LoadRunConfig,
@@ -300,8 +309,10 @@ def install_master(environment: Environment, config: LoadRunConfig,
     """The master side (see the module docstring)."""
     runner = environment.runner
     assert isinstance(runner, MasterRunner)
-    shipped = users_locustfile(environment)
-    collector = RowCollector(runner, config, config_text, shipped)
+    found = users_locustfile(environment)
+    shipped = found if isinstance(found, ShippedLocustfile) else None
+    collector = RowCollector(runner, config, config_text, shipped,
+                             found if isinstance(found, str) else "")
     runner.register_message(MSG_ROWS, collector.on_rows)
     runner.register_message(MSG_DONE, collector.on_done)
     runner.register_message(MSG_CONFIG, collector.on_config)
@@ -313,5 +324,6 @@ def install_master(environment: Environment, config: LoadRunConfig,
     collector.record("master", pid=os.getpid(), bind_host=runner.master_bind_host,
                      bind_port=runner.master_bind_port,
                      locustfile=shipped.name if shipped else None,
-                     locustfile_sha256=shipped.sha256 if shipped else None)
+                     locustfile_sha256=shipped.sha256 if shipped else None,
+                     locustfile_error=collector.locustfile_error or None)
     return collector

@@ -88,19 +88,21 @@ def fetch_config(host: str, port: int, timeout_s: float = 60.0) -> FetchedConfig
     while time.monotonic() < deadline:
         identity = f"chx-preflight_{uuid.uuid4().hex}"
         client = rpc.Client(host, port, identity)
+        answer: dict[str, object] | None = None
         try:
             sent = time.monotonic()
             client.send(Message(MSG_CONFIG, {"sent": sent}, identity))
             with gevent.Timeout(min(2.0, max(0.1, deadline - time.monotonic())), False):
-                while True:
+                while answer is None:
                     msg = client.recv()
                     if msg.type == MSG_CONFIG:
-                        got = time.monotonic()
-                        return _translate(msg.data, sent, got)
+                        got, answer = time.monotonic(), dict(msg.data or {})
         except Exception as exc:  # noqa: BLE001 - RPC errors: retried until the deadline
             last = f"{type(exc).__name__}: {exc}"
         finally:
             client.close(linger=0)
+        if answer is not None:  # an answer that cannot be used is not asked for again
+            return _translate(answer, sent, got)
     raise HarnessError(f"no load config from the master at {host}:{port} within "
                        f"{timeout_s:g} s ({last}); is `chaosharness run` waiting for workers "
                        "there, and is its port reachable from this host?")
@@ -112,6 +114,8 @@ def _translate(data: dict[str, object], sent: float, got: float) -> FetchedConfi
     if not isinstance(text, str) or not isinstance(run_t, int | float):
         raise HarnessError(f"the master's config answer is malformed: {sorted(data)}")
     config = LoadRunConfig.from_json(text)
+    if data.get("locustfile_error"):
+        raise HarnessError(f"the master cannot send its locustfile: {data['locustfile_error']}")
     shipped = None
     if data.get("locustfile") is not None:
         try:

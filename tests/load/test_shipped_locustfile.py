@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from harness.errors import ScenarioError
+from harness.errors import HarnessError, ScenarioError
+from harness.load.config import LoadRunConfig
+from harness.load.remote import _translate, worker_argv
 from harness.load.shipped import ShippedLocustfile, check_shippable, unshippable_imports
 
 USERS = '''from locust import task
@@ -82,3 +84,24 @@ def test_check_shippable_refuses_only_for_remote_workers(tmp_path: Path) -> None
     assert "sent only the locustfile itself" in text
     with pytest.raises(ScenarioError, match="cannot be sent"):
         check_shippable(str(tmp_path / "missing.py"), 1, "s.toml")
+
+
+def test_a_worker_refuses_a_locustfile_answer_it_cannot_use() -> None:
+    """The master's answer says why it cannot send its locustfile, or carries a text that
+    does not match its hash: the worker stops with that reason (no retry, no fallback to the
+    harness' own locustfile). A good answer gives the file, run by path with no config flag."""
+    config = LoadRunConfig(mix={"post_message": 1}, requests_dir="/r", t0_monotonic=0.0,
+                           run_time_s=5.0).to_json()
+    good = ShippedLocustfile.checked("users.py", USERS,
+                                     hashlib.sha256(USERS.encode()).hexdigest())
+    answer = {"config": config, "run_t_s": 1.0}
+    with pytest.raises(HarnessError, match="cannot send its locustfile: users.py: too big"):
+        _translate({**answer, "locustfile_error": "users.py: too big"}, 0.0, 0.1)
+    with pytest.raises(HarnessError, match="cannot be used: .*SHA-256"):
+        _translate({**answer, "locustfile": {**good.to_message(), "text": "x = 1\n"}}, 0.0, 0.1)
+    fetched = _translate({**answer, "locustfile": good.to_message()}, 0.0, 0.1)
+    assert fetched.locustfile == good
+    argv = worker_argv("h", 1, Path("c.json"), python="py", locustfile=Path("/d/users.py"))
+    assert argv == ["py", "-m", "locust", "--worker", "--master-host", "h", "--master-port", "1",
+                    "-f", "/d/users.py"]
+    assert _translate(answer, 0.0, 0.1).locustfile is None
