@@ -22,10 +22,13 @@ TREND_PAGES = ("trend.html", "trend/trend.html")
 
 
 def _reports_dirs(path: Path) -> list[Path]:
-    """The reports directory ``path`` sits in; for a run of a suite, also the suite's."""
+    """The reports directory ``path`` sits in; for a run of a suite, also the suite's. A
+    suite directory is told as ``chaosharness trend`` tells it (harness.report.trend_data):
+    its suite.json, or its name, since a suite's first run is reported before suite.json
+    is written."""
     parent = path.parent
     dirs = [parent]
-    if (parent / "suite.json").is_file():
+    if (parent / "suite.json").is_file() or "-suite-" in parent.name:
         dirs.append(parent.parent)
     return dirs
 

@@ -54,7 +54,10 @@ def test_a_suite_summary_and_its_runs_link_the_ci_trend_page(tmp_path: Path) -> 
     assert _href(suite_dir / "summary.html") is None
     assert _md_link(suite_dir / "summary.md") is None
     assert main(["trend", str(reports), "--out", str(reports / "trend")]) in (0, 1)
+    (suite_dir / "suite.json").unlink()  # a suite's first run is reported before it exists
     render_run(run_dir)
+    assert _href(run_dir / "report.html") == "../../trend/trend.html"
+    (suite_dir / "suite.json").write_text(json.dumps({"suite": "nightly", "runs": [entry]}))
     render_suite(suite_dir, [run_dir])
     assert _href(suite_dir / "summary.html") == "../trend/trend.html"
     assert _md_link(suite_dir / "summary.md") == "../trend/trend.md"
