@@ -16,8 +16,9 @@ def cmd_load_worker(args: argparse.Namespace) -> int:
 def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "load-worker", help="join a run's load from this host (a Locust worker of its master)",
-        description="Ask the master for the run's load config, then run the harness' locustfile "
-                    "as a Locust worker of it. Start it on each host once `chaosharness run "
+        description="Ask the master for the run's load config (and the run's own locustfile, "
+                    "if it has one), then run the harness' locustfile, or that one, as a "
+                    "Locust worker of it. Start it on each host once `chaosharness run "
                     "--expect-workers N --master-bind HOST:PORT` waits for workers "
                     "(docs/scale-out.md).")
     p.add_argument("--master", required=True, metavar="HOST:PORT",

@@ -52,6 +52,7 @@ from harness.load.command import (
 )
 from harness.load.config import LoadRunConfig
 from harness.load.remote import parse_hostport
+from harness.load.shipped import check_shippable
 from harness.load.workers import WorkerRelay
 from harness.observe import Observer, ObserveTargets
 from harness.progress import Progress
@@ -268,6 +269,8 @@ class _Conductor:
         self.relay = WorkerRelay(run_dir / "requests", self.log)
 
     def provision(self, sup: Supervisor) -> _Stack:
+        s = self.scenario  # workers on other hosts get the locustfile alone: refuse it now
+        check_shippable(s.target.locustfile, s.load.expect_workers, str(s.source or s.name))
         stack = _provision(self.scenario, sup, self.held)
         self.t0 = time.monotonic()  # the run's zero: everything is up
         self.log = TimelineLog(self.run_dir / "timeline.jsonl", self.t0)

@@ -14,7 +14,9 @@ installs one side per process on Locust's ``init`` event:
 * the **master** (:class:`RowCollector`) appends each worker's rows to
   ``requests-w<index>.csv`` in the run's requests dir (so ``merge_request_files`` and
   verify are unchanged), answers the config request of a joining remote worker
-  (``chx_config``, see :mod:`harness.load.remote`), and writes ``workers.jsonl`` beside
+  (``chx_config``, see :mod:`harness.load.remote`) with the config and, when the master
+  runs a user's own locustfile, that file (read once at start,
+  :mod:`harness.load.shipped`), and writes ``workers.jsonl`` beside
   the rows: one line per worker joined, done (rows it sent, rows that arrived) and lost
   (gone missing or quit without its last batch). The conductor relays those lines into
   the run's timeline (``worker_joined``, ``worker_done``, ``worker_lost``).
@@ -39,13 +41,15 @@ import gevent
 from locust.env import Environment
 from locust.runners import MasterRunner, WorkerRunner
 
+from harness.load.command import LOCUSTFILE
 from harness.load.config import LoadRunConfig
 from harness.load.recorder import _HEADER, RequestRecorder
 from harness.load.remote import MSG_CONFIG
+from harness.load.shipped import ShippedLocustfile
 from harness.load.workers import WORKERS_FILE
 
 __all__ = ["BATCH_ROWS", "BATCH_S", "MAX_BUFFERED", "RowCollector", "ShippingRecorder",
-           "WORKERS_FILE", "install_master", "install_worker"]
+           "WORKERS_FILE", "install_master", "install_worker", "users_locustfile"]
 
 #: A worker ships its rows at least this often ...
 BATCH_S = 0.5
@@ -146,10 +150,13 @@ def install_worker(environment: Environment, config: LoadRunConfig) -> ShippingR
 class RowCollector:
     """The master side: one file of rows per worker, and the record of every worker."""
 
-    def __init__(self, runner: MasterRunner, config: LoadRunConfig, config_text: str) -> None:
+    def __init__(self, runner: MasterRunner, config: LoadRunConfig, config_text: str,
+                 locustfile: ShippedLocustfile | None = None, locustfile_error: str = "") -> None:
         self.runner = runner
         self.config = config
         self.config_text = config_text
+        self.locustfile = locustfile
+        self.locustfile_error = locustfile_error
         self.dir = Path(config.requests_dir)
         self.dir.mkdir(parents=True, exist_ok=True)
         self.files: dict[int, IO[str]] = {}
@@ -213,10 +220,15 @@ class RowCollector:
                 runner.worker_index_max - 1:
             del runner.worker_indexes[node]
             runner.worker_index_max -= 1
-        runner.send_message(MSG_CONFIG, {
+        answer: dict[str, Any] = {
             "config": self.config_text, "run_t_s": time.monotonic() - self.config.t0_monotonic,
             "echo": (msg.data or {}).get("sent"),
-        }, client_id=node)
+        }
+        if self.locustfile is not None:
+            answer["locustfile"] = self.locustfile.to_message()
+        if self.locustfile_error:
+            answer["locustfile_error"] = self.locustfile_error
+        runner.send_message(MSG_CONFIG, answer, client_id=node)
 
     # -- liveness --------------------------------------------------------------------------
 
@@ -277,12 +289,30 @@ class RowCollector:
         self._log.flush()
 
 
+def users_locustfile(environment: Environment) -> ShippedLocustfile | str | None:
+    """The user's own locustfile this master runs (read now), None for the harness' own (a
+    worker has that one installed), or why it cannot be shipped (a remote worker asking for
+    it is told; local ``--processes`` workers share the disk and do not ask)."""
+    files = [Path(f) for f in environment.parsed_locustfiles or []]
+    if len(files) == 1 and files[0].resolve() == LOCUSTFILE.resolve():
+        return None
+    if len(files) != 1:
+        return f"the master runs {len(files)} locustfiles; one can be shipped"
+    try:
+        return ShippedLocustfile.read(files[0])
+    except (OSError, ValueError) as exc:
+        return f"{files[0].name}: {exc}"
+
+
 def install_master(environment: Environment, config: LoadRunConfig,
                    config_text: str) -> RowCollector:
     """The master side (see the module docstring)."""
     runner = environment.runner
     assert isinstance(runner, MasterRunner)
-    collector = RowCollector(runner, config, config_text)
+    found = users_locustfile(environment)
+    shipped = found if isinstance(found, ShippedLocustfile) else None
+    collector = RowCollector(runner, config, config_text, shipped,
+                             found if isinstance(found, str) else "")
     runner.register_message(MSG_ROWS, collector.on_rows)
     runner.register_message(MSG_DONE, collector.on_done)
     runner.register_message(MSG_CONFIG, collector.on_config)
@@ -292,5 +322,8 @@ def install_master(environment: Environment, config: LoadRunConfig,
     events.quitting.add_listener(collector.close)
     gevent.spawn(collector.watch)
     collector.record("master", pid=os.getpid(), bind_host=runner.master_bind_host,
-                     bind_port=runner.master_bind_port)
+                     bind_port=runner.master_bind_port,
+                     locustfile=shipped.name if shipped else None,
+                     locustfile_sha256=shipped.sha256 if shipped else None,
+                     locustfile_error=collector.locustfile_error or None)
     return collector

@@ -32,6 +32,7 @@ from harness.report.tables import (
     verdict_table,
     write_table,
 )
+from harness.report.trend_link import trend_href
 
 __all__ = ["CSS", "embed_plots", "html_page", "html_table", "img_tag", "render_html",
            "windows_caption"]
@@ -140,6 +141,9 @@ def _header(data: RunData) -> str:
     out = [f"<h1>{_e(data.scenario)} {_badge(data.result)}</h1>",
            f'<p class="facts">{" · ".join(facts)}</p>',
            f"<p>Replay: <code>{_e(replay_command(data.run_dir))}</code></p>"]
+    trend = trend_href(data.run_dir)
+    if trend:
+        out.append(f'<p id="trend-link">Night over night: <a href="{_e(trend)}">the trend</a></p>')
     if run.get("error"):
         out.append(f'<p class="note">Run error: {_e(run["error"])}</p>')
     reasons = expectation_reasons(data.result)

@@ -25,6 +25,7 @@ from harness.report.tables import (
     verdict_table,
     write_table,
 )
+from harness.report.trend_link import trend_href
 
 __all__ = ["md_table", "render_markdown", "verdict_line"]
 
@@ -75,6 +76,9 @@ def _header(data: RunData) -> list[str]:
     if run.get("replay_of"):
         facts.append(f"replay of `{run['replay_of']}`")
     lines = [f"# {data.scenario}: {verdict_line(data.result)}", "", " · ".join(facts), ""]
+    trend = trend_href(data.run_dir, markdown=True)
+    if trend:
+        lines += [f"Night over night: [the trend]({trend})", ""]
     if run.get("error"):
         lines += [f"> run error: {run['error']}", ""]
     reasons = expectation_reasons(data.result)

@@ -22,6 +22,7 @@ from harness.report.scrub import Scrubber
 from harness.report.seed_metrics import render_seed_metrics
 from harness.report.suite_runs import SuiteRun, load_suite_runs
 from harness.report.tables import Table, fmt_value
+from harness.report.trend_link import trend_href
 
 __all__ = ["KEY_FIGURES", "render_suite"]
 
@@ -122,11 +123,16 @@ def render_suite(suite_dir: Path, runs: list[Path], secrets: tuple[str, ...] = (
     table = summary_table(suite_dir, suite_runs)
     passed = table.status.count("pass")
     note = _stop_note(suite_dir)
+    trend_md, trend_html = trend_href(suite_dir, markdown=True), trend_href(suite_dir)
     md = (f"# Suite {name}: {passed}/{len(suite_runs)} as expected\n\n"
+          + (f"Night over night: [the trend]({trend_md})\n\n" if trend_md else "")
           + (f"{note}\n\n" if note else "") + md_table(_md_links(table)))
     md_path, html_path = suite_dir / "summary.md", suite_dir / "summary.html"
     md_path.write_text(scrub.text(md), encoding="utf-8")
     body = _html_body(name, table, passed) + (f"<p>{_esc(note)}</p>" if note else "")
+    if trend_html:
+        body += (f'<p id="trend-link">Night over night: <a href="{_esc(trend_html)}">the trend'
+                 "</a></p>")
     html_path.write_text(scrub.text(html_page(f"suite {name}", body)), encoding="utf-8")
     entries = [SuiteEntry(r.scenario, r.result,
                           (r.run_dir / "report.html") if r.run_dir else None, r.problem)
