@@ -57,8 +57,10 @@ class AppConfig:
     auto_migrate: bool = True
     plant_leak: bool = False
     # Planted faults for the harness' negative controls; off unless set (see
-    # app/planted_write_behind.py and app/planted_connection_leak.py).
+    # app/planted_write_behind.py, app/planted_connection_leak.py, app/planted_bad_writes.py).
     plant_write_behind: bool = False
+    plant_reject_after_commit: int = 0
+    plant_ghost_write: int = 0
     plant_connection_leak: int = 0
     plant_connection_leak_max: int = 30
     drain_grace_s: float = 0.5
@@ -205,6 +207,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("plant_leak", ENV_PREFIX + "PLANT_LEAK", _parse_bool, "a boolean (1/0/true/false)"),
     Setting("plant_write_behind", ENV_PREFIX + "PLANT_WRITE_BEHIND", _parse_bool,
             "a boolean (1/0/true/false; acknowledge writes before they commit)"),
+    Setting("plant_reject_after_commit", ENV_PREFIX + "PLANT_REJECT_AFTER_COMMIT",
+            _non_negative_int, "an integer >= 0 (every N-th new post commits, then answers 422)"),
+    Setting("plant_ghost_write", ENV_PREFIX + "PLANT_GHOST_WRITE", _non_negative_int,
+            "an integer >= 0 (every N-th new post also writes a row under a key never sent)"),
     Setting("plant_connection_leak", ENV_PREFIX + "PLANT_CONNECTION_LEAK", _non_negative_int,
             "an integer >= 0 (keep one extra connection per N requests; 0: off)"),
     Setting("plant_connection_leak_max", ENV_PREFIX + "PLANT_CONNECTION_LEAK_MAX",

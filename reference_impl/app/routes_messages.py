@@ -4,8 +4,10 @@
 answers 201; the same key with the same body answers 200 with the stored body
 (no second row); the same key with another body is 409. When the database
 cannot serve (or the commit outcome is unknown) the answer is 503 with
-Retry-After, never an acknowledgement. (Unless the planted write loss is switched on:
-``REFERENCE_IMPL_PLANT_WRITE_BEHIND=1``, see ``planted_write_behind``; off by default.)
+Retry-After, never an acknowledgement. (Unless a planted write bug is switched on:
+``REFERENCE_IMPL_PLANT_WRITE_BEHIND=1``, see ``planted_write_behind``, or
+``REFERENCE_IMPL_PLANT_REJECT_AFTER_COMMIT`` / ``REFERENCE_IMPL_PLANT_GHOST_WRITE``, see
+``planted_bad_writes``; all off by default.)
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from pydantic import BaseModel, Field
 
 from reference_impl.app import planted_leak
 from reference_impl.app.deps import runtime_of
+from reference_impl.app.planted_bad_writes import GHOST_SUFFIX
 from reference_impl.app.store import request_hash
 
 __all__ = ["router"]
@@ -51,6 +54,12 @@ async def post_message(room: str, body: PostMessage, request: Request) -> JSONRe
     else:
         ack, created = await runtime.backend.store().post_message(
             room, body.session_id, body.text, idempotency_key, body_hash)
+        if created and runtime.ghost_write.hit():  # planted: a row under a key never sent
+            ghost = idempotency_key + GHOST_SUFFIX
+            await runtime.backend.store().post_message(
+                room, body.session_id, body.text, ghost, request_hash(room, ghost, body.text))
+        if created and runtime.reject_after_commit.hit():  # planted: committed, then a 4xx
+            return JSONResponse({"detail": "planted: rejected after commit"}, status_code=422)
     if runtime.config.plant_leak:
         planted_leak.keep(body.text, ack)
     return JSONResponse(ack, status_code=201 if created else 200)

@@ -22,6 +22,7 @@ import asyncpg
 from reference_impl.app.gate import ConcurrencyGate, InFlight
 from reference_impl.app.metrics import HttpMetrics
 from reference_impl.app.middleware import RequestPolicy
+from reference_impl.app.planted_bad_writes import EveryNth
 from reference_impl.app.planted_connection_leak import ConnectionLeak
 from reference_impl.app.planted_write_behind import WriteBehind
 from reference_impl.app.store import Store
@@ -110,6 +111,8 @@ class AppRuntime:
             ConnectionLeak(config.plant_connection_leak, config.plant_connection_leak_max,
                            self._open_unpooled, backend.spawn)
             if config.plant_connection_leak > 0 else None)
+        self.reject_after_commit = EveryNth(config.plant_reject_after_commit)
+        self.ghost_write = EveryNth(config.plant_ghost_write)
 
     async def _open_unpooled(self) -> Any:
         """A connection outside the pool, through the same database URL (the planted leak)."""

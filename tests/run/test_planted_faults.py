@@ -5,6 +5,9 @@ load, faults and SLOs) passes it.
 - ``planted-write-loss``: a write-behind buffer acknowledges posts before they commit; the
   SIGKILL loses the buffered ones, so ``lost_writes`` fails and names them; the twin (the
   resilient app acknowledging after commit) loses none through the same SIGKILL.
+- ``planted-bad-writes``: some posts commit and then answer 422, some write a second row
+  under a key nobody sent; ``phantom_writes`` and ``unexpected_writes`` fail and name them;
+  the twin has neither.
 - ``planted-connection-leak``: connections kept outside the pool, through the proxy; after
   the load the app holds more than its pool's maximum, so ``connection_leaks`` fails by that
   excess; the twin holds no more than its pool.
@@ -31,6 +34,9 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parents[2]
 WRITE_LOSS = ROOT / "scenarios" / "planted-write-loss.toml"
 CONNECTION_LEAK = ROOT / "scenarios" / "planted-connection-leak.toml"
+BAD_WRITES = ROOT / "scenarios" / "planted-bad-writes.toml"
+#: The bad writes need no fault: a few seconds of posting plant dozens of each.
+BAD_WRITES_DURATION = "10s"
 #: The write loss: SIGKILL at 6 s, the app back by ~9 s, a few seconds of load after it.
 WRITE_LOSS_DURATION = "15s"
 #: The connection leak: the cap is reached within a few seconds of load.
@@ -138,3 +144,41 @@ def test_connection_leak_clean_twin_holds_no_more_than_its_pool(tmp_path: Path) 
     conns = result["process"]["connections"]
     assert conns["allowance_from"] == "pool.max" and conns["counted_by"] == ["proxy"], conns
     assert 0 < conns["settled"] <= conns["pool_max"], conns
+
+
+def _rows(run_dir: Path) -> list[dict[str, str]]:
+    with open_requests(requests_path(run_dir) or run_dir / "requests.csv") as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_planted_bad_writes_fail_phantom_and_unexpected_naming_the_keys(tmp_path: Path) -> None:
+    """Committed-then-422 posts are phantom writes, and exactly the keys answered 422 (a
+    definite failure the client did not retry); rows under keys never sent are unexpected,
+    each the ghost of a key that was sent. Nothing else fails."""
+    outcome, result = _run(BAD_WRITES, BAD_WRITES_DURATION, tmp_path)
+    assert result["as_expected"] and outcome.exit_code == 0, result["expectation_reasons"]
+    verdicts = _verdicts(result)
+    assert {k for k, (v, _) in verdicts.items() if v == "fail"} == {
+        "phantom_writes@run", "unexpected_writes@run"}, verdicts
+    writes, rows = result["writes"], _rows(outcome.run_dir)
+    rejected = {r["write_key"] for r in rows if r["status"] == "422"}
+    assert rejected and writes["phantom"] == len(rejected), (writes["phantom"], len(rejected))
+    assert set(writes["examples"]["phantom"]) <= rejected
+    sent = {r["write_key"] for r in rows if r["write_key"]}
+    ghosts = writes["examples"]["unexpected"]
+    assert writes["unexpected"] > 0 and ghosts
+    assert all(g.endswith(".ghost") and g.removesuffix(".ghost") in sent for g in ghosts), ghosts
+    # every 25th new post is rejected and every 40th has a ghost: the two counts agree
+    assert abs(writes["unexpected"] - writes["phantom"] * 25 / 40) <= 2, writes
+
+
+def test_bad_writes_clean_twin_has_no_phantom_or_unexpected_write(tmp_path: Path) -> None:
+    """The same load without the switches: no 422, no phantom, no unexpected write."""
+    outcome, result = _run(_clean_twin(BAD_WRITES, tmp_path), BAD_WRITES_DURATION,
+                           tmp_path / "reports")
+    verdicts = _verdicts(result)
+    assert result["as_expected"] and result["verdict"] == "pass", verdicts
+    assert verdicts["phantom_writes@run"] == ("pass", 0)
+    assert verdicts["unexpected_writes@run"] == ("pass", 0)
+    assert result["writes"]["acknowledged"] > 100
+    assert not [r for r in _rows(outcome.run_dir) if r["status"] == "422"]
