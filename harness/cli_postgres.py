@@ -10,12 +10,14 @@ from pathlib import Path
 
 from harness.provision.pg_probe import fetch
 from harness.provision.postgres import EmbeddedPostgres
+from harness.redact import redact
 
 __all__ = ["add_parsers", "run"]
 
 
 def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("postgres", help="start an embedded Postgres and print its DSN")
+    p = sub.add_parser("postgres", help="start an embedded Postgres and print its DSN "
+                       "(with the generated password: keep the output private)")
     p.add_argument("--check", action="store_true", help="start, run `select 1`, stop, exit 0")
     p.add_argument("--keep", action="store_true", help="keep the data directory at the end")
     p.add_argument("--port", type=int, default=None, help="port to listen on (default: a free one)")
@@ -35,9 +37,10 @@ def run(args: argparse.Namespace) -> int:
             ready_s = time.monotonic() - started
             if args.check:
                 value = fetch(pg.dsn, "select 1")[0][0]
-                print(f"postgres {pg.version} ready in {ready_s:.2f}s at {pg.dsn}: select 1 -> {value}")
+                where = redact(pg.dsn)  # a check reports; it has no use for the password
+                print(f"postgres {pg.version} ready in {ready_s:.2f}s at {where}: select 1 -> {value}")
                 return 0 if value == 1 else 1
-            print(pg.dsn, flush=True)
+            print(pg.dsn, flush=True)  # what this command is for: the password is in it
             print(f"postgres {pg.version} ready in {ready_s:.2f}s (pid {pg.pid}); Ctrl-C stops it",
                   flush=True)
             while not stop.wait(0.5):

@@ -65,7 +65,7 @@ from harness.provision.dependencies import (
 )
 from harness.provision.pg_external import DsnPostgres
 from harness.provision.ports import free_port
-from harness.provision.postgres import EmbeddedPostgres
+from harness.provision.postgres import PASSWORD_ENV, EmbeddedPostgres
 from harness.provision.process import ChildProcess, Supervisor
 from harness.provision.proxy import RunningProxy, start_proxy
 from harness.redact import redact, register_environ, register_secret, write_private
@@ -116,7 +116,8 @@ def _provision_postgres(scenario: Scenario, sup: Supervisor) -> EmbeddedPostgres
         pg: EmbeddedPostgres | DsnPostgres = DsnPostgres(spec.dsn)
         pg.start()
         return pg
-    embedded = EmbeddedPostgres(supervisor=sup, fsync=spec.fsync, max_connections=spec.max_connections)
+    embedded = EmbeddedPostgres(supervisor=sup, fsync=spec.fsync, max_connections=spec.max_connections,
+                                password=os.environ.get(PASSWORD_ENV))
     try:
         embedded.init()
         embedded.start()

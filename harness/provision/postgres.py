@@ -8,9 +8,14 @@ so process-wide actions (freeze, crash) act on the postmaster's process tree.
 When running as root, Postgres (which refuses root) runs as ``postgres`` if that
 user exists, else ``nobody``, and the directories are chowned to it.
 
-Port choice: Postgres cannot be handed a bound socket, so a free port is picked
-by the kernel, released and passed on; if another process takes it in between,
-the start fails to bind and is retried on a new port (bounded).
+Authentication: no local user is trusted. ``initdb`` sets a password for the superuser
+(generated, or given: a service already running by URL must know it beforehand, so the run
+reads ``$CHAOSHARNESS_PG_PASSWORD``) and every line of ``pg_hba.conf`` (the unix socket in
+the private base dir, and 127.0.0.1) asks for it with scram-sha-256. The password lives in
+memory, in :attr:`dsn` (which carries it: hand it to children by environment, never argv)
+and in ``<base dir>/password`` (0600, so a kept data dir starts again); never in the run
+directory. It is registered with :mod:`harness.redact` the moment it exists, so every
+writer of the run directory and the console masks it.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import os
 import pwd
+import secrets
 import shutil
 import signal
 import tempfile
@@ -25,6 +31,7 @@ import time
 from pathlib import Path
 from types import TracebackType
 from typing import Literal
+from urllib.parse import quote
 
 from harness.errors import ProvisionError
 from harness.provision.pg_binaries import find_pg_bin, pg_version
@@ -33,8 +40,18 @@ from harness.provision.ports import free_port
 from harness.provision.process import ChildProcess, Supervisor, process_tree, run_command
 from harness.provision.process import signal_tree as _signal_tree
 from harness.provision.ready import wait_until
+from harness.redact import register_secret
 
-__all__ = ["EmbeddedPostgres", "StopMode", "pg_run_user"]
+__all__ = ["PASSWORD_ENV", "EmbeddedPostgres", "StopMode", "pg_run_user"]
+
+#: The environment variable that gives the embedded superuser's password (else generated).
+PASSWORD_ENV = "CHAOSHARNESS_PG_PASSWORD"
+
+_HBA = (
+    "# chaosharness: no user is trusted; the superuser's password, over scram-sha-256\n"
+    "local all all scram-sha-256\n"
+    "host all all 127.0.0.1/32 scram-sha-256\n"
+)
 
 StopMode = Literal["smart", "fast", "immediate"]
 _STOP_SIGNALS: dict[str, int] = {
@@ -85,6 +102,7 @@ class EmbeddedPostgres:
         keep: bool = False,
         max_connections: int = 100,
         ready_timeout: float = 30.0,
+        password: str | None = None,
     ) -> None:
         self._external_supervisor = supervisor
         self._own_supervisor: Supervisor | None = None
@@ -104,15 +122,19 @@ class EmbeddedPostgres:
         self.version = ""
         self.child: ChildProcess | None = None
         self.frozen = False
+        self.password = ""
+        self._given_password = password or None
 
     # -- properties ------------------------------------------------------------------
 
     @property
     def dsn(self) -> str:
-        return f"postgresql://{self.user}@{self.host}:{self.port}/postgres"
+        """The superuser's DSN, password included (hand it to children by environment only)."""
+        return self.dsn_for("postgres")
 
     def dsn_for(self, database: str) -> str:
-        return f"postgresql://{self.user}@{self.host}:{self.port}/{database}"
+        password = quote(self.password, safe="")
+        return f"postgresql://{self.user}:{password}@{self.host}:{self.port}/{database}"
 
     @property
     def data_dir(self) -> Path:
@@ -178,22 +200,53 @@ class EmbeddedPostgres:
         if not self.keep and self._given_base is None:  # a SIGKILLed owner leaves no temp dir
             self.supervisor.remove_on_crash(self.base_dir)
         (self.base_dir / "sock").mkdir(exist_ok=True)
+        if (self.data_dir / "PG_VERSION").exists():
+            self.password = self._read_password()
+        else:
+            self.password = self._write_password()
         if self.run_as:
             _chown_tree(self.base_dir, self.run_as)
         if not (self.data_dir / "PG_VERSION").exists():
             self._initdb()
 
+    @property
+    def _password_file(self) -> Path:
+        assert self.base_dir is not None
+        return self.base_dir / "password"
+
+    def _write_password(self) -> str:
+        """A new password in ``<base>/password`` (0600; initdb reads it, a later start too)."""
+        password = self._given_password or secrets.token_urlsafe(24)
+        if "\n" in password or "\r" in password:
+            raise ProvisionError(f"${PASSWORD_ENV}: a password on one line, please")
+        register_secret(password)
+        fd = os.open(self._password_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(password + "\n")
+        return password
+
+    def _read_password(self) -> str:
+        try:
+            password = self._password_file.read_text().strip()
+        except OSError as exc:
+            raise ProvisionError(
+                f"{self.data_dir} exists but {self._password_file} cannot be read ({exc}): the "
+                "superuser's password is kept there; remove the directory to start afresh"
+            ) from exc
+        register_secret(password)
+        return password
+
     def _initdb(self) -> None:
         assert self.bindir is not None and self.base_dir is not None
         argv = [
             str(self.bindir / "initdb"), "-D", str(self.data_dir), "-U", self.user,
-            "-A", "trust", "--encoding", "UTF8", "--locale", "C", "--no-instructions",
+            "--pwfile", str(self._password_file), "--auth", "scram-sha-256",
+            "--encoding", "UTF8", "--locale", "C", "--no-instructions",
         ]
         if not self.fsync:
             argv.append("--no-sync")
         run_command(argv, user=self.run_as, timeout=120.0, cwd=self.base_dir)
-        hba = "local all all trust\nhost all all 127.0.0.1/32 trust\n"
-        (self.data_dir / "pg_hba.conf").write_text(hba)
+        (self.data_dir / "pg_hba.conf").write_text(_HBA)
         with (self.data_dir / "postgresql.conf").open("a") as conf:
             conf.write(
                 "\n# chaosharness embedded server\n"
@@ -204,6 +257,7 @@ class EmbeddedPostgres:
                 "shared_buffers = 32MB\n"
                 "log_min_messages = warning\n"
                 "log_connections = off\n"
+                "password_encryption = 'scram-sha-256'\n"
             )
 
     def start(self) -> float:

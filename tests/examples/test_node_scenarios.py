@@ -266,9 +266,11 @@ sql = "select order_key, count(*) from orders group by 1"
 """
 
 
-def test_a_service_already_running_reaches_the_proxy_at_a_fixed_address(tmp_path: Path) -> None:
+def test_a_service_already_running_reaches_the_proxy_at_a_fixed_address(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A service the harness did not start (kind = "url") was pointed at the Postgres proxy's
-    fixed listen address: the link going down reaches it (readiness 503 detected), and its
+    fixed listen address, with the password the embedded Postgres is given by
+    CHAOSHARNESS_PG_PASSWORD: the link going down reaches it (readiness 503 detected), and its
     orders are accounted from the embedded Postgres the harness started."""
     from harness.provision.ports import free_port
     from harness.provision.process import Supervisor
@@ -276,8 +278,10 @@ def test_a_service_already_running_reaches_the_proxy_at_a_fixed_address(tmp_path
     port, pg_port = free_port(), free_port()
     path = tmp_path / "url.toml"
     path.write_text(URL_TARGET.format(port=port, pg_port=pg_port))
-    env = {"PATH": "/usr/bin:/bin:/usr/local/bin", "PORT": str(port),
-           "DATABASE_URL": f"postgresql://postgres@127.0.0.1:{pg_port}/postgres?sslmode=disable"}
+    password = "url-target-pw-1f2e3d"
+    monkeypatch.setenv("CHAOSHARNESS_PG_PASSWORD", password)
+    env = {"PATH": "/usr/bin:/bin:/usr/local/bin", "PORT": str(port), "DATABASE_URL":
+           f"postgresql://postgres:{password}@127.0.0.1:{pg_port}/postgres?sslmode=disable"}
     with Supervisor(tmp_path / "svc-logs") as sup:
         sup.spawn("node-service", [shutil.which("node") or "node", "server.js"], env=env,
                   cwd=EXAMPLE)

@@ -58,12 +58,13 @@ def test_crash_and_recovery(own_pg: EmbeddedPostgres) -> None:
 
 def test_exhaust_connections_gives_53300_and_release_restores(own_pg: EmbeddedPostgres) -> None:
     """Holding every free slot makes a new connection fail with SQLSTATE 53300; release fixes it."""
-    execute(own_pg.dsn, "create role app login")  # not a superuser: no reserved slots
+    # not a superuser: no reserved slots (and no trust: it logs in with a password)
+    execute(own_pg.dsn, f"create role app login password '{own_pg.password}'")
     detail, holder = pgf.exhaust_connections(own_pg)
     assert holder.held == detail["requested"] and detail["error"] is None
     try:
         with pytest.raises(asyncpg.TooManyConnectionsError) as info:
-            fetch(own_pg.dsn.replace("postgres@", "app@"), "select 1")
+            fetch(own_pg.dsn.replace("//postgres:", "//app:", 1), "select 1")
         assert info.value.sqlstate == "53300"
     finally:
         holder.release()
@@ -157,8 +158,8 @@ def test_a_failure_reaches_the_timeline_as_itself(own_pg: EmbeddedPostgres, tmp_
     """No re-wrapping: a drift of a missing column fails in the timeline with the action's
     own FaultError message, and set_max_connections as a role that may not ALTER SYSTEM
     with asyncpg's own exception type and the server's text."""
-    execute(own_pg.dsn, "create role weak login")
-    weak = DsnPostgres(own_pg.dsn.replace("postgres@", "weak@"))
+    execute(own_pg.dsn, f"create role weak login password '{own_pg.password}'")
+    weak = DsnPostgres(own_pg.dsn.replace("//postgres:", "//weak:", 1))
     log = TimelineLog(tmp_path / "timeline.jsonl", time.monotonic())
     faults = (
         Fault(index=0, action="postgres.drift_schema", at=0.0, for_=None,

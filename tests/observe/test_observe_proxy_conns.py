@@ -43,7 +43,7 @@ def _through(proxy: RunningProxy, postgres: EmbeddedPostgres) -> str:
     """A DSN to the session's Postgres through a new proxy link."""
     created = proxy.client.create_proxy("pg", upstream=f"{postgres.host}:{postgres.port}")
     host, port = split_hostport(created["listen"])
-    return f"postgresql://{postgres.user}@{host}:{port}/postgres?sslmode=disable"
+    return f"postgresql://{postgres.user}:{postgres.password}@{host}:{port}/postgres?sslmode=disable"
 
 
 async def _open(dsn: str, n: int, name: str) -> list[asyncpg.Connection]:

@@ -4,8 +4,12 @@ freeze/thaw, binaries lookup, and the user it runs as."""
 from __future__ import annotations
 
 import os
+import shutil
+import stat
+import tempfile
 from pathlib import Path
 
+import asyncpg
 import psutil
 import pytest
 
@@ -36,7 +40,6 @@ def test_keep_leaves_the_data_dir(tmp_path: Path) -> None:
     with EmbeddedPostgres(log_dir=tmp_path, fsync=False, keep=True) as pg:
         base = pg.base_dir
     assert base is not None and (base / "data" / "PG_VERSION").exists()
-    import shutil
 
     shutil.rmtree(base)
 
@@ -107,3 +110,42 @@ def test_testcontainers_provider() -> None:
 
     with ContainerPostgres() as pg:
         assert fetch(pg.dsn, "select 1")[0][0] == 1
+
+
+def test_nobody_is_trusted_without_the_password(postgres: EmbeddedPostgres) -> None:
+    """Provoke: connect as the superuser without the password, with a wrong one, and over the
+    unix socket (where `trust` or peer would let any local user in). Must hold: each is refused
+    with a password failure; the DSN (with the generated password) connects; pg_hba.conf has
+    no `trust`; the password file is 0600 and outside any run directory."""
+    port = postgres.port
+    sock = postgres.data_dir.parent / "sock"
+    refused = {
+        "no password": f"postgresql://postgres@127.0.0.1:{port}/postgres",
+        "wrong password": f"postgresql://postgres:not-it@127.0.0.1:{port}/postgres",
+        "unix socket": f"postgresql://postgres@/postgres?host={sock}&port={port}",
+    }
+    for what, dsn in refused.items():
+        with pytest.raises(asyncpg.InvalidPasswordError):
+            fetch(dsn, "select 1")
+        assert what
+    assert len(postgres.password) >= 24 and postgres.password in postgres.dsn
+    assert fetch(postgres.dsn, "select current_user")[0][0] == "postgres"
+    hba = [line.split() for line in (postgres.data_dir / "pg_hba.conf").read_text().splitlines()
+           if line.strip() and not line.startswith("#")]
+    assert hba and all(line[-1] == "scram-sha-256" for line in hba), hba
+    password_file = postgres.data_dir.parent / "password"
+    assert stat.S_IMODE(password_file.stat().st_mode) == 0o600
+
+
+def test_a_kept_data_dir_starts_again_with_its_password(tmp_path: Path) -> None:
+    """A data dir kept from an earlier start (``--dir`` + ``--keep``) starts again: the
+    password is read back from the base dir, not generated anew."""
+    base = Path(tempfile.mkdtemp(prefix="chaosharness-kept-"))  # one Postgres' user can enter
+    try:
+        with EmbeddedPostgres(base_dir=base, log_dir=tmp_path, fsync=False, keep=True) as first:
+            password = first.password
+        with EmbeddedPostgres(base_dir=base, log_dir=tmp_path, fsync=False, keep=True) as again:
+            assert again.password == password
+            assert fetch(again.dsn, "select 1")[0][0] == 1
+    finally:
+        shutil.rmtree(base, ignore_errors=True)

@@ -35,7 +35,7 @@ def test_postgres_through_proxy(embedded_server: Any, postgres: EmbeddedPostgres
         reply = api.post("/proxies", json={"name": "pg", "upstream": f"{postgres.host}:{postgres.port}"})
         assert reply.status_code == 201, reply.text
         host, port = reply.json()["listen"].rsplit(":", 1)
-        dsn = f"postgresql://postgres@{host}:{port}/postgres"
+        dsn = f"postgresql://postgres:{postgres.password}@{host}:{port}/postgres"
         try:
             base = asyncio.run(_query_rtt(dsn))
             api.post("/proxies/pg/toxics", json={"type": "latency", "attributes": {"latency": 50}})

@@ -7,6 +7,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 import asyncpg
 import pytest
@@ -348,13 +349,14 @@ def test_too_many_clients_is_a_fast_503_and_recovers(fresh_db: str) -> None:
     the outside connections go, the manager serves again."""
     role = f"app_{abs(hash(fresh_db)) % 100000}"
     server, database = fresh_db.rsplit("/", 1)
-    as_app = fresh_db.replace("postgres@", f"{role}@", 1)
+    as_app = fresh_db.replace("//postgres:", f"//{role}:", 1)
+    password = urlsplit(fresh_db).password  # the embedded server trusts nobody
 
     async def scenario() -> None:
         admin = await _admin(f"{server}/postgres")  # not counted against the database's limit
         outside: list[asyncpg.Connection] = []
         try:
-            await admin.execute(f'create role "{role}" login')
+            await admin.execute(f'create role "{role}" login password \'{password}\'')
             await admin.execute(f'alter database "{database}" connection limit 2')
             outside += [await asyncpg.connect(as_app) for _ in range(2)]
             with pytest.raises(DatabaseUnavailable) as info:
