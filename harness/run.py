@@ -148,11 +148,12 @@ def _migrate_to(scenario: Scenario, dsn: str, sup: Supervisor) -> None:
     target = scenario.target.migrate_to
     if not target:
         return
-    argv = [sys.executable, "-m", "reference_impl", "migrate", "up", "--dsn", dsn, "--target", target]
-    child = sup.spawn("migrate", argv)
+    argv = [sys.executable, "-m", "reference_impl", "migrate", "up", "--target", target]
+    # the DSN (with its password) by environment: a command line is readable by every user
+    child = sup.spawn("migrate", argv, env={**os.environ, "DATABASE_URL": dsn})
     code = child.wait(120.0)
     sup.reap(child)
-    if code != 0:  # the command line holds the DSN: every writer of the message redacts it
+    if code != 0:
         raise ProvisionError(f"migrating the database to {target} failed", command=argv,
                              exit_code=code, output_tail=child.log_tail())
 

@@ -4,10 +4,15 @@ Three kinds of target:
 
 - the reference implementation: ``python -m reference_impl serve`` on a free
   loopback port (``--port 0``: the app prints ``listening on http://HOST:PORT``),
-  with its DSN pointing at the fault proxy;
+  with its DSN pointing at the fault proxy, in ``DATABASE_URL``;
 - a user's own service started from its command line (``{port}`` and ``{dsn}``
   in it are filled in; the DSN is also handed over in the environment variable
   the scenario names), supervised so process faults reach it;
+
+Secrets go to the child by environment, never on its command line, which every local
+user can read (``ps``, ``/proc/PID/cmdline``): the DSN (it carries the database's password)
+and the admin token. Only a command target that puts ``{dsn}`` in its own command line
+exposes it, by its author's choice (the environment variable is there for that).
 - a service already running, by URL: process faults refuse with a clear error.
 
 A restart reuses the first start's port, so the load generator keeps its URL.
@@ -164,11 +169,11 @@ class AppTarget:
         env = {**self.base_env, "PORT": str(self.port)} if self.spec.kind != "reference" \
             else dict(self.base_env)
         env |= {k: self._fill(v) for k, v in self.spec.env.items()}
-        if self.spec.kind != "reference":  # the database through the proxy, always
-            env[self.spec.dsn_env] = self.spec.dsn
+        # the database through the proxy, always; in the environment (it holds the password)
+        env["DATABASE_URL" if self.spec.kind == "reference" else self.spec.dsn_env] = self.spec.dsn
         if self.spec.kind == "reference":
             argv = [sys.executable, "-m", "reference_impl", "serve", "--host", self.spec.listen_host,
-                    "--port", str(self.port), "--dsn", self.spec.dsn, "--profile", self.spec.profile]
+                    "--port", str(self.port), "--profile", self.spec.profile]
             if self.spec.chaos_hooks:
                 argv.append("--chaos-hooks")
             if not self.spec.auto_migrate:
