@@ -10,8 +10,9 @@ Every child:
   child's group and process tree; on Linux, children spawned from the main
   thread also get ``PR_SET_PDEATHSIG`` as a second line of defence (a thread's
   exit would fire it, so other threads' children rely on the watchdog);
-- writes stdout and stderr to ``<log_dir>/<name>.log`` (created 0600, in a 0700 directory:
-  a child's output is its own and may name its secrets);
+- writes stdout and stderr into a pipe that a :class:`~harness.provision.logpump.LogPump`
+  copies into ``<log_dir>/<name>.log`` a redacted line at a time (created 0600, in a 0700
+  directory: a child's output may name its secrets, the run's registered ones are masked);
 - is stopped on every path by its stop signal -> bounded wait -> SIGCONT +
   SIGKILL of its group and its descendants -> wait.
 
@@ -40,6 +41,7 @@ import psutil
 
 from harness.clock import wall
 from harness.errors import ProvisionError
+from harness.provision.logpump import LogPump
 from harness.redact import private_dir, redact, redact_obj, write_private
 
 __all__ = ["ChildProcess", "Supervisor", "process_tree", "run_command", "signal_tree"]
@@ -96,8 +98,10 @@ class ChildProcess:
         log_path: Path,
         stop_signal: int,
         stop_timeout: float,
+        pump: LogPump | None = None,
     ) -> None:
         self.name = name
+        self.pump = pump
         self.popen = popen
         self.pid = popen.pid
         self.pgid = popen.pid  # start_new_session: the child leads its own group
@@ -145,6 +149,8 @@ class ChildProcess:
 
     def log_tail(self, lines: int = 40) -> str:
         """The last ``lines`` lines of the child's log (stdout and stderr)."""
+        if self.pump is not None and self.popen.poll() is not None:
+            self.pump.join(1.0)  # it has exited: its last lines are on their way to the log
         try:
             with self.log_path.open("rb") as fh:
                 fh.seek(0, os.SEEK_END)
@@ -289,21 +295,25 @@ class Supervisor:
         log_path = self._log_path(name)
         kwargs = self._popen_kwargs(env, cwd, user, pdeath_signal)
         log = _open_log(log_path)
+        read_fd, write_fd = os.pipe()  # the child's output, redacted into its log by a pump
         try:
             popen = subprocess.Popen(
                 list(argv),
                 stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE if stdout_pipe else log,
-                stderr=log,
+                stdout=subprocess.PIPE if stdout_pipe else write_fd,
+                stderr=write_fd,
                 **kwargs,
             )
         except OSError as exc:
+            os.close(read_fd)
+            log.close()
             raise ProvisionError(
                 f"could not start {name}: {exc}", command=list(argv)
             ) from exc
         finally:
-            log.close()
-        child = ChildProcess(name, popen, log_path, stop_signal, stop_timeout)
+            os.close(write_fd)
+        pump = LogPump(name, read_fd, log).start()
+        child = ChildProcess(name, popen, log_path, stop_signal, stop_timeout, pump)
         with self._lock:
             self._children.append(child)
         self._watchdog.watch(child)
@@ -386,6 +396,8 @@ class Supervisor:
         if child.poll() is None or child.exit_recorded:
             return
         child.exit_recorded = True
+        if child.pump is not None:
+            child.pump.join(1.0)  # its last lines reach the log before anyone reads it
         with self._lock:
             if child in self._children:
                 self._children.remove(child)
