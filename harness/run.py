@@ -19,7 +19,8 @@ run directory and every console message redacts them at the source; the run dire
 is readable by its owner only. The scenario in memory keeps them for the run, while its
 ``scenario.toml`` holds ``***`` (a replay fills them in from the environment:
 :mod:`harness.scenario.secrets`). With a proxy given by URL (one that outlives runs) the
-run deletes its proxies by name before creating them and again at its end.
+run deletes its proxies by name before creating them and again at its end; a conductor
+SIGKILLed in between leaves that to its watchdog, which deletes them (their toxics with them).
 """
 
 from __future__ import annotations
@@ -179,14 +180,16 @@ def _provision(scenario: Scenario, sup: Supervisor, held: _Held) -> _Stack:
     # a proxy server given by URL outlives runs: a killed earlier run left its proxies there
     # (409 on create, its toxics still on): ours are deleted by name, then created afresh
     replace = proxy.kind == "url"
+    # and should this process be SIGKILLed, its watchdog deletes them (toxics and all)
+    watch = (lambda name: sup.delete_proxy_on_crash(proxy.url, name)) if replace else None
     created = create_fresh_proxy(proxy.client, "postgres", listen=scenario.postgres.listen,
                                  upstream=_pg_hostport(pg.dsn), replace=replace,
-                                 created=held.proxy_names)
+                                 created=held.proxy_names, watch=watch)
     # the service connects as a role of its own on a Postgres the harness provisioned
     direct_dsn = create_app_role(pg.dsn) if isinstance(pg, EmbeddedPostgres) else pg.dsn
     app_dsn = _proxied_dsn(direct_dsn, created["listen"])
     deps = start_dependencies(scenario.dependencies, sup, proxy.client, replace=replace,
-                              created=held.proxy_names)
+                              created=held.proxy_names, watch=watch)
     addresses = {"postgres": str(created["listen"]), **{d.name: d.listen for d in deps}}
     _migrate_to(scenario, direct_dsn, sup)
     token = secrets.token_urlsafe(24)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import signal
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -64,12 +65,14 @@ def _start(spec: DependencySpec, sup: Supervisor) -> tuple[str, ChildProcess]:
 
 def start_dependencies(specs: tuple[DependencySpec, ...], sup: Supervisor,
                        proxy: ProxyClient, *, replace: bool = False,
-                       created: list[str] | None = None) -> list[RunningDependency]:
+                       created: list[str] | None = None,
+                       watch: Callable[[str], None] | None = None) -> list[RunningDependency]:
     """Start (where asked) every dependency and create its proxy; returns them in order.
 
     ``replace`` first deletes a proxy of the same name (a proxy server that outlives runs
     still holds one an earlier, killed run left, toxics and all); each proxy created is
-    appended to ``created`` as soon as it exists, so the caller can remove it at the end."""
+    appended to ``created`` as soon as it exists, so the caller can remove it at the end;
+    ``watch`` is told each name before its proxy is created (the watchdog's undo list)."""
     running: list[RunningDependency] = []
     for spec in specs:
         child: ChildProcess | None = None
@@ -77,15 +80,19 @@ def start_dependencies(specs: tuple[DependencySpec, ...], sup: Supervisor,
         if spec.command:
             upstream, child = _start(spec, sup)
         made = create_fresh_proxy(proxy, spec.name, listen=spec.listen, upstream=upstream,
-                                  replace=replace, created=created)
+                                  replace=replace, created=created, watch=watch)
         running.append(RunningDependency(spec.name, upstream, str(made["listen"]), child))
     return running
 
 
 def create_fresh_proxy(proxy: ProxyClient, name: str, *, listen: str, upstream: str,
-                       replace: bool, created: list[str] | None = None) -> dict[str, Any]:
+                       replace: bool, created: list[str] | None = None,
+                       watch: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Create the proxy ``name`` (after deleting one left by an earlier run, with ``replace``)
-    and note its name in ``created``."""
+    and note its name in ``created``. ``watch`` hears the name first: a conductor killed
+    between the create and its note still has the proxy deleted by its watchdog."""
+    if watch is not None:
+        watch(name)
     if replace:
         try:
             proxy.delete_proxy(name)

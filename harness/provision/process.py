@@ -202,6 +202,9 @@ class _Watchdog:
     def remove_on_crash(self, path: Path, remove: bool = True) -> None:
         self._send(f"{'rm' if remove else 'keep'} {path}")
 
+    def delete_proxy_on_crash(self, url: str, name: str, delete: bool = True) -> None:
+        self._send(f"{'proxy' if delete else 'unproxy'} {url} {name}")
+
     def close(self) -> None:
         self._send("bye")
         with contextlib.suppress(OSError, ValueError):
@@ -262,6 +265,14 @@ class Supervisor:
         closing the supervisor (``remove=False`` takes that back)."""
         if self._watchdog is not None:
             self._watchdog.remove_on_crash(path.resolve(), remove)
+
+    def delete_proxy_on_crash(self, url: str, name: str, delete: bool = True) -> None:
+        """Have the watchdog delete the proxy ``name`` (its toxics with it) through the
+        Toxiproxy API at ``url`` if this process dies without closing the supervisor: a
+        proxy server it does not own would keep the run's faults on (``delete=False``
+        takes that back)."""
+        if self._watchdog is not None:
+            self._watchdog.delete_proxy_on_crash(url.rstrip("/"), name, delete)
 
     @property
     def children(self) -> list[ChildProcess]:

@@ -8,13 +8,19 @@ commands on stdin, one per line::
     del PID           stop watching it (the supervisor reaped it)
     rm PATH           remove the directory PATH too (after the children are ended)
     keep PATH         do not remove PATH (its owner removed or kept it)
+    proxy URL NAME    delete the proxy NAME (and so its toxics) through the Toxiproxy API
+                      at URL: a proxy server the supervisor does not own outlives it
+    unproxy URL NAME  do not (the run deleted it itself)
     bye               the supervisor is closing normally: exit without acting
 
 When stdin reaches end-of-file without ``bye`` (the supervisor was killed or
-crashed), every watched child is ended: its tree is collected, resumed
-(SIGCONT, a frozen process cannot act on signals), sent its stop signal, given
-two seconds, then its group and tree are SIGKILLed; then every ``rm`` directory
-(an embedded Postgres' temp dir) is removed.
+crashed), the faults go first: every ``proxy`` is deleted from its server (two
+seconds at most each), so a latency or a cut link the run applied on a real
+Toxiproxy ends with the run. Then every watched child is ended: its tree is
+collected, resumed (SIGCONT, a frozen process cannot act on signals), sent its stop
+signal, given two seconds, then its group and tree are SIGKILLed; then every ``rm``
+directory (an embedded Postgres' temp dir) is removed. What it does is printed to
+its log (``watchdog.log``).
 """
 
 from __future__ import annotations
@@ -27,6 +33,20 @@ import sys
 import time
 
 import psutil
+
+from harness.faults.network import ProxyApiError, ProxyClient
+
+_PROXY_TIMEOUT_S = 2.0
+
+
+def _delete_proxies(proxies: set[tuple[str, str]]) -> None:
+    for url, name in sorted(proxies):
+        try:
+            ProxyClient(url, timeout=_PROXY_TIMEOUT_S).delete_proxy(name)
+            print(f"watchdog: deleted proxy {name!r} from {url}", flush=True)
+        except ProxyApiError as exc:
+            if exc.status != 404:  # gone already: nothing to undo
+                print(f"watchdog: could not delete proxy {name!r} from {url}: {exc}", flush=True)
 
 
 def _tree(pid: int) -> list[int]:
@@ -61,6 +81,7 @@ def main() -> int:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # a terminal Ctrl-C is the supervisor's to handle
     watched: dict[int, int] = {}
     paths: set[str] = set()
+    proxies: set[tuple[str, str]] = set()
     for raw in sys.stdin:
         parts = raw.split()
         if not parts:
@@ -74,6 +95,10 @@ def main() -> int:
         elif parts[0] in ("rm", "keep") and len(parts) >= 2:
             path = raw.rstrip("\n").split(" ", 1)[1]  # the rest of the line: spaces allowed
             (paths.add if parts[0] == "rm" else paths.discard)(path)
+        elif parts[0] in ("proxy", "unproxy") and len(parts) >= 3:
+            url, name = parts[1], raw.rstrip("\n").split(" ", 2)[2]
+            (proxies.add if parts[0] == "proxy" else proxies.discard)((url, name))
+    _delete_proxies(proxies)
     _end_all(watched)
     for path in paths:
         shutil.rmtree(path, ignore_errors=True)
