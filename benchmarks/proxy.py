@@ -47,9 +47,14 @@ def _pgbench() -> str:
     raise SystemExit("pgbench not found")
 
 
-def pgbench_tps(host: str, port: int, seconds: int) -> float:
+def _pg_env(pg: EmbeddedPostgres) -> dict[str, str]:
+    """pgbench's environment: the embedded superuser's password (never on its command line)."""
+    return {**os.environ, "PGPASSWORD": pg.password}
+
+
+def pgbench_tps(host: str, port: int, seconds: int, env: dict[str, str]) -> float:
     out = run_command([_pgbench(), "-h", host, "-p", str(port), "-U", "postgres", "-S", "-c", "8",
-                       "-j", "2", "-T", str(seconds), "postgres"], timeout=seconds + 60)
+                       "-j", "2", "-T", str(seconds), "postgres"], timeout=seconds + 60, env=env)
     match = re.search(r"tps = ([\d.]+) \((?:without|excluding)", out)
     if match is None:
         raise SystemExit(f"cannot read pgbench output:\n{out}")
@@ -162,17 +167,17 @@ def _measure(api: ProxyClient, pg: EmbeddedPostgres, seconds: int, say: Callable
     load_at_start = os.getloadavg()[0]
     pg_listen = _proxy(api, "pg", f"{pg.host}:{pg.port}")
     run_command([_pgbench(), "-i", "-s", "1", "-q", "-h", pg.host, "-p", str(pg.port), "-U", "postgres",
-                 "postgres"], timeout=120)
+                 "postgres"], timeout=120, env=_pg_env(pg))
     host, port = pg_listen.rsplit(":", 1)
     floor_port = _start_floor(sup, pg)
     native_port = _start_native_floor(sup, pg, build_dir)
     direct_runs, proxied_runs, floor_runs, native_runs = [], [], [], []
     for _ in range(ROUNDS):  # alternate, so a change in the machine's load hits every side
-        direct_runs.append(pgbench_tps(pg.host, pg.port, seconds))
-        proxied_runs.append(pgbench_tps(host, int(port), seconds))
-        floor_runs.append(pgbench_tps("127.0.0.1", floor_port, seconds))
+        direct_runs.append(pgbench_tps(pg.host, pg.port, seconds, _pg_env(pg)))
+        proxied_runs.append(pgbench_tps(host, int(port), seconds, _pg_env(pg)))
+        floor_runs.append(pgbench_tps("127.0.0.1", floor_port, seconds, _pg_env(pg)))
         if native_port is not None:
-            native_runs.append(pgbench_tps("127.0.0.1", native_port, seconds))
+            native_runs.append(pgbench_tps("127.0.0.1", native_port, seconds, _pg_env(pg)))
     direct_tps, proxied_tps = statistics.mean(direct_runs), statistics.mean(proxied_runs)
     floor_tps = statistics.mean(floor_runs)
     ratio = proxied_tps / direct_tps
