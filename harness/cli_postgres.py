@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import threading
 import time
 from pathlib import Path
 
 from harness.provision.pg_probe import fetch
-from harness.provision.postgres import EmbeddedPostgres
+from harness.provision.postgres import PASSWORD_ENV, EmbeddedPostgres
 from harness.redact import redact
 
 __all__ = ["add_parsers", "run"]
@@ -29,7 +30,7 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
 def run(args: argparse.Namespace) -> int:
     started = time.monotonic()
     pg = EmbeddedPostgres(base_dir=args.dir, port=args.port, keep=args.keep,
-                          fsync=not args.no_fsync)
+                          fsync=not args.no_fsync, password=os.environ.get(PASSWORD_ENV))
     stop = threading.Event()
     previous = {s: signal.signal(s, lambda *_: stop.set()) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
