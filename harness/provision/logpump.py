@@ -11,6 +11,11 @@ than :data:`MAX_LINE` bytes is handled in pieces of that size (a secret cut in t
 such a split can escape the literal search: a log line of a megabyte is not a DSN).
 The pump ends at end-of-file, i.e. when the child and every process that inherited
 its output have exited.
+
+The cost: about 30 us of redaction per line in the conductor (the reference app writes
+a few hundred lines a run), and a child whose conductor stopped reading blocks once the
+pipe's 64 KiB are full; a SIGKILLed conductor's children get EPIPE until its watchdog
+ends them, within seconds.
 """
 
 from __future__ import annotations
