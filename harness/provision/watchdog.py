@@ -35,6 +35,7 @@ import time
 import psutil
 
 from harness.faults.network import ProxyApiError, ProxyClient
+from harness.redact import redact
 
 _PROXY_TIMEOUT_S = 2.0
 
@@ -43,10 +44,11 @@ def _delete_proxies(proxies: set[tuple[str, str]]) -> None:
     for url, name in sorted(proxies):
         try:
             ProxyClient(url, timeout=_PROXY_TIMEOUT_S).delete_proxy(name)
-            print(f"watchdog: deleted proxy {name!r} from {url}", flush=True)
+            print(redact(f"watchdog: deleted proxy {name!r} from {url}"), flush=True)
         except ProxyApiError as exc:
             if exc.status != 404:  # gone already: nothing to undo
-                print(f"watchdog: could not delete proxy {name!r} from {url}: {exc}", flush=True)
+                print(redact(f"watchdog: could not delete proxy {name!r} from {url}: {exc}"),
+                      flush=True)
 
 
 def _tree(pid: int) -> list[int]:

@@ -113,6 +113,9 @@ def test_watchdog_deletes_the_runs_proxies_after_a_sigkill(proxy_url: str, tmp_p
         _gone, alive = psutil.wait_procs(family, timeout=15)
         assert alive == [], [p.pid for p in alive]
         assert took < 5.0
+        (run_dir,) = (tmp_path / "r").iterdir()
+        said = (run_dir / "logs" / "watchdog.log").read_text()
+        assert "deleted proxy 'postgres'" in said and "deleted proxy 'cache'" in said, said
     finally:
         api.close()
         if harness.poll() is None:
