@@ -8,14 +8,14 @@ Three kinds of target:
 - a user's own service started from its command line (``{port}`` and ``{dsn}``
   in it are filled in; the DSN is also handed over in the environment variable
   the scenario names), supervised so process faults reach it;
+- a service already running, by URL: process faults refuse with a clear error.
+
+A restart reuses the first start's port, so the load generator keeps its URL.
 
 Secrets go to the child by environment, never on its command line, which every local
 user can read (``ps``, ``/proc/PID/cmdline``): the DSN (it carries the database's password)
 and the admin token. Only a command target that puts ``{dsn}`` in its own command line
 exposes it, by its author's choice (the environment variable is there for that).
-- a service already running, by URL: process faults refuse with a clear error.
-
-A restart reuses the first start's port, so the load generator keeps its URL.
 """
 
 from __future__ import annotations

@@ -16,6 +16,10 @@ memory, in :attr:`dsn` (which carries it: hand it to children by environment, ne
 and in ``<base dir>/password`` (0600, so a kept data dir starts again); never in the run
 directory. It is registered with :mod:`harness.redact` the moment it exists, so every
 writer of the run directory and the console masks it.
+
+Port choice: Postgres cannot be handed a bound socket, so a free port is picked
+by the kernel, released and passed on; if another process takes it in between,
+the start fails to bind and is retried on a new port (bounded).
 """
 
 from __future__ import annotations

@@ -45,8 +45,8 @@ def _delete_proxies(proxies: set[tuple[str, str]]) -> None:
         try:
             ProxyClient(url, timeout=_PROXY_TIMEOUT_S).delete_proxy(name)
             print(redact(f"watchdog: deleted proxy {name!r} from {url}"), flush=True)
-        except ProxyApiError as exc:
-            if exc.status != 404:  # gone already: nothing to undo
+        except (ProxyApiError, ValueError) as exc:  # ValueError: an answer that is not JSON
+            if getattr(exc, "status", None) != 404:  # gone already: nothing to undo
                 print(redact(f"watchdog: could not delete proxy {name!r} from {url}: {exc}"),
                       flush=True)
 
@@ -100,10 +100,12 @@ def main() -> int:
         elif parts[0] in ("proxy", "unproxy") and len(parts) >= 3:
             url, name = parts[1], raw.rstrip("\n").split(" ", 2)[2]
             (proxies.add if parts[0] == "proxy" else proxies.discard)((url, name))
-    _delete_proxies(proxies)
-    _end_all(watched)
-    for path in paths:
-        shutil.rmtree(path, ignore_errors=True)
+    try:
+        _delete_proxies(proxies)
+    finally:  # whatever a proxy server answers, the children end and the temp dirs go
+        _end_all(watched)
+        for path in paths:
+            shutil.rmtree(path, ignore_errors=True)
     return 0
 
 
