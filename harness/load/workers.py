@@ -19,6 +19,8 @@ import json
 from pathlib import Path
 from typing import Any, Protocol
 
+from harness.records.timeline import TimelineEvent
+
 __all__ = ["WORKERS_FILE", "WorkerRelay"]
 
 WORKERS_FILE = "workers.jsonl"
@@ -26,7 +28,9 @@ _EVENTS = {"joined": "worker_joined", "done": "worker_done", "lost": "worker_los
 
 
 class _Log(Protocol):
-    def write(self, event: str, **fields: Any) -> dict[str, Any]: ...
+    def now_s(self) -> float: ...
+
+    def append(self, event: TimelineEvent) -> TimelineEvent: ...
 
 
 class WorkerRelay:
@@ -60,7 +64,10 @@ class WorkerRelay:
                 continue
             {"worker_joined": self.joined, "worker_done": self.done,
              "worker_lost": self.lost}[event][line["index"]] = line
-            self.log.write(event, **line)
+            t_s = line.get("t_s")
+            self.log.append(TimelineEvent(
+                event, float(t_s) if isinstance(t_s, int | float) else self.log.now_s(),
+                extra={k: v for k, v in line.items() if k != "t_s"}))
         return self
 
     def summary(self) -> list[dict[str, Any]]:

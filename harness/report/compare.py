@@ -34,7 +34,7 @@ _COLOURS = ("#1f77b4", "#d62728")
 
 
 def _label(tag: str, data: RunData) -> str:
-    profile = data.run.get("profile")
+    profile = data.run.profile
     return f"{tag}: {data.scenario}" + (f" ({profile})" if profile else "")
 
 

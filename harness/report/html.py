@@ -130,18 +130,19 @@ def _badge(result: dict[str, Any] | None) -> str:
 def _header(data: RunData) -> str:
     run = data.run
     facts = [f"run <code>{_e(data.run_id)}</code>"]
-    for key in ("profile", "seed", "status", "started_wall"):
-        if run.get(key) is not None:
-            facts.append(f"{_e(key)} {_e(run[key])}")
-    if isinstance(run.get("duration_s"), int | float):
-        facts.append(f"duration {_e(fmt_number(float(run['duration_s'])))} s")
-    if run.get("replay_of"):
-        facts.append(f"replay of <code>{_e(run['replay_of'])}</code>")
+    for key, value in (("profile", run.profile), ("seed", run.seed), ("status", run.status),
+                       ("started_wall", run.started_wall)):
+        if value is not None:
+            facts.append(f"{_e(key)} {_e(value)}")
+    if run.duration_s is not None:
+        facts.append(f"duration {_e(fmt_number(run.duration_s))} s")
+    if run.replay_of:
+        facts.append(f"replay of <code>{_e(run.replay_of)}</code>")
     out = [f"<h1>{_e(data.scenario)} {_badge(data.result)}</h1>",
            f'<p class="facts">{" · ".join(facts)}</p>',
            f"<p>Replay: <code>{_e(replay_command(data.run_dir))}</code></p>"]
-    if run.get("error"):
-        out.append(f'<p class="note">Run error: {_e(run["error"])}</p>')
+    if run.error:
+        out.append(f'<p class="note">Run error: {_e(run.error)}</p>')
     reasons = expectation_reasons(data.result)
     if reasons:
         items = "".join(f"<li>{_e(r)}</li>" for r in reasons)

@@ -67,16 +67,16 @@ def verdict_line(result: dict[str, Any] | None) -> str:
 def _header(data: RunData) -> list[str]:
     run = data.run
     facts = [f"run `{data.run_id}`"]
-    for key in ("profile", "seed", "status"):
-        if run.get(key) is not None:
-            facts.append(f"{key} {run[key]}")
-    if isinstance(run.get("duration_s"), int | float):
-        facts.append(f"duration {fmt_number(float(run['duration_s']))} s")
-    if run.get("replay_of"):
-        facts.append(f"replay of `{run['replay_of']}`")
+    for key, value in (("profile", run.profile), ("seed", run.seed), ("status", run.status)):
+        if value is not None:
+            facts.append(f"{key} {value}")
+    if run.duration_s is not None:
+        facts.append(f"duration {fmt_number(run.duration_s)} s")
+    if run.replay_of:
+        facts.append(f"replay of `{run.replay_of}`")
     lines = [f"# {data.scenario}: {verdict_line(data.result)}", "", " · ".join(facts), ""]
-    if run.get("error"):
-        lines += [f"> run error: {run['error']}", ""]
+    if run.error:
+        lines += [f"> run error: {run.error}", ""]
     reasons = expectation_reasons(data.result)
     if reasons:
         lines += ["Not as expected because:", *(f"- {r}" for r in reasons), ""]

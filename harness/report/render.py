@@ -31,13 +31,9 @@ def load_series(run_dir: Path) -> tuple[RequestSeries | None, SampleSeries | Non
 
 
 def _warmup_s(data: RunData) -> float:
-    warmup = data.run.get("warmup_s")
-    if isinstance(warmup, int | float):
-        return float(warmup)
-    for event in data.timeline:
-        if event.get("event") == "load_start" and isinstance(event.get("t_s"), int | float):
-            return float(event["t_s"])
-    return 0.0
+    if data.run.warmup_s is not None:
+        return data.run.warmup_s
+    return next((e.t_s for e in data.timeline if e.event == "load_start"), 0.0)
 
 
 def render_run(run_dir: Path, secrets: tuple[str, ...] = ()) -> list[Path]:

@@ -13,16 +13,21 @@ from __future__ import annotations
 import json
 import shlex
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from harness.errors import ReportError, VerifyError
+from harness.errors import ReportError
+from harness.records import RecordError, ResultRecord, RunInfo, TimelineEvent
 from harness.report.scrub import Scrubber
-from harness.verify.rundir import TimelineEvent, read_json
+from harness.verify.rundir import read_json, with_effect
 from harness.verify.windows import FaultWindow, fault_windows
 
-__all__ = ["RunData", "load_run", "read_scrubbed", "replay_command", "timeline_windows"]
+__all__ = ["RunData", "load_run", "read_scrubbed", "read_timeline_events", "replay_command",
+           "timeline_windows"]
+
+R = TypeVar("R")
 
 
 @dataclass
@@ -31,9 +36,9 @@ class RunData:
 
     run_dir: Path
     scenario: str
-    run: dict[str, Any]
+    run: RunInfo
     result: dict[str, Any] | None
-    timeline: list[dict[str, Any]]
+    timeline: list[TimelineEvent]
     windows: list[FaultWindow]
     memory_diffs: list[dict[str, Any]]  # t_s and totals of each memory/diff-*.json
     scrubber: Scrubber
@@ -43,16 +48,27 @@ class RunData:
     def run_id(self) -> str:
         """The run's id from run.json/result.json, else the directory's name."""
         res = self.result or {}
-        return str(self.run.get("run_id") or res.get("run_id") or self.run_dir.name)
+        return str(self.run.run_id or res.get("run_id") or self.run_dir.name)
 
     @property
     def end_s(self) -> float | None:
         """The run's last time on its clock (run_end, else load_stop), if recorded."""
         for name in ("run_end", "load_stop"):
             for event in reversed(self.timeline):
-                if event.get("event") == name and isinstance(event.get("t_s"), int | float):
-                    return float(event["t_s"])
+                if event.event == name:
+                    return event.t_s
         return None
+
+
+def _parse(parse: Callable[[Any, str], R], obj: object, path: Path) -> R | None:
+    """A file's JSON parsed into its record (None when the file is missing); a malformed or
+    too new one is a ReportError naming the file."""
+    if obj is None:
+        return None
+    try:
+        return parse(obj, str(path))
+    except RecordError as exc:
+        raise ReportError(str(exc)) from exc
 
 
 def read_scrubbed(path: Path, scrubber: Scrubber) -> Any:
@@ -85,18 +101,26 @@ def _diff_totals(diff: Any) -> dict[str, Any] | None:
     return {k: diff.get(k) for k in ("t_s", "total_bytes", "total_diff_bytes")}
 
 
-def timeline_windows(timeline: list[dict[str, Any]]) -> list[FaultWindow]:
+def read_timeline_events(path: Path, scrubber: Scrubber) -> list[TimelineEvent]:
+    """timeline.jsonl as records, scrubbed, in time order; a line without ``event``/``t_s``
+    is skipped (a report shows what it can), other malformed fields are a ReportError."""
+    events: list[TimelineEvent] = []
+    for item in _read_jsonl(path, scrubber):
+        if "event" not in item or not isinstance(item.get("t_s"), int | float):
+            continue
+        try:
+            events.append(with_effect(TimelineEvent.from_json(item, str(path))))
+        except RecordError as exc:
+            raise ReportError(str(exc)) from exc
+    events.sort(key=lambda e: e.t_s)
+    return events
+
+
+def timeline_windows(events: list[TimelineEvent]) -> list[FaultWindow]:
     """The fault windows of a loaded timeline, paired by verify's one
     :func:`~harness.verify.windows.fault_windows`, in (applied, fault) order; a window never
     removed has ``removed_s`` None (the report draws it to the run's end)."""
-    events = sorted((TimelineEvent(str(e["event"]), float(e["t_s"]), e) for e in timeline
-                     if "event" in e and isinstance(e.get("t_s"), int | float)),
-                    key=lambda e: e.t_s)
-    try:
-        windows = fault_windows(events)
-    except VerifyError as exc:
-        raise ReportError(str(exc)) from exc
-    return sorted(windows, key=lambda w: (w.applied_s, w.fault))
+    return sorted(fault_windows(events), key=lambda w: (w.applied_s, w.fault))
 
 
 def _windows_from_result(result: dict[str, Any] | None) -> list[FaultWindow]:
@@ -132,17 +156,19 @@ def load_run(run_dir: Path, scrubber: Scrubber | None = None) -> RunData:
             return None
         return read_scrubbed(path, scrubber)
 
-    run = optional("run.json") or {}
+    run = _parse(RunInfo.from_json, optional("run.json"), run_dir / "run.json") or RunInfo()
     result = optional("result.json")
+    if result is not None:  # a result of a newer format is refused, with the reason
+        _parse(ResultRecord.from_json, result, run_dir / "result.json")
     timeline_path = run_dir / "timeline.jsonl"
-    timeline = _read_jsonl(timeline_path, scrubber) if timeline_path.is_file() else []
+    timeline = read_timeline_events(timeline_path, scrubber) if timeline_path.is_file() else []
     if not timeline_path.is_file():
         missing.append("timeline.jsonl")
     # Only the totals are plotted (verify already ranked the sites): a day's soak has
     # thousands of diffs, so their top-N lists and tracebacks are not kept in memory.
     diffs = [_diff_totals(read_scrubbed(p, scrubber))
              for p in sorted((run_dir / "memory").glob("diff-*.json"))]
-    scenario = str(run.get("scenario") or (result or {}).get("scenario") or run_dir.name)
+    scenario = str(run.scenario or (result or {}).get("scenario") or run_dir.name)
     data = RunData(
         run_dir=run_dir, scenario=scenario, run=run, result=result, timeline=timeline,
         windows=[], memory_diffs=[d for d in diffs if isinstance(d, dict)],

@@ -43,8 +43,9 @@ def verify_run(run_dir: Path) -> dict[str, Any]:
     if not root.is_dir():
         raise VerifyError(f"{root}: not a run directory")
     started = time.monotonic()
-    result = judge_run(root)
-    result["verify_seconds"] = round(time.monotonic() - started, 3)
+    record = judge_run(root)
+    record.verify_seconds = round(time.monotonic() - started, 3)
+    result = record.to_json()
     write_result(root / "result.json", result)
     return result
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import ScenarioError
+from harness.records import FinalReadRecord, ResultRecord, RunInfo
 from harness.scenario.durations import parse_duration
 from harness.verify.availability import (
     RecoveryRule,
@@ -184,26 +185,19 @@ def _memory_threshold(facts: ScenarioFacts) -> float:
                 DEFAULT_MEMORY_THRESHOLD_MB_PER_HOUR)
 
 
-def _writes(files: RunFiles, ledger: WriteLedger, final: FinalRead | dict[str, Any] | None,
+def _writes(files: RunFiles, ledger: WriteLedger, final: FinalRead | FinalReadRecord | None,
             load: dict[str, Any], seed: object) -> dict[str, Any]:
     """The write accounting, with every attempt of the first lost keys as evidence, and
     what the online checker saw during the run (a timeline ``online_violation`` line).
     Keys of lost load workers without a row are ``unrecorded`` (see :mod:`.writes`)."""
     writes = account_writes(ledger, final, lost_worker_keys(seed, load["lost"]))
-    online = [e.raw for e in files.timeline() if e.event == "online_violation"]
+    online = [e.to_json() for e in files.timeline() if e.event == "online_violation"]
     if online:
         writes["online_violation"] = online[0]
     csv_path = files.requests_csv()
     if writes.get("lost") and csv_path is not None:
         writes["lost_attempts"] = describe_keys(csv_path, writes["examples"]["lost"])
     return writes
-
-
-def _final_read(files: RunFiles) -> FinalRead | dict[str, Any] | None:
-    """final_read.json packed (:class:`FinalRead`) when it has rows, else as it is (its
-    ``error`` says why there is no read)."""
-    packed = load_final_read(files.path("final_read.json"))
-    return packed if isinstance(packed, FinalRead) else files.final_read()
 
 
 def _judge(
@@ -221,18 +215,19 @@ def _judge(
     return judgements
 
 
-def judge_run(root: Path) -> dict[str, Any]:
-    """Every metric, every SLO verdict and the expectation, as the result.json dict."""
+def judge_run(root: Path) -> ResultRecord:
+    """Every metric, every SLO verdict and the expectation: result.json's record."""
     files = RunFiles(root)
     run_info = files.run_info()
     facts = read_scenario_facts(files.path("scenario.toml"))
     events = files.timeline()
-    final = _final_read(files)  # first: its JSON is verify's largest transient
+    # first: its JSON is verify's largest transient (packed at once when it has rows)
+    final = load_final_read(files.path("final_read.json"))
     ledger = WriteLedger()
     table = read_requests(files.requests_csv(), ledger)
     load = load_health(events)
     # the keys are accounted at once and let go: at 10 M rows they are ~400 MB
-    writes = _writes(files, ledger, final, load, run_info.get("seed"))
+    writes = _writes(files, ledger, final, load, run_info.seed if run_info else None)
     del ledger, final
     samples = files.samples()  # only now: a day of ticks is ~150 MB, never beside the keys
     series = TimeSeries.from_table(table)
@@ -267,19 +262,17 @@ def judge_run(root: Path) -> dict[str, Any]:
         "request_examples": lambda kind: counts.examples(table, [
             p for p, ph in enumerate(index.phases) if kind == "run" or ph.kind == kind])})
     expected = expectation(facts, judgements)
-    return {
-        "scenario": facts.name, "run_id": run_info.get("run_id", root.name),
-        "run_status": run_info.get("status"), "error": run_info.get("error"),
-        "expect": facts.expect, "expect_fail": list(facts.expect_fail),
-        "verdict": overall_verdict(judgements), "as_expected": expected["as_expected"],
-        "expectation_reasons": expected["reasons"],
-        "phases": [p.to_dict() for p in index.phases],
-        "metrics": metrics, "metrics_by_phase": by_name,
-        "slos": [j.to_dict() for j in judgements],
-        "faults": faults, "writes": writes, "load": load, "memory": memory,
-        "process": process,
-        "recovery_rule": {"window_s": rule.window_s, "min_ok": rule.min_ok,
-                          "baseline_availability": baseline, "min_ok_used": min_ok},
-        "seed": run_info.get("seed"), "profile": run_info.get("profile"),
-        "versions": run_info.get("versions", {}), "host": run_info.get("host", {}),
-    }
+    info = run_info or RunInfo()
+    return ResultRecord(
+        scenario=facts.name, run_id=info.run_id or root.name, run_status=info.status,
+        error=info.error, expect=facts.expect, expect_fail=list(facts.expect_fail),
+        verdict=overall_verdict(judgements), as_expected=expected["as_expected"],
+        expectation_reasons=expected["reasons"],
+        phases=[p.to_dict() for p in index.phases],
+        metrics=metrics, metrics_by_phase=by_name,
+        slos=[j.to_dict() for j in judgements],
+        faults=faults, writes=writes, load=load, memory=memory, process=process,
+        recovery_rule={"window_s": rule.window_s, "min_ok": rule.min_ok,
+                       "baseline_availability": baseline, "min_ok_used": min_ok},
+        seed=info.seed, profile=info.profile, versions=info.versions, host=info.host,
+    )

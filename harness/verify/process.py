@@ -18,7 +18,7 @@ All from samples.jsonl, run.json ``app.exits``, timeline.jsonl and the app's log
   sample.
 
 What a fault did (``affects``, ``link``, ``undo``) is read from its timeline lines
-(:attr:`harness.verify.rundir.TimelineEvent.effect`), never guessed from its name.
+(:attr:`harness.records.TimelineEvent.effect`), never guessed from its name.
 """
 
 from __future__ import annotations
@@ -30,10 +30,10 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from harness.records import RunInfo, TimelineEvent
 from harness.verify.availability import TimeSeries
 from harness.verify.phases import PhaseIndex, run_bounds
 from harness.verify.requests import RequestTable
-from harness.verify.rundir import TimelineEvent
 
 __all__ = [
     "EXPECTED_EXIT_CAUSES",
@@ -201,7 +201,7 @@ def shutdown_checks(
     series: TimeSeries,
 ) -> dict[str, Any]:
     """5xx of requests in flight between each SIGTERM and the exit it caused; exit codes."""
-    applies = [(e.t_s, str(e.raw.get("action", ""))) for e in events if e.event == "apply"]
+    applies = [(e.t_s, e.action or "") for e in events if e.event == "apply"]
     order = table.time_order()
     checks: list[dict[str, Any]] = []
     for ex in exits:
@@ -275,12 +275,12 @@ def _startup(samples: list[dict[str, Any]], events: list[TimelineEvent]) -> dict
 def _app_fault_windows(events: list[TimelineEvent]) -> list[tuple[float, float]]:
     """Windows of the faults that affect the app (it is meant to go away and come back in
     them), by their timeline ``affects``."""
-    opened: dict[tuple[Any, Any], float] = {}
+    opened: dict[tuple[int | None, int | None], float] = {}
     out: list[tuple[float, float]] = []
     for e in events:
         if (eff := e.effect) is None or eff.affects != "app":
             continue
-        key = (e.raw.get("fault"), e.raw.get("repeat"))
+        key = (e.fault, e.repeat)
         if e.event == "apply":
             opened[key] = e.t_s
         elif e.event == "remove" and key in opened:
@@ -296,7 +296,7 @@ def _crashes(
     """App exits nothing in the scenario caused: recorded exits with an unknown cause, and
     app pids that vanished or changed in the samples outside any window of a fault that
     affects the app."""
-    actions = {str(e.raw.get("action")) for e in events if e.event == "apply"}
+    actions = {str(e.action) for e in events if e.event == "apply"}
     found = [{"t_s": ex.get("t_s"), "how": "exit", "detail": ex} for ex in exits
              if str(ex.get("cause") or "") not in actions | EXPECTED_EXIT_CAUSES]
     windows = _app_fault_windows(events)
@@ -318,7 +318,7 @@ def _crashes(
 
 
 def process_metrics(
-    samples: list[dict[str, Any]], run_info: dict[str, Any], events: list[TimelineEvent],
+    samples: list[dict[str, Any]], run_info: RunInfo | None, events: list[TimelineEvent],
     index: PhaseIndex, table: RequestTable, series: TimeSeries, log_dir: Path,
     load_end_s: float, warm_end_s: float | None = None,
 ) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
@@ -356,9 +356,9 @@ def process_metrics(
     counts = _sum_by_kind(((float(s["t_s"]), 1.0) for s in samples if _overflow(s)), index)
     for k in kinds:
         metrics[k]["task_queue_overflow"] = int(counts.get(k, 0)) if k in overflow else None
-    exits = list((run_info.get("app") or {}).get("exits") or [])
+    exits = run_info.app_exits if run_info else []
     # a service given by URL: the harness neither started nor watched its process
-    owns_process = (run_info.get("app") or {}).get("kind") != "url"
+    owns_process = run_info is None or run_info.app.get("kind") != "url"
     crashes = _crashes(exits, events, samples, load_end_s)
     crash_sums = _sum_by_kind(((float(c.get("t_s") or 0.0), 1.0) for c in crashes), index)
     for k in kinds:

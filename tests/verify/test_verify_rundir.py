@@ -32,7 +32,7 @@ def test_missing_optional_files_read_as_empty(tmp_path: Path) -> None:
     """No timeline, samples, memory diffs or final read: empty lists and None, no error."""
     files = RunFiles(tmp_path)
     assert files.timeline() == [] and files.samples() == [] and files.memory_diffs() == []
-    assert files.final_read() is None and files.run_info() == {}
+    assert files.final_read() is None and files.run_info() is None
     assert len(read_requests(files.requests_csv(), WriteLedger())) == 0
 
 

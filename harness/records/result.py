@@ -1,0 +1,109 @@
+"""``result.json`` (docs/run-directory.md): :class:`ResultRecord`, what verify judged.
+
+The top level is typed here; the sections (``metrics``, ``slos``, ``faults``, ``writes``,
+``load``, ``memory``, ``process``, ...) are the checkers' own JSON objects, documented
+field by field in docs/run-directory.md. Stdlib only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, fields
+
+from harness.records.base import FORMAT_VERSION, RecordError, check_format, opt_bool, opt_str
+
+__all__ = ["VERDICTS", "ResultRecord"]
+
+#: An SLO's verdict and the run's: any fail -> fail, else any unknown -> unknown.
+VERDICTS = ("pass", "fail", "unknown")
+
+
+@dataclass
+class ResultRecord:
+    """The content of result.json, in the order it is written."""
+
+    scenario: str | None
+    run_id: str
+    run_status: str | None
+    error: str | None
+    expect: str
+    expect_fail: Sequence[str]
+    verdict: str
+    as_expected: bool
+    expectation_reasons: Sequence[str]
+    phases: Sequence[Mapping[str, object]]
+    metrics: Mapping[str, Mapping[str, object]]
+    metrics_by_phase: Mapping[str, Mapping[str, object]]
+    slos: Sequence[Mapping[str, object]]
+    faults: Sequence[Mapping[str, object]]
+    writes: Mapping[str, object]
+    load: Mapping[str, object]
+    memory: Mapping[str, object]
+    process: Mapping[str, object]
+    recovery_rule: Mapping[str, object]
+    seed: int | None = None
+    profile: str | None = None
+    versions: Mapping[str, object] = field(default_factory=dict)
+    host: Mapping[str, object] = field(default_factory=dict)
+    verify_seconds: float | None = None
+    format: int = FORMAT_VERSION
+    #: Keys this version does not know.
+    extra: Mapping[str, object] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, object]:
+        out: dict[str, object] = {"format": self.format}
+        for f in fields(self):
+            if f.name in ("format", "extra") or (f.name == "verify_seconds"
+                                                 and self.verify_seconds is None):
+                continue
+            out[f.name] = getattr(self, f.name)
+        out.update(self.extra)
+        return out
+
+    @classmethod
+    def from_json(cls, obj: Mapping[str, object], what: str = "result.json") -> ResultRecord:
+        """Parse result.json; sections absent from an older format read as empty."""
+        if not isinstance(obj, Mapping):
+            raise RecordError(f"{what}: expected a JSON object")
+        fmt = check_format(obj, what)
+        verdict = obj.get("verdict", "unknown")
+        if verdict not in VERDICTS:
+            raise RecordError(f"{what}: verdict must be one of {list(VERDICTS)}, got {verdict!r}")
+
+        def section(name: str) -> dict[str, object]:
+            value = obj.get(name)
+            if value is not None and not isinstance(value, dict):
+                raise RecordError(f"{what}: {name} must be an object, got {value!r}")
+            return dict(value or {})
+
+        def items(name: str) -> list[dict[str, object]]:
+            value = obj.get(name)
+            if value is not None and not isinstance(value, list):
+                raise RecordError(f"{what}: {name} must be a list, got {value!r}")
+            return [dict(v) for v in value or [] if isinstance(v, dict)]
+
+        def strings(name: str) -> list[str]:
+            value = obj.get(name)
+            return [str(v) for v in value] if isinstance(value, list) else []
+
+        seed = obj.get("seed")
+        vs = obj.get("verify_seconds")
+        known = {f.name for f in fields(cls)}
+        return cls(
+            scenario=opt_str(obj, "scenario", what), run_id=str(obj.get("run_id") or ""),
+            run_status=opt_str(obj, "run_status", what), error=opt_str(obj, "error", what),
+            expect=str(obj.get("expect") or "pass"), expect_fail=strings("expect_fail"),
+            verdict=str(verdict), as_expected=bool(opt_bool(obj, "as_expected", what)),
+            expectation_reasons=strings("expectation_reasons"), phases=items("phases"),
+            metrics={k: dict(v) for k, v in section("metrics").items() if isinstance(v, dict)},
+            metrics_by_phase={k: dict(v) for k, v in section("metrics_by_phase").items()
+                              if isinstance(v, dict)},
+            slos=items("slos"), faults=items("faults"), writes=section("writes"),
+            load=section("load"), memory=section("memory"), process=section("process"),
+            recovery_rule=section("recovery_rule"),
+            seed=seed if isinstance(seed, int) and not isinstance(seed, bool) else None,
+            profile=opt_str(obj, "profile", what), versions=section("versions"),
+            host=section("host"),
+            verify_seconds=float(vs) if isinstance(vs, int | float) else None, format=fmt,
+            extra={str(k): v for k, v in obj.items() if k not in known},
+        )
