@@ -13,30 +13,26 @@ from __future__ import annotations
 
 import html
 import math
-import tomllib
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from harness.errors import ScenarioError
+from harness.records import RecordError, RunInfo
 from harness.report.html import html_page, html_table
 from harness.report.markdown import md_table
 from harness.report.rundata import read_scrubbed
 from harness.report.scrub import Scrubber
 from harness.report.suite_runs import SuiteRun, load_suite_runs
 from harness.report.tables import Table, fmt_value
+from harness.scenario.loader import load_recorded
+from harness.slo import compare
 
 __all__ = ["SEED_ROWS", "Measured", "SeedRow", "base_scenario", "measure_row", "profile_of",
            "render_seed_metrics", "seed_table"]
 
 #: The reference app's profile when a scenario names none (ARCHITECTURE.md, "Profiles").
 DEFAULT_PROFILE = "resilient"
-
-_OPS: dict[str, Callable[[float, float], bool]] = {
-    "<": lambda v, t: v < t, "<=": lambda v, t: v <= t,
-    "==": lambda v, t: v == t, ">=": lambda v, t: v >= t,
-}
-
 
 @dataclass(frozen=True)
 class SeedRow:
@@ -96,19 +92,18 @@ def profile_of(run: SuiteRun, scrub: Scrubber) -> str:
     if run.run_dir is not None:
         run_json = run.run_dir / "run.json"
         if run_json.is_file():
-            doc = read_scrubbed(run_json, scrub)
-            if isinstance(doc, dict) and doc.get("profile"):
-                return str(doc["profile"])
+            try:
+                info = RunInfo.from_json(read_scrubbed(run_json, scrub), str(run_json))
+            except RecordError:  # a profile is only a label: look further
+                info = RunInfo()
+            if info.profile:
+                return info.profile
         toml_path = run.run_dir / "scenario.toml"
         if toml_path.is_file():
-            try:
-                doc = tomllib.loads(toml_path.read_text(encoding="utf-8"))
-            except (OSError, tomllib.TOMLDecodeError):
-                doc = {}
-            target = doc.get("target")
-            found = doc.get("profile") or (target.get("profile") if isinstance(target, dict) else None)
-            if found:
-                return str(found)
+            try:  # the scenario as run, through the loader; one that does not load names none
+                return load_recorded(toml_path).target.profile or DEFAULT_PROFILE
+            except ScenarioError:
+                pass
     return DEFAULT_PROFILE
 
 
@@ -122,7 +117,7 @@ def _metric(result: dict[str, Any] | None, name: str, phase: str) -> float | Non
 def _judge(row: SeedRow, value: float | None, source: str, text: str | None = None) -> Measured:
     if value is None:
         return Measured(None, "not measured", "", "not measured")
-    ok = _OPS[row.op](value, row.threshold)
+    ok = compare(row.op, value, row.threshold)
     shown = text if text is not None else fmt_value(row.metrics[0] if row.metrics else "", value)
     return Measured(value, "pass" if ok else "fail", source, shown)
 

@@ -11,9 +11,8 @@ import math
 from pathlib import Path
 from typing import Any
 
-from harness.errors import ScenarioError
 from harness.records import FinalReadRecord, ResultRecord, RunInfo
-from harness.scenario.durations import parse_duration
+from harness.scenario.schema import Scenario
 from harness.verify.availability import (
     RecoveryRule,
     TimeSeries,
@@ -32,12 +31,7 @@ from harness.verify.process import process_metrics
 from harness.verify.requests import RequestTable, read_requests
 from harness.verify.rundir import RunFiles
 from harness.verify.slo import Judgement, evaluate_slos
-from harness.verify.verdict import (
-    ScenarioFacts,
-    expectation,
-    overall_verdict,
-    read_scenario_facts,
-)
+from harness.verify.verdict import expectation, overall_verdict, read_scenario
 from harness.verify.windows import FaultWindow, fault_windows
 from harness.verify.writes import (
     FinalRead,
@@ -165,21 +159,13 @@ def _fault_metrics(
     return forced, bounds
 
 
-def _recovery_rule(facts: ScenarioFacts) -> RecoveryRule:
-    """``[verify] recovery_window = "5s"`` and ``recovery_min_ok = 0.99`` (or "99%")."""
-    opts = facts.verify
-    window = opts.get("recovery_window", opts.get("recovery_window_s", RecoveryRule.window_s))
-    min_ok = opts.get("recovery_min_ok", RecoveryRule.min_ok)
-    try:
-        if isinstance(min_ok, str):
-            min_ok = float(min_ok.strip().rstrip("%")) / (100 if "%" in min_ok else 1)
-        return RecoveryRule(window_s=parse_duration(window), min_ok=float(min_ok))
-    except ValueError as exc:
-        raise ScenarioError("scenario.toml", "verify.recovery_window / recovery_min_ok",
-                            str(exc)) from exc
+def _recovery_rule(scenario: Scenario) -> RecoveryRule:
+    """``[verify] recovery_window`` and ``recovery_min_ok``, as the loader resolved them."""
+    return RecoveryRule(window_s=scenario.verify.recovery_window,
+                        min_ok=scenario.verify.recovery_min_ok)
 
 
-def _memory_threshold(facts: ScenarioFacts) -> float:
+def _memory_threshold(facts: Scenario) -> float:
     return next((s.threshold for s in facts.slos
                  if s.metric == "memory_growth_mb_per_hour" and s.phase == "run"),
                 DEFAULT_MEMORY_THRESHOLD_MB_PER_HOUR)
@@ -201,7 +187,7 @@ def _writes(files: RunFiles, ledger: WriteLedger, final: FinalRead | FinalReadRe
 
 
 def _judge(
-    facts: ScenarioFacts, metrics: dict[str, dict[str, Any]], forced: dict[tuple[str, str], str],
+    facts: Scenario, metrics: dict[str, dict[str, Any]], forced: dict[tuple[str, str], str],
     bounds: dict[tuple[str, str], tuple[float, float]], ctx: dict[str, Any],
 ) -> list[Judgement]:
     memory = ctx["memory"]
@@ -219,7 +205,7 @@ def judge_run(root: Path) -> ResultRecord:
     """Every metric, every SLO verdict and the expectation: result.json's record."""
     files = RunFiles(root)
     run_info = files.run_info()
-    facts = read_scenario_facts(files.path("scenario.toml"))
+    facts = read_scenario(files.path("scenario.toml"))
     events = files.timeline()
     # first: its JSON is verify's largest transient (packed at once when it has rows)
     final = load_final_read(files.path("final_read.json"))
@@ -231,7 +217,7 @@ def judge_run(root: Path) -> ResultRecord:
     del ledger, final
     samples = files.samples()  # only now: a day of ticks is ~150 MB, never beside the keys
     series = TimeSeries.from_table(table)
-    warm_end, load_end = run_bounds(events, run_info, facts.warmup_s)
+    warm_end, load_end = run_bounds(events, run_info, facts.warmup)
     end_s = _end_of_run(files, table, load_end)
     rule = _recovery_rule(facts)
     windows = fault_windows(events, load_end)
