@@ -9,16 +9,12 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from harness.verify.catalog import METRICS
 from harness.verify.slo import Judgement
 
-__all__ = ["attach_evidence"]
+__all__ = ["EVIDENCE_BY_FAMILY", "attach_evidence"]
 
 Ctx = dict[str, Any]
-_REQUEST_METRICS = {
-    "availability", "error_rate", "requests", "throughput_rps", "connection_errors_per_minute",
-    "p50_latency_ms", "p95_latency_ms", "p99_latency_ms", "p999_latency_ms", "max_latency_ms",
-}
-
 
 def _requests(metric: str, phase: str, ctx: Ctx) -> dict[str, Any]:
     names = [p.name for p in ctx["phases"] if phase == "run" or p.kind == phase]
@@ -98,16 +94,17 @@ def _process(metric: str, phase: str, ctx: Ctx) -> dict[str, Any]:
     return {"detail": getter()} if getter else {"samples": proc.get("samples")}
 
 
+#: How the evidence of each metric family (:data:`harness.verify.catalog.FAMILIES`) is
+#: built; a test checks it covers the registry.
+EVIDENCE_BY_FAMILY: dict[str, Callable[[str, str, Ctx], dict[str, Any]]] = {
+    "requests": _requests, "faults": _faults, "memory": _memory, "process": _process,
+    "writes": _writes,
+}
+
+
 def _for(metric: str) -> Callable[[str, str, Ctx], dict[str, Any]]:
-    if metric in _REQUEST_METRICS:
-        return _requests
-    if metric.endswith("_writes"):
-        return _writes
-    if metric in ("recovery_seconds", "detect_seconds"):
-        return _faults
-    if metric in ("memory_growth_mb_per_hour", "peak_rss_mb", "memory_leak_sites"):
-        return _memory
-    return _process
+    spec = METRICS.get(metric)
+    return EVIDENCE_BY_FAMILY[spec.family] if spec is not None else _process
 
 
 def attach_evidence(judgements: list[Judgement], ctx: Ctx) -> None:

@@ -11,6 +11,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+from harness.errors import VerifyError
 from harness.records import FinalReadRecord, ResultRecord, RunInfo
 from harness.scenario.schema import Scenario
 from harness.verify.availability import (
@@ -22,7 +23,7 @@ from harness.verify.availability import (
     request_metrics,
     tally,
 )
-from harness.verify.catalog import PHASE_KINDS
+from harness.verify.catalog import FAMILIES, PHASE_KINDS
 from harness.verify.evidence import attach_evidence
 from harness.verify.load_health import load_health
 from harness.verify.memory import memory_report
@@ -40,13 +41,13 @@ from harness.verify.writes import (
     describe_keys,
     load_final_read,
     lost_worker_keys,
+    write_metrics,
 )
 
-__all__ = ["DEFAULT_MEMORY_THRESHOLD_MB_PER_HOUR", "judge_run"]
+__all__ = ["DEFAULT_MEMORY_THRESHOLD_MB_PER_HOUR", "fault_metrics", "judge_run"]
 
 #: The leak threshold when the scenario sets no memory_growth_mb_per_hour SLO.
 DEFAULT_MEMORY_THRESHOLD_MB_PER_HOUR = 50.0
-_WRITE_METRICS = ("lost", "duplicated", "unexpected", "phantom", "recovered")
 
 
 def _end_of_run(files: RunFiles, table: RequestTable, load_end: float) -> float:
@@ -129,12 +130,15 @@ def _brief(block: dict[str, Any] | None) -> dict[str, Any] | None:
     return {k: block.get(k) for k in ("requests", "availability", "errors_by_class")}
 
 
-def _fault_metrics(
-    faults: list[dict[str, Any]], metrics: dict[str, dict[str, Any]]
-) -> tuple[dict[tuple[str, str], str], dict[tuple[str, str], tuple[float, float]]]:
-    """recovery_seconds / detect_seconds (worst fault), forced failures for faults that
-    applied but never recovered or were never detected, and interval bounds: a recovery
-    interrupted by the next fault took at least until then (a lower bound, not a value)."""
+def fault_metrics(faults: list[dict[str, Any]]) -> tuple[
+    dict[str, dict[str, Any]], dict[tuple[str, str], str],
+    dict[tuple[str, str], tuple[float, float]],
+]:
+    """The ``faults`` family (:data:`harness.verify.catalog.FAMILIES`): recovery_seconds /
+    detect_seconds (worst fault) by phase kind, forced failures for faults that applied but
+    never recovered or were never detected, and interval bounds: a recovery interrupted by
+    the next fault took at least until then (a lower bound, not a value)."""
+    metrics: dict[str, dict[str, Any]] = {}
     forced: dict[tuple[str, str], str] = {}
     bounds: dict[tuple[str, str], tuple[float, float]] = {}
     removed = [f for f in faults
@@ -156,7 +160,21 @@ def _fault_metrics(
                 forced[(metric, phase)] = f"{', '.join(missing)} did not {verb}"
             if worst is not None and at_least:
                 bounds[(metric, phase)] = (max(worst, *at_least), worst)
-    return forced, bounds
+    return metrics, forced, bounds
+
+
+def _merge(computed: dict[str, dict[str, dict[str, Any]]]) -> dict[str, dict[str, Any]]:
+    """result.json's ``metrics``: each family of the registry
+    (:data:`harness.verify.catalog.FAMILIES`, in its order) by phase kind; a family the
+    registry names and verify did not compute is a bug, raised here."""
+    missing = [name for name in FAMILIES if name not in computed]
+    if missing:
+        raise VerifyError(f"metric families {missing} were not computed (harness.verify.judge)")
+    metrics: dict[str, dict[str, Any]] = {k: {} for k in PHASE_KINDS}
+    for name in FAMILIES:
+        for kind in PHASE_KINDS:
+            metrics[kind].update(computed[name].get(kind, {}))
+    return metrics
 
 
 def _recovery_rule(scenario: Scenario) -> RecoveryRule:
@@ -230,18 +248,15 @@ def judge_run(root: Path) -> ResultRecord:
     counts.latencies.clear()  # a copy of every latency, no longer needed
     faults = _fault_entries(windows, recovered_at, rec_evidence, samples, index, by_name,
                             table, series)
-    metrics: dict[str, dict[str, Any]] = {k: dict(by_kind.get(k, {})) for k in PHASE_KINDS}
-    forced, fault_bounds = _fault_metrics(faults, metrics)
+    by_fault, forced, fault_bounds = fault_metrics(faults)
     memory, mem_metrics = memory_report(samples, files.memory_diffs(), index.phases,
                                         warm_end, _memory_threshold(facts))
     process, proc_metrics = process_metrics(samples, run_info, events, index, table, series,
                                             files.path("logs"), load_end, warm_end)
     if process["startup"].get("never_ready"):
         forced[("startup_seconds", "run")] = process["startup"]["reason"]
-    for kind in PHASE_KINDS:
-        metrics[kind].update(mem_metrics.get(kind, {}))
-        metrics[kind].update(proc_metrics.get(kind, {}))
-    metrics["run"].update({f"{c}_writes": writes[c] for c in _WRITE_METRICS})
+    metrics = _merge({"requests": by_kind, "faults": by_fault, "memory": mem_metrics,
+                      "process": proc_metrics, "writes": write_metrics(writes)})
     judgements = _judge(facts, metrics, forced, fault_bounds, {
         "metrics": metrics, "phases": index.phases, "by_name": by_name, "faults": faults,
         "writes": writes, "memory": memory, "process": process,

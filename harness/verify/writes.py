@@ -49,7 +49,7 @@ from harness.records import FinalReadRecord, RecordError
 from harness.requests_file import open_requests
 
 __all__ = ["EXAMPLES", "FinalRead", "WriteLedger", "account_writes", "describe_keys",
-           "final_read_rows", "load_final_read"]
+           "final_read_rows", "load_final_read", "write_metrics"]
 
 #: How many keys of each class the evidence lists.
 EXAMPLES = 10
@@ -275,6 +275,16 @@ def _positive(rows: dict[str, int]) -> dict[str, int]:
     if rows and min(rows.values()) < 1:
         rows = {str(k): int(n) for k, n in rows.items() if int(n) >= 1}
     return rows
+
+
+#: The write classes whose counts are metrics (``<class>_writes``).
+WRITE_CLASSES = ("lost", "duplicated", "unexpected", "phantom", "recovered")
+
+
+def write_metrics(writes: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The ``writes`` family (:data:`harness.verify.catalog.FAMILIES`): each class's count
+    of :func:`account_writes` as ``<class>_writes``, for the whole run."""
+    return {"run": {f"{c}_writes": writes[c] for c in WRITE_CLASSES}}
 
 
 def _first(keys: Iterable[str], limit: int = EXAMPLES) -> list[str]:
