@@ -67,6 +67,7 @@ from harness.provision.postgres import EmbeddedPostgres
 from harness.provision.process import ChildProcess, Supervisor
 from harness.provision.proxy import RunningProxy, start_proxy
 from harness.records import RunInfo
+from harness.records.run_info import AppExit
 from harness.redact import redact, register_environ, register_secret, write_private
 from harness.requests_file import REQUESTS_GZ
 from harness.rundir import RunRecord, host_facts, new_run_dir, versions
@@ -447,9 +448,9 @@ class _Conductor:
         final_read(stack.pg.dsn, self.scenario.verify.writes_sql, self.run_dir / "final_read.json", self.t0)
 
 
-def _app_exits(app: AppTarget, t0: float) -> list[dict[str, Any]]:
-    return [{"t_s": round(e.t_monotonic - t0, 6), "returncode": e.returncode, "signal": e.signal,
-             "cause": e.cause} for e in app.exits]
+def _app_exits(app: AppTarget, t0: float) -> list[dict[str, object]]:
+    return [AppExit(round(e.t_monotonic - t0, 6), e.returncode, e.signal, e.cause).to_json()
+            for e in app.exits]
 
 
 def _judge(run_dir: Path, secrets_: tuple[str, ...]) -> tuple[dict[str, Any] | None, int]:

@@ -21,11 +21,32 @@ from harness.records.base import (
     opt_str,
 )
 
-__all__ = ["RUN_STATUSES", "RunInfo"]
+__all__ = ["RUN_STATUSES", "AppExit", "RunInfo"]
 
 #: ``running`` while the conductor works; then complete, incomplete (stopped) or failed.
 RUN_STATUSES = ("running", "complete", "incomplete", "failed")
 _OBJECTS = ("versions", "host", "app", "postgres", "proxy", "observer", "load", "aborted")
+
+
+@dataclass(frozen=True)
+class AppExit:
+    """One exit of the app the harness started (run.json ``app.exits``)."""
+
+    t_s: float | None
+    returncode: int | None = None
+    #: The signal that ended it (``"SIGTERM"``, ...), else None.
+    signal: str | None = None
+    #: What stopped it: a fault action (``app.term``), ``teardown``, ``restart``, ...
+    cause: str | None = None
+
+    def to_json(self) -> dict[str, object]:
+        return {"t_s": self.t_s, "returncode": self.returncode, "signal": self.signal,
+                "cause": self.cause}
+
+    @classmethod
+    def from_json(cls, obj: Mapping[str, object], what: str = "run.json app.exits") -> AppExit:
+        return cls(opt_float(obj, "t_s", what), opt_int(obj, "returncode", what),
+                   opt_str(obj, "signal", what), opt_str(obj, "cause", what))
 
 
 @dataclass
@@ -60,11 +81,13 @@ class RunInfo:
     #: Fields this version does not know (a newer writer's additions of the same format).
     extra: dict[str, object] = field(default_factory=dict)
 
-    @property
-    def app_exits(self) -> list[dict[str, object]]:
-        """``app.exits``: each exit of the app the harness started."""
+    def app_exits(self) -> list[AppExit]:
+        """``app.exits``: each exit of the app the harness started (a malformed entry
+        raises RecordError)."""
         exits = self.app.get("exits")
-        return [dict(e) for e in exits if isinstance(e, dict)] if isinstance(exits, list) else []
+        if not isinstance(exits, list):
+            return []
+        return [AppExit.from_json(e) for e in exits if isinstance(e, dict)]
 
     def to_json(self) -> dict[str, object]:
         out: dict[str, object] = {}

@@ -17,11 +17,13 @@ from __future__ import annotations
 import bisect
 from array import array
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from harness.records import Sample
 from harness.verify.latency import latency_metrics
 from harness.verify.phases import PhaseIndex
 from harness.verify.requests import RequestTable
@@ -146,7 +148,7 @@ def baseline_min_ok(
 
 
 def detect_time(
-    window: FaultWindow, samples: list[dict[str, Any]], until_s: float,
+    window: FaultWindow, samples: Sequence[Sample], until_s: float,
     table: RequestTable | None = None, series: TimeSeries | None = None,
 ) -> tuple[float | None, dict[str, Any]]:
     """Seconds from the fault's application to the service showing it knows.
@@ -158,15 +160,15 @@ def detect_time(
     its answers: the end of the first failed request that started after the fault.
     """
     found: list[tuple[float, dict[str, Any]]] = []
-    probed = any(s.get("ready") is not None or s.get("breaker") is not None for s in samples)
+    probed = any(s.ready is not None or s.breaker is not None for s in samples)
     for s in samples:
-        t = float(s["t_s"])
+        t = s.t_s
         if t < window.applied_s:
             continue
         if t > until_s:
             break
-        if s.get("ready") is False or s.get("breaker") == "open":
-            how = "breaker open" if s.get("breaker") == "open" else "readiness 503"
+        if s.ready is False or s.breaker == "open":
+            how = "breaker open" if s.breaker == "open" else "readiness 503"
             found.append((t, {"sample_t_s": t, "signal": how}))
             break
     if table is not None and series is not None:

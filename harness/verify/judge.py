@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import VerifyError
-from harness.records import FinalReadRecord, ResultRecord, RunInfo
+from harness.records import FinalReadRecord, ResultRecord, RunInfo, Sample
 from harness.scenario.schema import Scenario
 from harness.verify.availability import (
     RecoveryRule,
@@ -55,7 +55,7 @@ def _end_of_run(files: RunFiles, table: RequestTable, load_end: float) -> float:
     if math.isfinite(load_end):
         return load_end
     last = [e.t_s for e in files.timeline()]
-    last += [float(s["t_s"]) for s in files.samples()[-1:]]
+    last += [s.t_s for s in files.samples()[-1:]]
     last += [max(table.t_s)] if len(table) else []
     return max(last, default=0.0)
 
@@ -96,7 +96,7 @@ def _recoveries(
 
 def _fault_entries(
     windows: list[FaultWindow], recovered_at: dict[int, float | None],
-    rec_evidence: list[dict[str, Any]], samples: list[dict[str, Any]],
+    rec_evidence: list[dict[str, Any]], samples: list[Sample],
     index: PhaseIndex, by_name: dict[str, dict[str, Any]], table: RequestTable,
     series: TimeSeries,
 ) -> list[dict[str, Any]]:

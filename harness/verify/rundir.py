@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 from harness.errors import HarnessError, VerifyError
 from harness.faults.catalog import effect_of
-from harness.records import FinalReadRecord, RecordError, RunInfo, TimelineEvent
+from harness.records import FinalReadRecord, RecordError, RunInfo, Sample, TimelineEvent
 from harness.requests_file import requests_path
 
 __all__ = ["RunFiles", "TimelineEvent", "iter_jsonl", "read_json", "read_timeline", "with_effect"]
@@ -24,7 +24,7 @@ __all__ = ["RunFiles", "TimelineEvent", "iter_jsonl", "read_json", "read_timelin
 R = TypeVar("R")
 
 
-def _record(parse: Callable[[Any, str], R], obj: object, path: Path) -> R:
+def _record(parse: Callable[[Any, str], R], obj: object, path: Path | str) -> R:
     """``obj`` (a file's JSON) parsed into its record; a malformed one is a VerifyError."""
     try:
         return parse(obj, str(path))
@@ -120,16 +120,20 @@ class RunFiles:
             self._cache["timeline"] = read_timeline(p) if p.exists() else []
         return list(self._cache["timeline"])
 
-    def samples(self) -> list[dict[str, Any]]:
-        """samples.jsonl in time order; rows without a numeric t_s are dropped."""
+    def samples(self) -> list[Sample]:
+        """samples.jsonl in time order, without the raw stats bodies (for the report; verify
+        never reads them); rows without a numeric t_s are dropped, other malformed fields
+        raise VerifyError naming the line."""
         if "samples" not in self._cache:
             p = self.path("samples.jsonl")
-            rows = []
-            for _, sample in iter_jsonl(p) if p.exists() else ():
-                if isinstance(sample.get("t_s"), int | float):
-                    sample.pop("app_stats", None)  # raw bodies for the report; verify never reads them
-                    rows.append(sample)
-            rows.sort(key=lambda s: float(s["t_s"]))
+            rows: list[Sample] = []
+            for number, obj in iter_jsonl(p) if p.exists() else ():
+                t = obj.get("t_s")
+                if isinstance(t, bool) or not isinstance(t, int | float):
+                    continue
+                obj["app_stats"] = None
+                rows.append(_record(Sample.from_json, obj, f"{p}:{number}"))
+            rows.sort(key=lambda s: s.t_s)
             self._cache["samples"] = rows
         return list(self._cache["samples"])
 

@@ -21,7 +21,7 @@ def test_a_torn_last_line_is_skipped_and_a_bad_middle_line_names_file_and_line(
     (tmp_path / "samples.jsonl").write_text(
         '{"t_s": 1.0, "app_stats": {"big": 1}}\n{"t_s": 2.0}\n{"t_s": 3.')
     samples = RunFiles(tmp_path).samples()
-    assert [s["t_s"] for s in samples] == [1.0, 2.0] and "app_stats" not in samples[0]
+    assert [s.t_s for s in samples] == [1.0, 2.0] and samples[0].app_stats is None
     (tmp_path / "timeline.jsonl").write_text('{"event": "run_start", "t_s": 0}\n{oops\n'
                                              '{"event": "run_end", "t_s": 9}\n')
     with pytest.raises(VerifyError, match=r"timeline\.jsonl:2"):
