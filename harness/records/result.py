@@ -29,7 +29,8 @@ class ResultRecord:
     expect: str
     expect_fail: Sequence[str]
     verdict: str
-    as_expected: bool
+    #: None when the expectation was not judged (a result.json without it)
+    as_expected: bool | None
     expectation_reasons: Sequence[str]
     phases: Sequence[Mapping[str, object]]
     metrics: Mapping[str, Mapping[str, object]]
@@ -49,6 +50,10 @@ class ResultRecord:
     format: int = FORMAT_VERSION
     #: Keys this version does not know.
     extra: Mapping[str, object] = field(default_factory=dict)
+
+    def metric(self, name: str, phase: str) -> object:
+        """``metrics[phase][name]`` as verify wrote it (None when absent: not measured)."""
+        return self.metrics.get(phase, {}).get(name)
 
     def to_json(self) -> dict[str, object]:
         out: dict[str, object] = {"format": self.format}
@@ -93,7 +98,7 @@ class ResultRecord:
             scenario=opt_str(obj, "scenario", what), run_id=str(obj.get("run_id") or ""),
             run_status=opt_str(obj, "run_status", what), error=opt_str(obj, "error", what),
             expect=str(obj.get("expect") or "pass"), expect_fail=strings("expect_fail"),
-            verdict=str(verdict), as_expected=bool(opt_bool(obj, "as_expected", what)),
+            verdict=str(verdict), as_expected=opt_bool(obj, "as_expected", what),
             expectation_reasons=strings("expectation_reasons"), phases=items("phases"),
             metrics={k: dict(v) for k, v in section("metrics").items() if isinstance(v, dict)},
             metrics_by_phase={k: dict(v) for k, v in section("metrics_by_phase").items()

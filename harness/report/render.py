@@ -47,9 +47,8 @@ def render_run(run_dir: Path, secrets: tuple[str, ...] = ()) -> list[Path]:
     scrubber = Scrubber(secrets)
     data = load_run(run_dir, scrubber)
     req, samples = load_series(run_dir)
-    memory = (data.result or {}).get("memory")
     plots = render_plots(run_dir / "plots", req, samples, data.windows, data.end_s,
-                         memory if isinstance(memory, dict) else {}, _warmup_s(data),
+                         dict(data.result.memory) if data.result else {}, _warmup_s(data),
                          data.memory_diffs)
     if req is None:
         data.missing.append("requests.csv")

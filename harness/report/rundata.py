@@ -37,7 +37,7 @@ class RunData:
     run_dir: Path
     scenario: str
     run: RunInfo
-    result: dict[str, Any] | None
+    result: ResultRecord | None
     timeline: list[TimelineEvent]
     windows: list[FaultWindow]
     memory_diffs: list[dict[str, Any]]  # t_s and totals of each memory/diff-*.json
@@ -47,8 +47,8 @@ class RunData:
     @property
     def run_id(self) -> str:
         """The run's id from run.json/result.json, else the directory's name."""
-        res = self.result or {}
-        return str(self.run.run_id or res.get("run_id") or self.run_dir.name)
+        return str(self.run.run_id or (self.result.run_id if self.result else "")
+                   or self.run_dir.name)
 
     @property
     def end_s(self) -> float | None:
@@ -123,16 +123,18 @@ def timeline_windows(events: list[TimelineEvent]) -> list[FaultWindow]:
     return sorted(fault_windows(events), key=lambda w: (w.applied_s, w.fault))
 
 
-def _windows_from_result(result: dict[str, Any] | None) -> list[FaultWindow]:
+def _windows_from_result(result: ResultRecord | None) -> list[FaultWindow]:
     """Fault windows from result.json when the timeline is missing."""
     out: list[FaultWindow] = []
-    for item in (result or {}).get("faults") or []:
-        if isinstance(item, dict) and isinstance(item.get("applied_s"), int | float):
-            removed = item.get("removed_s")
+    for item in result.faults if result else ():
+        applied = item.get("applied_s")
+        if isinstance(applied, int | float):
+            removed, fault, repeat = item.get("removed_s"), item.get("fault"), item.get("repeat")
             out.append(FaultWindow(
-                fault=int(item.get("fault", -1)), repeat=item.get("repeat"),
+                fault=fault if isinstance(fault, int) else -1,
+                repeat=repeat if isinstance(repeat, int) else None,
                 action=str(item.get("action", "?")), params={},
-                applied_s=float(item["applied_s"]),
+                applied_s=float(applied),
                 removed_s=float(removed) if isinstance(removed, int | float) else None,
                 ok=True, error=None))
     counts = Counter(w.fault for w in out)
@@ -157,9 +159,8 @@ def load_run(run_dir: Path, scrubber: Scrubber | None = None) -> RunData:
         return read_scrubbed(path, scrubber)
 
     run = _parse(RunInfo.from_json, optional("run.json"), run_dir / "run.json") or RunInfo()
-    result = optional("result.json")
-    if result is not None:  # a result of a newer format is refused, with the reason
-        _parse(ResultRecord.from_json, result, run_dir / "result.json")
+    # a result of a newer format is refused, with the reason
+    result = _parse(ResultRecord.from_json, optional("result.json"), run_dir / "result.json")
     timeline_path = run_dir / "timeline.jsonl"
     timeline = read_timeline_events(timeline_path, scrubber) if timeline_path.is_file() else []
     if not timeline_path.is_file():
@@ -168,7 +169,7 @@ def load_run(run_dir: Path, scrubber: Scrubber | None = None) -> RunData:
     # thousands of diffs, so their top-N lists and tracebacks are not kept in memory.
     diffs = [_diff_totals(read_scrubbed(p, scrubber))
              for p in sorted((run_dir / "memory").glob("diff-*.json"))]
-    scenario = str(run.scenario or (result or {}).get("scenario") or run_dir.name)
+    scenario = str(run.scenario or (result.scenario if result else None) or run_dir.name)
     data = RunData(
         run_dir=run_dir, scenario=scenario, run=run, result=result, timeline=timeline,
         windows=[], memory_diffs=[d for d in diffs if isinstance(d, dict)],

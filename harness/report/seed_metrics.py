@@ -15,10 +15,9 @@ import html
 import math
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
 
 from harness.errors import ScenarioError
-from harness.records import RecordError, RunInfo
+from harness.records import RecordError, ResultRecord, RunInfo
 from harness.report.html import html_page, html_table
 from harness.report.markdown import md_table
 from harness.report.rundata import read_scrubbed
@@ -87,8 +86,8 @@ def profile_of(run: SuiteRun, scrub: Scrubber) -> str:
     reference app's default, ``resilient`` (a run that never started records none)."""
     if run.entry.get("profile"):
         return str(run.entry["profile"])
-    if (run.result or {}).get("profile"):
-        return str((run.result or {})["profile"])
+    if run.result is not None and run.result.profile:
+        return run.result.profile
     if run.run_dir is not None:
         run_json = run.run_dir / "run.json"
         if run_json.is_file():
@@ -107,10 +106,8 @@ def profile_of(run: SuiteRun, scrub: Scrubber) -> str:
     return DEFAULT_PROFILE
 
 
-def _metric(result: dict[str, Any] | None, name: str, phase: str) -> float | None:
-    metrics = (result or {}).get("metrics")
-    values = metrics.get(phase) if isinstance(metrics, dict) else None
-    value = values.get(name) if isinstance(values, dict) else None
+def _metric(result: ResultRecord | None, name: str, phase: str) -> float | None:
+    value = result.metric(name, phase) if result else None
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
@@ -133,8 +130,8 @@ def base_scenario(name: str) -> str:
 def _never_recovered(runs: list[SuiteRun]) -> str | None:
     """The first scenario with an applied fault the service never recovered from."""
     for run in runs:
-        for fault in (run.result or {}).get("faults") or []:
-            if isinstance(fault, dict) and fault.get("ok", True) and fault.get("recovered") is False:
+        for fault in run.result.faults if run.result else ():
+            if fault.get("ok", True) and fault.get("recovered") is False:
                 return run.scenario
     return None
 

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from harness.records import TimelineEvent
+from harness.records import ResultRecord, TimelineEvent
 from harness.report.plots import diff_totals, plot_memory, shade_faults
 from harness.report.rundata import timeline_windows
 from harness.report.scrub import MASK, Scrubber
@@ -165,10 +165,10 @@ def test_memory_words_say_when_unjudged() -> None:
     """A leak flagged by verify reads as such, with a note when no SLO of the scenario
     judges memory (so a short run's noisy slope is not mistaken for a failed verdict)."""
     leak = {"memory": {"leak": True}, "slos": []}
-    assert memory_words(leak) == "LEAK (no SLO of this scenario judges it)"
+    assert memory_words(ResultRecord.from_json(leak)) == "LEAK (no SLO of this scenario judges it)"
     judged = {**leak, "slos": [{"name": "memory_growth_mb_per_hour", "phase": "run"}]}
-    assert memory_words(judged) == "LEAK"
-    assert memory_words({"memory": {"leak": None}}) == "unknown"
+    assert memory_words(ResultRecord.from_json(judged)) == "LEAK"
+    assert memory_words(ResultRecord.from_json({"memory": {"leak": None}})) == "unknown"
     assert memory_words(None) == "unknown"
 
 
