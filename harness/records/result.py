@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, fields
 
 from harness.records.base import FORMAT_VERSION, RecordError, check_format, opt_bool, opt_str
 
-__all__ = ["VERDICTS", "ResultRecord"]
+__all__ = ["VERDICTS", "FaultOutcome", "ResultRecord"]
 
 #: An SLO's verdict and the run's: any fail -> fail, else any unknown -> unknown.
 VERDICTS = ("pass", "fail", "unknown")
@@ -36,7 +36,7 @@ class ResultRecord:
     metrics: Mapping[str, Mapping[str, object]]
     metrics_by_phase: Mapping[str, Mapping[str, object]]
     slos: Sequence[Mapping[str, object]]
-    faults: Sequence[Mapping[str, object]]
+    faults: Sequence[FaultOutcome]
     writes: Mapping[str, object]
     load: Mapping[str, object]
     memory: Mapping[str, object]
@@ -62,6 +62,7 @@ class ResultRecord:
                                                  and self.verify_seconds is None):
                 continue
             out[f.name] = getattr(self, f.name)
+        out["faults"] = [f.to_json() for f in self.faults]
         out.update(self.extra)
         return out
 
@@ -103,7 +104,8 @@ class ResultRecord:
             metrics={k: dict(v) for k, v in section("metrics").items() if isinstance(v, dict)},
             metrics_by_phase={k: dict(v) for k, v in section("metrics_by_phase").items()
                               if isinstance(v, dict)},
-            slos=items("slos"), faults=items("faults"), writes=section("writes"),
+            slos=items("slos"), faults=[FaultOutcome.from_json(f) for f in items("faults")],
+            writes=section("writes"),
             load=section("load"), memory=section("memory"), process=section("process"),
             recovery_rule=section("recovery_rule"),
             seed=seed if isinstance(seed, int) and not isinstance(seed, bool) else None,
@@ -111,4 +113,74 @@ class ResultRecord:
             host=section("host"),
             verify_seconds=float(vs) if isinstance(vs, int | float) else None, format=fmt,
             extra={str(k): v for k, v in obj.items() if k not in known},
+        )
+
+
+@dataclass
+class FaultOutcome:
+    """One application of a fault as verify judged it (an entry of result.json ``faults``):
+    its window, when its recovery counted from and ended, and when it was detected. The
+    evidence objects and the ``during``/``after`` request figures are the checkers' own.
+    Fields missing from an older result.json read as unknown (None)."""
+
+    fault: int
+    repeat: int | None
+    name: str
+    action: str
+    params: Mapping[str, object]
+    ok: bool
+    error: str | None
+    applied_s: float | None
+    removed_s: float | None
+    rolled_back: bool
+    recovery_from: str | None
+    recovery_from_s: float | None
+    recovered_s: float | None
+    recovery_s: float | None
+    #: None when an older result.json does not say
+    recovered: bool | None
+    recovery_evidence: Mapping[str, object]
+    detect_s: float | None
+    detected: bool | None
+    detect_evidence: Mapping[str, object]
+    during: Mapping[str, object] | None = None
+    after: Mapping[str, object] | None = None
+
+    @property
+    def at_least_s(self) -> float | None:
+        """A recovery cut short by the next fault took at least this long (not a value)."""
+        value = self.recovery_evidence.get("at_least_s")
+        return float(value) if isinstance(value, int | float) and not isinstance(value, bool) \
+            else None
+
+    def to_json(self) -> dict[str, object]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    @classmethod
+    def from_json(cls, obj: Mapping[str, object], what: str = "result.json faults") -> FaultOutcome:
+        def number(key: str) -> float | None:
+            value = obj.get(key)
+            return float(value) if isinstance(value, int | float) and not isinstance(value, bool) \
+                else None
+
+        def section(key: str) -> dict[str, object]:
+            value = obj.get(key)
+            return dict(value) if isinstance(value, dict) else {}
+
+        fault, repeat = obj.get("fault"), obj.get("repeat")
+        during, after = obj.get("during"), obj.get("after")
+        return cls(
+            fault=fault if isinstance(fault, int) and not isinstance(fault, bool) else -1,
+            repeat=repeat if isinstance(repeat, int) and not isinstance(repeat, bool) else None,
+            name=str(obj.get("name") or ""), action=str(obj.get("action") or ""),
+            params=section("params"), ok=obj.get("ok", True) is not False,
+            error=opt_str(obj, "error", what), applied_s=number("applied_s"),
+            removed_s=number("removed_s"), rolled_back=bool(obj.get("rolled_back")),
+            recovery_from=opt_str(obj, "recovery_from", what),
+            recovery_from_s=number("recovery_from_s"), recovered_s=number("recovered_s"),
+            recovery_s=number("recovery_s"), recovered=opt_bool(obj, "recovered", what),
+            recovery_evidence=section("recovery_evidence"), detect_s=number("detect_s"),
+            detected=opt_bool(obj, "detected", what), detect_evidence=section("detect_evidence"),
+            during=dict(during) if isinstance(during, dict) else None,
+            after=dict(after) if isinstance(after, dict) else None,
         )

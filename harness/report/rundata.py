@@ -127,16 +127,10 @@ def _windows_from_result(result: ResultRecord | None) -> list[FaultWindow]:
     """Fault windows from result.json when the timeline is missing."""
     out: list[FaultWindow] = []
     for item in result.faults if result else ():
-        applied = item.get("applied_s")
-        if isinstance(applied, int | float):
-            removed, fault, repeat = item.get("removed_s"), item.get("fault"), item.get("repeat")
+        if item.applied_s is not None:
             out.append(FaultWindow(
-                fault=fault if isinstance(fault, int) else -1,
-                repeat=repeat if isinstance(repeat, int) else None,
-                action=str(item.get("action", "?")), params={},
-                applied_s=float(applied),
-                removed_s=float(removed) if isinstance(removed, int | float) else None,
-                ok=True, error=None))
+                fault=item.fault, repeat=item.repeat, action=item.action or "?", params={},
+                applied_s=item.applied_s, removed_s=item.removed_s, ok=True, error=None))
     counts = Counter(w.fault for w in out)
     for w in out:
         w.repeated = counts[w.fault] > 1

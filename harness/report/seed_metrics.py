@@ -131,7 +131,7 @@ def _never_recovered(runs: list[SuiteRun]) -> str | None:
     """The first scenario with an applied fault the service never recovered from."""
     for run in runs:
         for fault in run.result.faults if run.result else ():
-            if fault.get("ok", True) and fault.get("recovered") is False:
+            if fault.ok and fault.recovered is False:
                 return run.scenario
     return None
 

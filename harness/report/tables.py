@@ -166,26 +166,21 @@ def verdict_table(result: ResultRecord | None) -> Table:
     return table
 
 
-def _fault_key(f: Mapping[str, object]) -> tuple[int, object]:
-    index = f.get("fault")
-    return (index if isinstance(index, int) else -1), f.get("repeat")
-
-
 def fault_table(result: ResultRecord | None, windows: Sequence[FaultWindow],
                 end_s: float | None = None) -> Table:
     """Each fault: action, window, recovery and detection times, whether it applied. A
     window never removed ends at ``end_s`` (the run's end), else "never"."""
     table = Table("Faults", ["#", "action", "applied (s)", "removed (s)", "recovery",
                              "detect", "applied ok"])
-    measured = {_fault_key(f): f for f in (result.faults if result else ())}
+    measured = {(f.fault, f.repeat): f for f in (result.faults if result else ())}
     for win in windows:
-        meas = measured.get((win.fault, win.repeat), {})
+        meas = measured.get((win.fault, win.repeat))
         ok = "yes" if win.ok else f"no: {win.error or 'failed'}"
         removed = win.removed_s if win.removed_s is not None else end_s
         table.add([win.label.split(" ", 1)[0], win.action, fmt_number(win.applied_s),
                    fmt_number(removed) if removed is not None else "never",
-                   fmt_value("recovery_seconds", meas.get("recovery_s")),
-                   fmt_value("detect_seconds", meas.get("detect_s")), ok],
+                   fmt_value("recovery_seconds", meas.recovery_s if meas else None),
+                   fmt_value("detect_seconds", meas.detect_s if meas else None), ok],
                   "" if win.ok else "fail")
     if not table.rows:
         table.note = "No faults were applied in this run."

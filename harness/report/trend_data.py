@@ -39,6 +39,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from harness.records import ResultRecord, RunInfo
+from harness.records.result import FaultOutcome
 from harness.report.trend_rules import Night
 
 __all__ = ["PLOTS_DIR", "Collected", "Skipped", "collect", "read_night"]
@@ -113,23 +114,22 @@ def _started(run: RunInfo, run_dir: Path) -> datetime:
                      "start with a YYYYmmddTHHMMSSZ time")
 
 
-def _recovery(metrics: Metrics, faults: Sequence[Mapping[str, object]]) -> float | None:
-    if any(f.get("recovered") is False and f.get("ok", True) and not f.get("rolled_back")
-           for f in faults):
+def _recovery(metrics: Metrics, faults: Sequence[FaultOutcome]) -> float | None:
+    if any(f.recovered is False and f.ok and not f.rolled_back for f in faults):
         return math.inf
     value = _num(metrics.get("run", {}).get("recovery_seconds"))
     if value is not None:
         return value
-    each = [v for v in (_num(f.get("recovery_s")) for f in faults) if v is not None]
+    each = [v for v in (_num(f.recovery_s) for f in faults) if v is not None]
     return max(each) if each else None
 
 
-def _detect(metrics: Metrics, faults: Sequence[Mapping[str, object]]) -> float | None:
+def _detect(metrics: Metrics, faults: Sequence[FaultOutcome]) -> float | None:
     for phase in ("run", "fault"):
         value = _num(metrics.get(phase, {}).get("detect_seconds"))
         if value is not None:
             return value
-    each = [v for v in (_num(f.get("detect_s")) for f in faults) if v is not None]
+    each = [v for v in (_num(f.detect_s) for f in faults) if v is not None]
     return max(each) if each else None
 
 

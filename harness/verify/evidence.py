@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from harness.records.result import FaultOutcome
 from harness.verify.catalog import METRICS
 from harness.verify.slo import Judgement
 
@@ -58,10 +59,11 @@ def _writes(metric: str, phase: str, ctx: Ctx) -> dict[str, Any]:
 def _faults(metric: str, phase: str, ctx: Ctx) -> dict[str, Any]:
     key, ev = ("recovery_s", "recovery_evidence") if metric == "recovery_seconds" \
         else ("detect_s", "detect_evidence")
-    return {"faults": [{"fault": f["name"], "action": f["action"], key: f[key],
-                        "applied_s": f["applied_s"], "removed_s": f["removed_s"],
-                        **({"recovery_from": f["recovery_from"]} if key == "recovery_s" else {}),
-                        "evidence": f[ev]} for f in ctx["faults"]][:20]}
+    faults: list[FaultOutcome] = ctx["faults"]
+    return {"faults": [{"fault": f.name, "action": f.action, key: getattr(f, key),
+                        "applied_s": f.applied_s, "removed_s": f.removed_s,
+                        **({"recovery_from": f.recovery_from} if key == "recovery_s" else {}),
+                        "evidence": getattr(f, ev)} for f in faults][:20]}
 
 
 def _memory(metric: str, phase: str, ctx: Ctx) -> dict[str, Any]:

@@ -8,11 +8,13 @@ into compact columns) and split into phases afterwards.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from harness.errors import VerifyError
 from harness.records import FinalReadRecord, ResultRecord, RunInfo, Sample
+from harness.records.result import FaultOutcome
 from harness.scenario.schema import Scenario
 from harness.verify.availability import (
     RecoveryRule,
@@ -99,8 +101,8 @@ def _fault_entries(
     rec_evidence: list[dict[str, Any]], samples: list[Sample],
     index: PhaseIndex, by_name: dict[str, dict[str, Any]], table: RequestTable,
     series: TimeSeries,
-) -> list[dict[str, Any]]:
-    entries: list[dict[str, Any]] = []
+) -> list[FaultOutcome]:
+    entries: list[FaultOutcome] = []
     for pos, w in enumerate(windows):
         rec_name = "recovery-" + w.name.removeprefix("fault-")
         rec_phase = next((p for p in index.phases if p.name == rec_name), None)
@@ -109,28 +111,28 @@ def _fault_entries(
                               else (None, {}))
         point = recovered_at.get(pos)
         start = w.recovery_from_s
-        entries.append({
-            "fault": w.fault, "repeat": w.repeat, "name": w.name, "action": w.action,
-            "params": w.params, "ok": w.ok, "error": w.error,
-            "applied_s": w.applied_s, "removed_s": w.removed_s, "rolled_back": w.rolled_back,
-            "recovery_from": w.recovery_from if start is not None else None,
-            "recovery_from_s": start, "recovered_s": point,
-            "recovery_s": point - start if point is not None and start is not None else None,
-            "recovered": point is not None, "recovery_evidence": rec_evidence[pos],
-            "detect_s": detect, "detected": detect is not None, "detect_evidence": detect_ev,
-            "during": _brief(by_name.get(w.name)),
-            "after": _brief(by_name.get(rec_phase.name)) if rec_phase else None,
-        })
+        entries.append(FaultOutcome(
+            fault=w.fault, repeat=w.repeat, name=w.name, action=w.action, params=w.params,
+            ok=w.ok, error=w.error, applied_s=w.applied_s, removed_s=w.removed_s,
+            rolled_back=w.rolled_back,
+            recovery_from=w.recovery_from if start is not None else None,
+            recovery_from_s=start, recovered_s=point,
+            recovery_s=point - start if point is not None and start is not None else None,
+            recovered=point is not None, recovery_evidence=rec_evidence[pos],
+            detect_s=detect, detected=detect is not None, detect_evidence=detect_ev,
+            during=_brief(by_name.get(w.name)),
+            after=_brief(by_name.get(rec_phase.name)) if rec_phase else None,
+        ))
     return entries
 
 
-def _brief(block: dict[str, Any] | None) -> dict[str, Any] | None:
+def _brief(block: dict[str, Any] | None) -> dict[str, object] | None:
     if block is None:
         return None
     return {k: block.get(k) for k in ("requests", "availability", "errors_by_class")}
 
 
-def fault_metrics(faults: list[dict[str, Any]]) -> tuple[
+def fault_metrics(faults: Sequence[FaultOutcome]) -> tuple[
     dict[str, dict[str, Any]], dict[tuple[str, str], str],
     dict[tuple[str, str], tuple[float, float]],
 ]:
@@ -141,19 +143,18 @@ def fault_metrics(faults: list[dict[str, Any]]) -> tuple[
     metrics: dict[str, dict[str, Any]] = {}
     forced: dict[tuple[str, str], str] = {}
     bounds: dict[tuple[str, str], tuple[float, float]] = {}
-    removed = [f for f in faults
-               if f["ok"] and f["removed_s"] is not None and not f["rolled_back"]]
-    applied = [f for f in faults if f["ok"]]
-    for metric, key, flag, phases, verb, judged in (
-        ("recovery_seconds", "recovery_s", "recovered", ("recovery", "run"), "recover", removed),
-        ("detect_seconds", "detect_s", "detected", ("fault", "run"), "get detected", applied),
+    removed = [f for f in faults if f.ok and f.removed_s is not None and not f.rolled_back]
+    applied = [f for f in faults if f.ok]
+    recovery = [(f.recovery_s, f.recovered, f.at_least_s, f.name) for f in removed]
+    detection = [(f.detect_s, f.detected, None, f.name) for f in applied]
+    for metric, judged, phases, verb in (
+        ("recovery_seconds", recovery, ("recovery", "run"), "recover"),
+        ("detect_seconds", detection, ("fault", "run"), "get detected"),
     ):
-        values = [f[key] for f in judged if f[key] is not None]
+        values = [value for value, _, _, _ in judged if value is not None]
         worst = max(values) if values else None
-        at_least = [f["recovery_evidence"]["at_least_s"] for f in judged
-                    if key == "recovery_s" and "at_least_s" in f["recovery_evidence"]]
-        missing = [f["name"] for f in judged if not f[flag]
-                   and not (key == "recovery_s" and "at_least_s" in f["recovery_evidence"])]
+        at_least = [bound for _, _, bound, _ in judged if bound is not None]
+        missing = [name for _, done, bound, name in judged if not done and bound is None]
         for phase in phases:
             metrics.setdefault(phase, {})[metric] = worst
             if missing:
