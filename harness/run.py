@@ -180,7 +180,7 @@ def _provision(scenario: Scenario, sup: Supervisor, held: _Held) -> _Stack:
     created = create_fresh_proxy(proxy.client, "postgres", listen=scenario.postgres.listen,
                                  upstream=_pg_hostport(pg.dsn), replace=replace,
                                  created=held.proxy_names)
-    app_dsn = _proxied_dsn(pg.dsn, created["listen"])
+    app_dsn = _proxied_dsn(pg.dsn, str(created["listen"]))
     deps = start_dependencies(scenario.dependencies, sup, proxy.client, replace=replace,
                               created=held.proxy_names)
     addresses = {"postgres": str(created["listen"]), **{d.name: d.listen for d in deps}}

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 from harness.records.timeline import TimelineEvent
 
@@ -40,9 +40,9 @@ class WorkerRelay:
         self.path = Path(requests_dir) / WORKERS_FILE
         self.log = log
         self._offset = 0
-        self.joined: dict[int, dict[str, Any]] = {}
-        self.done: dict[int, dict[str, Any]] = {}
-        self.lost: dict[int, dict[str, Any]] = {}
+        self.joined: dict[int, dict[str, object]] = {}
+        self.done: dict[int, dict[str, object]] = {}
+        self.lost: dict[int, dict[str, object]] = {}
 
     def poll(self) -> WorkerRelay:
         """Relay the lines written since the last poll (a torn last line waits)."""
@@ -70,7 +70,7 @@ class WorkerRelay:
                 extra={k: v for k, v in line.items() if k != "t_s"}))
         return self
 
-    def summary(self) -> list[dict[str, Any]]:
+    def summary(self) -> list[dict[str, object]]:
         """One entry per worker that joined: its host and what came of it, for run.json."""
         out = []
         for index, joined in sorted(self.joined.items()):

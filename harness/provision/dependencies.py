@@ -13,7 +13,6 @@ import os
 import signal
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from harness.errors import ProvisionError
 from harness.faults.network import ProxyApiError, ProxyClient
@@ -83,7 +82,7 @@ def start_dependencies(specs: tuple[DependencySpec, ...], sup: Supervisor,
 
 
 def create_fresh_proxy(proxy: ProxyClient, name: str, *, listen: str, upstream: str,
-                       replace: bool, created: list[str] | None = None) -> dict[str, Any]:
+                       replace: bool, created: list[str] | None = None) -> dict[str, object]:
     """Create the proxy ``name`` (after deleting one left by an earlier run, with ``replace``)
     and note its name in ``created``."""
     if replace:

@@ -40,7 +40,7 @@ class RunData:
     result: ResultRecord | None
     timeline: list[TimelineEvent]
     windows: list[FaultWindow]
-    memory_diffs: list[dict[str, Any]]  # t_s and totals of each memory/diff-*.json
+    memory_diffs: list[dict[str, object]]  # t_s and totals of each memory/diff-*.json
     scrubber: Scrubber
     missing: list[str]
 
@@ -77,8 +77,8 @@ def read_scrubbed(path: Path, scrubber: Scrubber) -> Any:
     return scrubber.obj(read_json(path, ReportError))
 
 
-def _read_jsonl(path: Path, scrubber: Scrubber) -> list[dict[str, Any]]:
-    events: list[dict[str, Any]] = []
+def _read_jsonl(path: Path, scrubber: Scrubber) -> list[dict[str, object]]:
+    events: list[dict[str, object]] = []
     with path.open(encoding="utf-8") as fh:
         for lineno, line in enumerate(fh, start=1):
             if not line.strip():
@@ -95,7 +95,7 @@ def _read_jsonl(path: Path, scrubber: Scrubber) -> list[dict[str, Any]]:
     return events
 
 
-def _diff_totals(diff: Any) -> dict[str, Any] | None:
+def _diff_totals(diff: Any) -> dict[str, object] | None:
     if not isinstance(diff, dict):
         return None
     return {k: diff.get(k) for k in ("t_s", "total_bytes", "total_diff_bytes")}

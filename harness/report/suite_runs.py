@@ -25,7 +25,7 @@ class SuiteRun:
 
     scenario: str
     run_dir: Path | None
-    entry: dict[str, Any]
+    entry: dict[str, object]
     result: ResultRecord | None
     problem: str = ""
 

@@ -268,8 +268,8 @@ def judge_run(root: Path) -> ResultRecord:
     return ResultRecord(
         scenario=facts.name, run_id=info.run_id or root.name, run_status=info.status,
         error=info.error, expect=facts.expect, expect_fail=list(facts.expect_fail),
-        verdict=overall_verdict(judgements), as_expected=expected["as_expected"],
-        expectation_reasons=expected["reasons"],
+        verdict=overall_verdict(judgements), as_expected=expected.as_expected,
+        expectation_reasons=expected.reasons,
         phases=[p.to_dict() for p in index.phases],
         metrics=metrics, metrics_by_phase=by_name,
         slos=[j.to_dict() for j in judgements],

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import bisect
 from dataclasses import asdict, dataclass
-from typing import Any
 
 from harness.records import RunInfo, TimelineEvent
 from harness.verify.windows import FaultWindow, repeat_suffix
@@ -41,7 +40,7 @@ class Phase:
     def duration_s(self) -> float:
         return max(0.0, self.end_s - self.start_s)
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, object]:
         return asdict(self)
 
 

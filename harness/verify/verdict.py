@@ -13,8 +13,8 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from harness.errors import VerifyError
 from harness.scenario.loader import load_recorded
@@ -22,7 +22,7 @@ from harness.scenario.schema import Scenario
 from harness.verify.exitcode import exit_code_for
 from harness.verify.slo import Judgement
 
-__all__ = ["expectation", "exit_code_for", "overall_verdict", "read_scenario"]
+__all__ = ["Expectation", "expectation", "exit_code_for", "overall_verdict", "read_scenario"]
 
 
 def read_scenario(path: Path) -> Scenario:
@@ -41,17 +41,25 @@ def overall_verdict(judgements: Sequence[Judgement]) -> str:
     return "unknown" if "unknown" in verdicts else "pass"
 
 
-def expectation(facts: Scenario, judgements: Sequence[Judgement]) -> dict[str, Any]:
-    """``{"as_expected": bool, "reasons": [...]}``: the verdict against ``expect``."""
+@dataclass(frozen=True)
+class Expectation:
+    """The verdict against ``expect``: as expected or not, and why not."""
+
+    as_expected: bool
+    reasons: list[str]
+
+
+def expectation(facts: Scenario, judgements: Sequence[Judgement]) -> Expectation:
+    """The verdict against ``expect`` (result.json ``as_expected``, ``expectation_reasons``)."""
     verdict = overall_verdict(judgements)
     if facts.expect != "fail":
         unmet = [f"{j.slo.id}: {j.verdict} (value {j.value}, wanted {j.slo.text})"
                  for j in judgements if j.verdict != "pass"]
-        return {"as_expected": verdict == "pass", "reasons": unmet}
+        return Expectation(verdict == "pass", unmet)
     if not facts.expect_fail:
         ok = verdict == "fail"
-        return {"as_expected": ok, "reasons": [] if ok else
-                [f"negative control expected a failing SLO; verdict is {verdict}"]}
+        return Expectation(ok, [] if ok else
+                           [f"negative control expected a failing SLO; verdict is {verdict}"])
     by_id = {j.slo.id: j for j in judgements}
     reasons: list[str] = []
     for wanted in facts.expect_fail:
@@ -61,4 +69,4 @@ def expectation(facts: Scenario, judgements: Sequence[Judgement]) -> dict[str, A
         elif j.verdict != "fail":
             reasons.append(f"{wanted}: expected to fail, but it is {j.verdict} "
                            f"(value {j.value}, threshold {j.slo.text}): the detector did not fire")
-    return {"as_expected": not reasons, "reasons": reasons}
+    return Expectation(not reasons, reasons)
