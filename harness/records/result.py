@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, fields
 
 from harness.records.base import FORMAT_VERSION, RecordError, check_format, opt_bool, opt_str
 
-__all__ = ["VERDICTS", "FaultOutcome", "ResultRecord"]
+__all__ = ["VERDICTS", "FaultOutcome", "ResultRecord", "WriteAccounting"]
 
 #: An SLO's verdict and the run's: any fail -> fail, else any unknown -> unknown.
 VERDICTS = ("pass", "fail", "unknown")
@@ -184,3 +184,52 @@ class FaultOutcome:
             during=dict(during) if isinstance(during, dict) else None,
             after=dict(after) if isinstance(after, dict) else None,
         )
+
+
+#: The fields of ``writes`` written only when set.
+_OPTIONAL_WRITES = frozenset({"duplicate_rows", "final_read", "online_violation", "lost_attempts"})
+
+
+@dataclass
+class WriteAccounting:
+    """result.json ``writes``: every attempted key classed against the final read.
+
+    Without a final read the classes that need it are None and the verdict ``unknown``
+    (``reason`` says why). ``unrecorded`` is set only when a load worker was lost;
+    ``online_violation`` only when the online checker stopped the run; ``lost_attempts``
+    only when a key was lost (every recorded attempt of the first ones)."""
+
+    attempted: int
+    acknowledged: int
+    failed: int
+    read: int | None
+    lost: int | None
+    unexpected: int | None
+    duplicated: int | None
+    phantom: int | None
+    recovered: int | None
+    indeterminate: int | None
+    verdict: str
+    reason: str | None
+    #: The first keys of each class (``lost``, ``duplicated``, ...).
+    examples: dict[str, list[str]]
+    unrecorded: int | None = None
+    duplicate_rows: dict[str, int] | None = None
+    #: When the final read ran, how many reads, whether they agreed, its SQL.
+    final_read: dict[str, object] | None = None
+    online_violation: dict[str, object] | None = None
+    lost_attempts: dict[str, list[dict[str, object]]] | None = None
+
+
+    def to_json(self) -> dict[str, object]:
+        out: dict[str, object] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name == "unrecorded":
+                continue
+            if f.name == "verdict" and self.unrecorded is not None:
+                out["unrecorded"] = self.unrecorded
+            if f.name in _OPTIONAL_WRITES and value is None:
+                continue
+            out[f.name] = value
+        return out

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from harness.records.result import FaultOutcome
+from harness.records.result import FaultOutcome, WriteAccounting
 from harness.verify.catalog import METRICS
 from harness.verify.slo import Judgement
 
@@ -40,19 +40,19 @@ def _worst_phase(names: Sequence[str], by_name: dict[str, Any]) -> dict[str, Any
 
 
 def _writes(metric: str, phase: str, ctx: Ctx) -> dict[str, Any]:
-    writes = ctx["writes"]
+    writes: WriteAccounting = ctx["writes"]
     cls = metric.removesuffix("_writes")
     out: dict[str, Any] = {
-        "keys": (writes.get("examples") or {}).get(cls, []),
-        "attempted": writes.get("attempted"), "acknowledged": writes.get("acknowledged"),
-        "read": writes.get("read"), "writes_verdict": writes.get("verdict"),
+        "keys": writes.examples.get(cls, []), "attempted": writes.attempted,
+        "acknowledged": writes.acknowledged, "read": writes.read,
+        "writes_verdict": writes.verdict,
     }
-    if writes.get("reason"):
-        out["reason"] = writes["reason"]
-    if cls == "lost" and writes.get("lost_attempts"):
-        out["attempts"] = writes["lost_attempts"]
+    if writes.reason:
+        out["reason"] = writes.reason
+    if cls == "lost" and writes.lost_attempts:
+        out["attempts"] = writes.lost_attempts
     if cls == "duplicated":
-        out["rows"] = writes.get("duplicate_rows")
+        out["rows"] = writes.duplicate_rows
     return out
 
 

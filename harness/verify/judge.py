@@ -14,7 +14,7 @@ from typing import Any
 
 from harness.errors import VerifyError
 from harness.records import FinalReadRecord, ResultRecord, RunInfo, Sample
-from harness.records.result import FaultOutcome
+from harness.records.result import FaultOutcome, WriteAccounting
 from harness.scenario.schema import Scenario
 from harness.verify.availability import (
     RecoveryRule,
@@ -191,17 +191,17 @@ def _memory_threshold(facts: Scenario) -> float:
 
 
 def _writes(files: RunFiles, ledger: WriteLedger, final: FinalRead | FinalReadRecord | None,
-            load: dict[str, Any], seed: object) -> dict[str, Any]:
+            load: dict[str, Any], seed: object) -> WriteAccounting:
     """The write accounting, with every attempt of the first lost keys as evidence, and
     what the online checker saw during the run (a timeline ``online_violation`` line).
     Keys of lost load workers without a row are ``unrecorded`` (see :mod:`.writes`)."""
     writes = account_writes(ledger, final, lost_worker_keys(seed, load["lost"]))
     online = [e.to_json() for e in files.timeline() if e.event == "online_violation"]
     if online:
-        writes["online_violation"] = online[0]
+        writes.online_violation = online[0]
     csv_path = files.requests_csv()
-    if writes.get("lost") and csv_path is not None:
-        writes["lost_attempts"] = describe_keys(csv_path, writes["examples"]["lost"])
+    if writes.lost and csv_path is not None:
+        writes.lost_attempts = describe_keys(csv_path, writes.examples["lost"])
     return writes
 
 
@@ -273,7 +273,7 @@ def judge_run(root: Path) -> ResultRecord:
         phases=[p.to_dict() for p in index.phases],
         metrics=metrics, metrics_by_phase=by_name,
         slos=[j.to_dict() for j in judgements],
-        faults=faults, writes=writes, load=load, memory=memory, process=process,
+        faults=faults, writes=writes.to_json(), load=load, memory=memory, process=process,
         recovery_rule={"window_s": rule.window_s, "min_ok": rule.min_ok,
                        "baseline_availability": baseline, "min_ok_used": min_ok},
         seed=info.seed, profile=info.profile, versions=info.versions, host=info.host,

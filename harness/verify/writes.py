@@ -40,12 +40,12 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from itertools import accumulate, compress, islice, repeat
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from harness.errors import VerifyError
 from harness.records import FinalReadRecord, RecordError
+from harness.records.result import WriteAccounting
 from harness.requests_file import open_requests
 
 __all__ = ["EXAMPLES", "FinalRead", "WriteLedger", "account_writes", "describe_keys",
@@ -281,10 +281,10 @@ def _positive(rows: dict[str, int]) -> dict[str, int]:
 WRITE_CLASSES = ("lost", "duplicated", "unexpected", "phantom", "recovered")
 
 
-def write_metrics(writes: dict[str, Any]) -> dict[str, dict[str, Any]]:
+def write_metrics(writes: WriteAccounting) -> dict[str, dict[str, object]]:
     """The ``writes`` family (:data:`harness.verify.catalog.FAMILIES`): each class's count
     of :func:`account_writes` as ``<class>_writes``, for the whole run."""
-    return {"run": {f"{c}_writes": writes[c] for c in WRITE_CLASSES}}
+    return {"run": {f"{c}_writes": getattr(writes, c) for c in WRITE_CLASSES}}
 
 
 def _first(keys: Iterable[str], limit: int = EXAMPLES) -> list[str]:
@@ -389,23 +389,19 @@ def _in_attempt_order(ledger: WriteLedger, keys: _Keys, mask: np.ndarray,
 
 
 def account_writes(ledger: WriteLedger, final: FinalReadRecord | FinalRead | None,
-                   from_lost_worker: Callable[[str], bool] | None = None) -> dict[str, Any]:
+                   from_lost_worker: Callable[[str], bool] | None = None) -> WriteAccounting:
     """The ``writes`` section of result.json: counts per class, verdict, first keys of each.
     ``from_lost_worker`` (:func:`lost_worker_keys`) names the keys whose rows may not have
     arrived; read back without a row, they are ``unrecorded``, not ``unexpected``."""
     read, why_none = final_read_rows(final)
     keys = _classify(ledger, read)
+    attempted = int(keys.attempted.sum())
     n_acked, n_failed = int(keys.acked.sum()), int(keys.failed.sum())
-    result: dict[str, Any] = {
-        "attempted": int(keys.attempted.sum()), "acknowledged": n_acked, "failed": n_failed,
-    }
     if read is None:
-        result.update({
-            "read": None, "lost": None, "unexpected": None, "duplicated": None,
-            "phantom": None, "recovered": None, "indeterminate": None,
-            "verdict": "unknown", "reason": why_none, "examples": {},
-        })
-        return result
+        return WriteAccounting(
+            attempted=attempted, acknowledged=n_acked, failed=n_failed, read=None, lost=None,
+            unexpected=None, duplicated=None, phantom=None, recovered=None,
+            indeterminate=None, verdict="unknown", reason=why_none, examples={})
     lost = keys.acked & ~keys.in_read
     phantom = keys.failed & keys.in_read
     recovered = keys.in_read & keys.attempted & ~keys.acked & ~keys.failed
@@ -419,32 +415,30 @@ def account_writes(ledger: WriteLedger, final: FinalReadRecord | FinalRead | Non
     duplicated = sorted(rows_of)
     n_lost, n_phantom = int(lost.sum()), int(phantom.sum())
     bad = bool(n_lost or n_phantom or strangers or duplicated)
-    result.update({
-        "read": len(read), "lost": n_lost, "unexpected": len(strangers),
-        "duplicated": len(duplicated), "phantom": n_phantom, "recovered": n_recovered,
-        "indeterminate": result["attempted"] - n_acked - n_failed - n_recovered,
-        **({"unrecorded": len(unrecorded)} if from_lost_worker is not None else {}),
-        "verdict": "fail" if bad else "pass", "reason": None,
-        "examples": {
-            "lost": _in_attempt_order(ledger, keys, lost),
-            "duplicated": _first(duplicated),
-            "unexpected": _first(strangers), "phantom": _in_attempt_order(ledger, keys, phantom),
-            "recovered": _in_attempt_order(ledger, keys, recovered),
-            **({"unrecorded": _first(unrecorded)} if from_lost_worker is not None else {}),
-        },
-        "duplicate_rows": {k: rows_of[k] for k in _first(duplicated)},
-        "final_read": read.meta,
-    })
-    return result
+    examples = {
+        "lost": _in_attempt_order(ledger, keys, lost), "duplicated": _first(duplicated),
+        "unexpected": _first(strangers), "phantom": _in_attempt_order(ledger, keys, phantom),
+        "recovered": _in_attempt_order(ledger, keys, recovered),
+        **({"unrecorded": _first(unrecorded)} if from_lost_worker is not None else {}),
+    }
+    return WriteAccounting(
+        attempted=attempted, acknowledged=n_acked, failed=n_failed, read=len(read),
+        lost=n_lost, unexpected=len(strangers), duplicated=len(duplicated), phantom=n_phantom,
+        recovered=n_recovered, indeterminate=attempted - n_acked - n_failed - n_recovered,
+        unrecorded=len(unrecorded) if from_lost_worker is not None else None,
+        verdict="fail" if bad else "pass", reason=None, examples=examples,
+        duplicate_rows={k: rows_of[k] for k in _first(duplicated)}, final_read=read.meta,
+    )
 
 
-def describe_keys(csv_path: Path, keys: Iterable[str], limit: int = 5) -> dict[str, list[dict]]:
+def describe_keys(csv_path: Path, keys: Iterable[str], limit: int = 5
+                  ) -> dict[str, list[dict[str, object]]]:
     """Every recorded attempt (up to ``limit`` each) of a few keys: the evidence of a lost key.
 
     A second, bounded pass over requests.csv, run only when there is something to show.
     """
     wanted = set(keys)
-    found: dict[str, list[dict]] = {k: [] for k in wanted}
+    found: dict[str, list[dict[str, object]]] = {k: [] for k in wanted}
     if not wanted:
         return found
     with open_requests(csv_path) as fh:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -10,7 +11,13 @@ from hypothesis import strategies as st
 from verifykit import RunDirBuilder
 
 from harness.records import FinalReadRecord
-from harness.verify.writes import WriteLedger, account_writes, describe_keys
+from harness.verify.writes import WriteLedger, describe_keys
+from harness.verify.writes import account_writes as _account_writes
+
+
+def account_writes(*args: Any) -> dict[str, Any]:
+    """The ``writes`` section as result.json holds it."""
+    return _account_writes(*args).to_json()
 
 
 def _final(rows: dict[str, int], ok: bool = True) -> FinalReadRecord:
