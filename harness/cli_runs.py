@@ -11,6 +11,7 @@ from pathlib import Path
 
 from harness import exitcodes
 from harness.errors import VerifyError
+from harness.records import ResultRecord
 
 __all__ = ["add_parsers"]
 
@@ -110,7 +111,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
     from harness.verify import exit_code_for, verify_run
 
     result = verify_run(Path(args.run_dir))
-    for slo in result.get("slos", []):
+    for slo in ResultRecord.from_json(result).slos:
         print(f"  {slo.get('verdict', '?'):7} {slo.get('name')}@{slo.get('phase')}: "
               f"{slo.get('value')} (threshold {slo.get('threshold_text', slo.get('threshold'))})")
     code: int = exit_code_for(result)

@@ -11,11 +11,11 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Any
 
 import asyncpg
 
 from harness.provision.pg_probe import fetch
+from harness.records import FinalReadRecord
 
 __all__ = ["final_read"]
 
@@ -32,12 +32,11 @@ def _read(dsn: str, sql: str) -> dict[str, int]:
 
 
 def final_read(dsn: str, sql: str, out: Path, t0: float, *, attempts: int = 6,
-               pause_s: float = 0.5) -> dict[str, Any]:
-    """Read keys until two consecutive reads agree; write and return final_read.json's content."""
+               pause_s: float = 0.5) -> FinalReadRecord:
+    """Read keys until two consecutive reads agree; write final_read.json and return it."""
     previous: dict[str, int] | None = None
     errors: list[str] = []
-    result: dict[str, Any] = {"ok": False, "error": None, "sql": sql, "reads": 0, "agreed": False,
-                              "rows": {}}
+    result = FinalReadRecord(sql=sql)
     for _ in range(attempts):
         try:
             current = _read(dsn, sql)
@@ -45,18 +44,19 @@ def final_read(dsn: str, sql: str, out: Path, t0: float, *, attempts: int = 6,
             errors.append(f"{type(exc).__name__}: {exc}")
             time.sleep(pause_s)
             continue
-        result["reads"] += 1
+        result.reads += 1
         if previous is not None and current == previous:
-            result.update(ok=True, agreed=True, rows=current)
+            result.ok, result.agreed, result.rows = True, True, current
             break
         previous = current
         time.sleep(pause_s)
     else:
         if previous is not None:
-            result.update(error="reads did not agree: " + "; ".join(errors[-3:]) if errors
-                          else "two consecutive reads never agreed", rows=previous)
+            result.error = ("reads did not agree: " + "; ".join(errors[-3:]) if errors
+                            else "two consecutive reads never agreed")
+            result.rows = previous
         else:
-            result["error"] = "no read succeeded: " + "; ".join(errors[-3:])
-    result["t_s"] = round(time.monotonic() - t0, 6)
-    out.write_text(json.dumps(result) + "\n")
+            result.error = "no read succeeded: " + "; ".join(errors[-3:])
+    result.t_s = round(time.monotonic() - t0, 6)
+    out.write_text(json.dumps(result.to_json()) + "\n")
     return result

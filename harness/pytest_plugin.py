@@ -34,6 +34,7 @@ import pytest
 
 from harness import exitcodes
 from harness.errors import HarnessError
+from harness.records import ResultRecord
 from harness.report.rundata import replay_command
 from harness.report.tables import expected_to_fail, fmt_value, slo_outcome, threshold_text
 
@@ -80,12 +81,12 @@ class ChaosRun:
     def failed_slos(self) -> list[str]:
         """``"metric@phase: value vs threshold"`` for every SLO that failed or went unmeasured
         (judged against the scenario's expectation: a negative control's failure is fine)."""
-        result = self.result or {}
+        if self.result is None:
+            return []
+        result = ResultRecord.from_json(self.result)
         expect_fail = expected_to_fail(result)
         out = []
-        for slo in result.get("slos") or []:
-            if not isinstance(slo, dict):
-                continue
+        for slo in result.slos:
             status, words = slo_outcome(slo, expect_fail)
             if status != "pass":
                 name = str(slo.get("name"))

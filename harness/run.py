@@ -69,6 +69,8 @@ from harness.provision.ports import free_port
 from harness.provision.postgres import PASSWORD_ENV, EmbeddedPostgres
 from harness.provision.process import ChildProcess, Supervisor
 from harness.provision.proxy import RunningProxy, start_proxy
+from harness.records import RunInfo
+from harness.records.run_info import AppExit
 from harness.redact import redact, register_environ, register_secret, write_private
 from harness.requests_file import REQUESTS_GZ
 from harness.rundir import RunRecord, host_facts, new_run_dir, versions
@@ -187,7 +189,7 @@ def _provision(scenario: Scenario, sup: Supervisor, held: _Held) -> _Stack:
                                  created=held.proxy_names, watch=watch)
     # the service connects as a role of its own on a Postgres the harness provisioned
     direct_dsn = create_app_role(pg.dsn) if isinstance(pg, EmbeddedPostgres) else pg.dsn
-    app_dsn = _proxied_dsn(direct_dsn, created["listen"])
+    app_dsn = _proxied_dsn(direct_dsn, str(created["listen"]))
     deps = start_dependencies(scenario.dependencies, sup, proxy.client, replace=replace,
                               created=held.proxy_names, watch=watch)
     addresses = {"postgres": str(created["listen"]), **{d.name: d.listen for d in deps}}
@@ -282,18 +284,20 @@ class _Conductor:
         t = self.scenario.target
         probes = {"live": t.health_path or None, "ready": t.ready_path or None,
                   "stats": t.stats_path or None}
-        self.record.update(t0_monotonic=self.t0, app={"url": stack.app.url, "pid": stack.app.pid,
-                                                      "kind": t.kind, "probes": probes},
-                           postgres={"provider": stack.pg.provider,
-                                     "version": getattr(stack.pg, "version", "")},
-                           proxy={"kind": stack.proxy.kind, "url": stack.proxy.url},
-                           dependencies=[d.to_json() for d in stack.dependencies])
+        info = self.record.info
+        info.t0_monotonic = self.t0
+        info.app = {"url": stack.app.url, "pid": stack.app.pid, "kind": t.kind, "probes": probes}
+        info.postgres = {"provider": stack.pg.provider,
+                         "version": getattr(stack.pg, "version", "")}
+        info.proxy = {"kind": stack.proxy.kind, "url": stack.proxy.url}
+        info.dependencies = [d.to_json() for d in stack.dependencies]
+        self.record.save()
         return stack
 
     def drive(self, sup: Supervisor, stack: _Stack) -> str:
         """Load + faults + samplers until the duration is over or a stop is asked; returns the status."""
         s = self.scenario
-        self.log.write("run_start")
+        self.log.mark("run_start")
         observer = _observer(s, stack, self.run_dir, self.t0)
         observer.start()
         locust: ChildProcess | None = None
@@ -307,7 +311,7 @@ class _Conductor:
             self.relay = WorkerRelay(self.run_dir / "requests", self.log)
             if master is not None:
                 self._await_workers(locust, master, observer)
-            load_start = self.log.write("load_start")["t_s"]
+            load_start = self.log.mark("load_start").t_s
             self.timeline = Timeline(s.faults, env, self.log, start_offset=load_start)
             self.timeline.start()
             online = self._online_checker(stack)
@@ -323,7 +327,8 @@ class _Conductor:
                     remove_request_files(self.run_dir / "requests")  # all in requests.csv.gz now
                 finally:
                     observer.stop(timeout_s=15)
-                    self.record.update(observer=observer.summary())
+                    self.record.info.observer = dict(observer.summary())
+                    self.record.save()
         if status == "complete":
             self._check_load_recorded()
         return status
@@ -341,7 +346,8 @@ class _Conductor:
         """Hold the load's start until every expected remote worker joined; else exit 2."""
         load = self.scenario.load
         where = f"{master[0]}:{master[1]}"
-        self.record.update(load={"expect_workers": load.expect_workers, "master": where})
+        self.record.info.load = {"expect_workers": load.expect_workers, "master": where}
+        self.record.save()
         print(f"chaosharness: waiting for {load.expect_workers} load worker(s); on each host run: "
               f"chaosharness load-worker --master {where}", file=sys.stderr, flush=True)
         deadline = time.monotonic() + load.expect_workers_timeout
@@ -383,7 +389,7 @@ class _Conductor:
         return checker
 
     def _record_violation(self, violation: dict[str, Any]) -> None:
-        self.log.write("online_violation", **violation)
+        self.log.mark("online_violation", **violation)
 
     def _wait_for_load(self, locust: ChildProcess, timeline: Timeline, observer: Observer,
                        load_start: float, online: OnlineWriteChecker | None) -> str:
@@ -397,7 +403,8 @@ class _Conductor:
                 return "incomplete"
             self.relay.poll()
             if online is not None and online.violation is not None:
-                self.record.update(aborted={"reason": "lost write", **online.violation})
+                self.record.info.aborted = {"reason": "lost write", **online.violation}
+                self.record.save()
                 break  # the run is judged as it stands: the lost write is the verdict
             now = time.monotonic()
             elapsed = now - self.t0 - load_start
@@ -437,9 +444,9 @@ class _Conductor:
             raise
         finally:
             self.relay.poll()  # the last rows and worker events the load's master relayed
-            self.record.update(load={**self.record.data.get("load", {}),
-                                     "workers": self.relay.summary()})
-            self.log.write("load_stop", locust_exit=locust.returncode)
+            self.record.info.load = {**self.record.info.load, "workers": self.relay.summary()}
+            self.record.save()
+            self.log.mark("load_stop", locust_exit=locust.returncode)
 
     def _final_read(self, stack: _Stack) -> None:
         deadline = time.monotonic() + self.scenario.cooldown
@@ -448,13 +455,13 @@ class _Conductor:
         if stack.pg.pid is None and stack.pg.provider == "embedded":
             with contextlib.suppress(HarnessError):
                 stack.pg.start()  # a fault left it down: the final read needs it
-            self.log.write("postgres_ready", cause="collect")
+            self.log.mark("postgres_ready", cause="collect")
         final_read(stack.pg.dsn, self.scenario.verify.writes_sql, self.run_dir / "final_read.json", self.t0)
 
 
-def _app_exits(app: AppTarget, t0: float) -> list[dict[str, Any]]:
-    return [{"t_s": round(e.t_monotonic - t0, 6), "returncode": e.returncode, "signal": e.signal,
-             "cause": e.cause} for e in app.exits]
+def _app_exits(app: AppTarget, t0: float) -> list[dict[str, object]]:
+    return [AppExit(round(e.t_monotonic - t0, 6), e.returncode, e.signal, e.cause).to_json()
+            for e in app.exits]
 
 
 def _judge(run_dir: Path, secrets_: tuple[str, ...]) -> tuple[dict[str, Any] | None, int]:
@@ -485,14 +492,14 @@ def run_scenario(
         register_secret(value)
     run_dir = new_run_dir(Path(reports_dir), scenario.name)
     write_private(run_dir / "scenario.toml", redact(scenario_to_toml(scenario)))
-    record = RunRecord(run_dir / "run.json", {
-        "scenario": scenario.name, "run_id": run_dir.name, "status": "running", "error": None,
-        "started_wall": wall(), "duration_s": scenario.duration, "warmup_s": scenario.warmup,
-        "seed": scenario.seed, "profile": scenario.target.label,
-        "command": " ".join(shlex.quote(a) for a in sys.argv) if sys.argv else "",
-        "replay_of": str(replay_of) if replay_of else None,
-        "versions": versions(), "host": host_facts(),
-    })
+    record = RunRecord(run_dir / "run.json", RunInfo(
+        scenario=scenario.name, run_id=run_dir.name, status="running", error=None,
+        started_wall=wall(), duration_s=scenario.duration, warmup_s=scenario.warmup,
+        seed=scenario.seed, profile=scenario.target.label,
+        command=" ".join(shlex.quote(a) for a in sys.argv) if sys.argv else "",
+        replay_of=str(replay_of) if replay_of else None,
+        versions=versions(), host=host_facts(),
+    ))
     record.save()
     stop = stop or StopRequest()
     conductor = _Conductor(scenario, run_dir, record, stop, quiet)
@@ -509,9 +516,10 @@ def run_scenario(
             traceback.print_exc(file=sys.stderr)
         if status == "incomplete" and stop.signal_name and error is None:
             error = f"stopped by {stop.signal_name}"
-        record.update(status=status, error=error, ended_wall=wall())
+        record.info.status, record.info.error, record.info.ended_wall = status, error, wall()
+        record.save()
         with contextlib.suppress(OSError):
-            conductor.log.write("run_end", status=status)
+            conductor.log.mark("run_end", status=status)
     if status == "failed":
         print(f"chaosharness: the run could not be carried out: {redact(str(error))}",
               file=sys.stderr)
@@ -532,7 +540,8 @@ def _carry_out(conductor: _Conductor, run_dir: Path) -> tuple[str, str]:
         stack: _Stack | None = None
         try:
             stack = conductor.provision(sup)
-            conductor.record.update(versions=versions(getattr(stack.pg, "version", "")))
+            conductor.record.info.versions = versions(getattr(stack.pg, "version", ""))
+            conductor.record.save()
             if conductor.stop.event.is_set():  # stopped while provisioning: start no load
                 return "incomplete", stack.admin_token
             status = conductor.drive(sup, stack)
@@ -551,10 +560,10 @@ def _teardown(conductor: _Conductor, stack: _Stack | None) -> None:
             try:
                 stack.app.stop("teardown")
             finally:
-                conductor.record.data.setdefault("app", {})
-                conductor.record.update(app={**conductor.record.data["app"],
-                                             "restarts": stack.app.restarts,
-                                             "exits": _app_exits(stack.app, conductor.t0)})
+                info = conductor.record.info
+                info.app = {**info.app, "restarts": stack.app.restarts,
+                            "exits": _app_exits(stack.app, conductor.t0)}
+                conductor.record.save()
     finally:
         _remove_proxies(conductor.held)
         for pg in conductor.pg:

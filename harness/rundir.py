@@ -1,8 +1,8 @@
 """The run directory: where it goes, and ``run.json``, the run's self-description.
 
-See docs/run-directory.md for every file a run writes. ``run.json`` is rewritten
-as the run moves on (``running`` -> ``complete`` / ``incomplete`` / ``failed``),
-so a run cut short still says what it got to.
+See docs/run-directory.md for every file a run writes. ``run.json``
+(:class:`~harness.records.RunInfo`) is rewritten as the run moves on (``running`` ->
+``complete`` / ``incomplete`` / ``failed``), so a run cut short still says what it got to.
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
-from typing import Any
 
 from harness import __version__
+from harness.records import RunInfo
 from harness.redact import redact_obj, write_private
 
 __all__ = ["RunRecord", "host_facts", "new_run_dir", "utc_stamp", "versions"]
@@ -48,7 +48,7 @@ def _version(dist: str) -> str | None:
         return None
 
 
-def versions(postgres: str = "") -> dict[str, str | None]:
+def versions(postgres: str = "") -> dict[str, object]:
     return {
         "chaosharness": __version__,
         "python": platform.python_version(),
@@ -60,7 +60,7 @@ def versions(postgres: str = "") -> dict[str, str | None]:
     }
 
 
-def host_facts() -> dict[str, Any]:
+def host_facts() -> dict[str, object]:
     try:
         memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     except (ValueError, OSError):
@@ -71,18 +71,15 @@ def host_facts() -> dict[str, Any]:
 
 @dataclass
 class RunRecord:
-    """The content of run.json; :meth:`save` writes it atomically, redacted
-    (:func:`harness.redact.redact_obj`: an error quoting a command line keeps no password)
-    and readable by its owner only."""
+    """run.json on disk: its :class:`~harness.records.RunInfo`; :meth:`save` writes it
+    atomically, redacted (:func:`harness.redact.redact_obj`: an error quoting a command line
+    keeps no password) and readable by its owner only. Change ``info`` then save."""
 
     path: Path
-    data: dict[str, Any] = field(default_factory=dict)
-
-    def update(self, **fields: Any) -> None:
-        self.data.update(fields)
-        self.save()
+    info: RunInfo = field(default_factory=RunInfo)
 
     def save(self) -> None:
         tmp = self.path.with_suffix(".json.tmp")
-        write_private(tmp, json.dumps(redact_obj(self.data), indent=2, default=str) + "\n")
+        write_private(tmp, json.dumps(redact_obj(self.info.to_json()), indent=2, default=str)
+                      + "\n")
         tmp.replace(self.path)

@@ -15,7 +15,6 @@ import contextlib
 import json
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 from harness import exitcodes
 from harness.clock import wall
@@ -63,7 +62,7 @@ def _relative_run_dir(run_dir: Path, suite_dir: Path) -> str:
         return str(run_dir.resolve())
 
 
-def _entry(outcome: RunOutcome, item: SuiteEntry, suite_dir: Path) -> dict[str, Any]:
+def _entry(outcome: RunOutcome, item: SuiteEntry, suite_dir: Path) -> dict[str, object]:
     result = outcome.result or {}
     return {
         "scenario": result.get("scenario", item.path.stem), "file": str(item.path),
@@ -87,7 +86,7 @@ def run_suite(suite_path: Path, overrides: Mapping[str, object] | None = None, *
     suite: Suite = load_suite(suite_path)
     suite_dir = new_run_dir(reports_dir, f"suite-{suite.name}")
     runs: list[RunOutcome] = []
-    entries: list[dict[str, Any]] = []
+    entries: list[dict[str, object]] = []
     started = wall()
     gating: list[int] = []
     stop = StopRequest()
@@ -122,9 +121,9 @@ def run_suite(suite_path: Path, overrides: Mapping[str, object] | None = None, *
     return SuiteOutcome(suite_dir, runs, code, stopped_by, not_run)
 
 
-def _write_suite_json(suite_dir: Path, suite: Suite, started: str, entries: list[dict[str, Any]],
+def _write_suite_json(suite_dir: Path, suite: Suite, started: str, entries: list[dict[str, object]],
                       stopped_by: str | None, not_run: list[str]) -> None:
-    doc: dict[str, Any] = {"suite": suite.name, "description": suite.description,
+    doc: dict[str, object] = {"suite": suite.name, "description": suite.description,
                            "started_wall": started, "ended_wall": wall(),
                            "status": "incomplete" if stopped_by else "complete", "runs": entries}
     if stopped_by:

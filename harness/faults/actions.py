@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 
 __all__ = ["ACTIONS", "Action", "Applied", "FaultEnv", "Undo"]
 
-Undo = Callable[[], dict[str, Any]]
+Undo = Callable[[], dict[str, object]]
 
 
 @dataclass
@@ -52,7 +52,7 @@ class FaultEnv:
 class Applied:
     """An applied fault: what happened, and how to remove it."""
 
-    detail: dict[str, Any] = field(default_factory=dict)
+    detail: dict[str, object] = field(default_factory=dict)
     undo: Undo | None = None
 
 
@@ -79,7 +79,7 @@ def _toxic(kind: str) -> Callable[[FaultEnv, Fault, Mapping[str, Any]], Applied]
         toxic = proxy.add_toxic(params["proxy"], type=kind, name=name, stream=params["stream"],
                                 toxicity=float(params["toxicity"]), attributes=attributes)
 
-        def undo() -> dict[str, Any]:
+        def undo() -> dict[str, object]:
             proxy.remove_toxic(params["proxy"], name)
             return {"toxic": name}
 
@@ -92,7 +92,7 @@ def _network_down(env: FaultEnv, fault: Fault, params: Mapping[str, Any]) -> App
     proxy = _need_proxy(env, "network.down")
     proxy.disable(params["proxy"])
 
-    def undo() -> dict[str, Any]:
+    def undo() -> dict[str, object]:
         proxy.enable(params["proxy"])
         return {}
 
@@ -127,7 +127,7 @@ def _pg_exhaust(env: FaultEnv, fault: Fault, params: Mapping[str, Any]) -> Appli
     detail, holder = pgf.exhaust_connections(env.pg, params.get("count"),
                                              params.get("leave") or 0)
 
-    def undo() -> dict[str, Any]:
+    def undo() -> dict[str, object]:
         holder.release()
         return {"released": detail.get("held", 0)}
 
@@ -135,9 +135,13 @@ def _pg_exhaust(env: FaultEnv, fault: Fault, params: Mapping[str, Any]) -> Appli
 
 
 def _pg_max_connections(env: FaultEnv, fault: Fault, params: Mapping[str, Any]) -> Applied:
-    detail = pgf.set_max_connections(env.pg, int(params["value"]))
-    before = int(detail["before"])
-    return Applied(detail, lambda: pgf.set_max_connections(env.pg, before))
+    before, after = pgf.set_max_connections(env.pg, int(params["value"]))
+
+    def undo() -> dict[str, object]:
+        was, now = pgf.set_max_connections(env.pg, before)
+        return {"before": was, "after": now}
+
+    return Applied({"before": before, "after": after}, undo)
 
 
 def _pg_terminate(env: FaultEnv, fault: Fault, params: Mapping[str, Any]) -> Applied:
@@ -157,7 +161,7 @@ def _pg_drift(env: FaultEnv, fault: Fault, params: Mapping[str, Any]) -> Applied
                         f"{pgf.drift_rollback_sql(table, column, new)}\n")
     detail = pgf.drift_schema(env.pg, table, column, new)
 
-    def undo() -> dict[str, Any]:
+    def undo() -> dict[str, object]:
         reverted = pgf.drift_schema(env.pg, table, new, column)
         _rollback_note(env, f"-- fault {fault.index}: reverted by the harness at {wall()}\n")
         return reverted
@@ -185,7 +189,18 @@ def _app_freeze(env: FaultEnv, fault: Fault, params: Mapping[str, Any]) -> Appli
     return Applied({"pids": pids}, lambda: {"pids": app.thaw()})
 
 
-def _chaos_post(env: FaultEnv, path: str, body: dict[str, Any]) -> dict[str, Any]:
+@dataclass(frozen=True)
+class _HookReply:
+    """A chaos hook's answer: its HTTP status and the first 500 characters of its body."""
+
+    status: int
+    body: str
+
+    def to_json(self) -> dict[str, object]:
+        return {"status": self.status, "body": self.body}
+
+
+def _chaos_post(env: FaultEnv, path: str, body: dict[str, object]) -> _HookReply:
     app = _need_app(env, path)
     request = urllib.request.Request(
         app.url + path, data=json.dumps(body).encode(), method="POST",
@@ -194,9 +209,9 @@ def _chaos_post(env: FaultEnv, path: str, body: dict[str, Any]) -> dict[str, Any
     try:
         with urllib.request.urlopen(request, timeout=5.0) as resp:  # noqa: S310 - loopback only
             text = resp.read().decode("utf-8", "replace")
-            return {"status": resp.status, "body": text[:500]}
+            return _HookReply(resp.status, text[:500])
     except urllib.error.HTTPError as exc:
-        return {"status": exc.code, "body": exc.read().decode("utf-8", "replace")[:500]}
+        return _HookReply(exc.code, exc.read().decode("utf-8", "replace")[:500])
     except (urllib.error.URLError, OSError) as exc:
         raise FaultError(f"{path}: the app did not answer ({exc})") from exc
 
@@ -205,7 +220,7 @@ def _app_raise(env: FaultEnv, fault: Fault, params: Mapping[str, Any]) -> Applie
     statuses: dict[str, int] = {}
     for _ in range(int(params["count"])):
         reply = _chaos_post(env, f"/api/chaos/raise/{params['where']}", {})
-        key = str(reply["status"])
+        key = str(reply.status)
         statuses[key] = statuses.get(key, 0) + 1
     if any(s in statuses for s in ("401", "403", "404")):
         raise FaultError(f"app.raise: the chaos hook refused ({statuses}); "
@@ -215,9 +230,9 @@ def _app_raise(env: FaultEnv, fault: Fault, params: Mapping[str, Any]) -> Applie
 
 def _app_flood(env: FaultEnv, fault: Fault, params: Mapping[str, Any]) -> Applied:
     reply = _chaos_post(env, "/api/chaos/flood_tasks", {"count": int(params["count"])})
-    if reply["status"] >= 400 and reply["status"] != 503:
-        raise FaultError(f"app.flood_tasks: the chaos hook answered {reply['status']}: {reply['body']}")
-    return Applied(reply)
+    if reply.status >= 400 and reply.status != 503:
+        raise FaultError(f"app.flood_tasks: the chaos hook answered {reply.status}: {reply.body}")
+    return Applied(reply.to_json())
 
 
 Action = Callable[[FaultEnv, Fault, Mapping[str, Any]], Applied]

@@ -26,8 +26,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, get_args
+from typing import Literal
 
+from harness.records.timeline import (
+    AFFECTS,
+    POSTGRES_LINK,
+    UNDOS,
+    Affects,
+    FaultEffect,
+    Undo,
+)
 from harness.toxiproxy.toxics import (
     ABSENT,
     DEFAULT_STREAM,
@@ -46,14 +54,6 @@ ParamType = Literal["int", "float", "str", "bool", "duration"]
 Window = Literal["required", "optional", "forbidden"]
 #: What a fault acts on, so a scenario whose target lacks it is rejected at load time.
 Requirement = Literal["proxy", "postgres_process", "postgres_sql", "app_process", "app_hooks"]
-#: What a fault acts on: the app, the Postgres server, or one link (a proxy, by name).
-Affects = Literal["app", "postgres", "link"]
-#: How a fault's effect ends: taken away by the harness, the target started again, by itself.
-Undo = Literal["remove", "restart", "none"]
-AFFECTS: tuple[Affects, ...] = get_args(Affects)
-UNDOS: tuple[Undo, ...] = get_args(Undo)
-#: The proxy in front of Postgres (a dependency's proxy bears the dependency's name).
-POSTGRES_LINK = "postgres"
 
 
 @dataclass(frozen=True)
@@ -71,35 +71,6 @@ class ParamSpec:
     choices: tuple[str, ...] | None = None
     min: float | None = None
     max: float | None = None
-
-
-@dataclass(frozen=True)
-class FaultEffect:
-    """What one application of a fault acts on and how its effect ends, as the timeline
-    records it (``affects``, ``link``, ``undo`` on its apply/remove lines)."""
-
-    affects: Affects
-    undo: Undo
-    #: The proxy's name for a link fault (``"postgres"`` or a dependency), else None.
-    link: str | None = None
-
-    @property
-    def hits_postgres(self) -> bool:
-        """The fault takes Postgres away from the app: the server, or the link to it."""
-        return self.affects == "postgres" or (self.affects == "link"
-                                              and self.link == POSTGRES_LINK)
-
-    @property
-    def restarts_app(self) -> bool:
-        """Its removal means the app process was started again."""
-        return self.affects == "app" and self.undo == "restart"
-
-    def fields(self) -> dict[str, Any]:
-        """The timeline fields: ``affects`` and ``undo``, and ``link`` for a link fault."""
-        out: dict[str, Any] = {"affects": self.affects, "undo": self.undo}
-        if self.affects == "link":
-            out["link"] = self.link
-        return out
 
 
 @dataclass(frozen=True)

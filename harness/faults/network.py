@@ -71,56 +71,56 @@ class ProxyClient:
     def reset(self) -> None:
         self._call("POST", "/reset")
 
-    def populate(self, proxies: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    def populate(self, proxies: list[dict[str, object]]) -> list[dict[str, object]]:
         reply = self._call("POST", "/populate", proxies)
         return list(reply.get("proxies", [])) if isinstance(reply, dict) else []
 
     # -- proxies --------------------------------------------------------------------
 
-    def list_proxies(self) -> dict[str, dict[str, Any]]:
+    def list_proxies(self) -> dict[str, dict[str, object]]:
         return dict(self._call("GET", "/proxies") or {})
 
     def create_proxy(self, name: str, *, upstream: str, listen: str = "127.0.0.1:0",
-                     enabled: bool = True) -> dict[str, Any]:
+                     enabled: bool = True) -> dict[str, object]:
         body = {"name": name, "listen": listen, "upstream": upstream, "enabled": enabled}
         return dict(self._call("POST", "/proxies", body))
 
-    def get_proxy(self, name: str) -> dict[str, Any]:
+    def get_proxy(self, name: str) -> dict[str, object]:
         return dict(self._call("GET", f"/proxies/{name}"))
 
-    def update_proxy(self, name: str, **fields: Any) -> dict[str, Any]:
+    def update_proxy(self, name: str, **fields: Any) -> dict[str, object]:
         return dict(self._call("POST", f"/proxies/{name}", fields))
 
     def delete_proxy(self, name: str) -> None:
         self._call("DELETE", f"/proxies/{name}")
 
-    def disable(self, name: str) -> dict[str, Any]:
+    def disable(self, name: str) -> dict[str, object]:
         """Take the link down: the listener closes and every open connection is cut."""
         return self.update_proxy(name, enabled=False)
 
-    def enable(self, name: str) -> dict[str, Any]:
+    def enable(self, name: str) -> dict[str, object]:
         return self.update_proxy(name, enabled=True)
 
     # -- toxics ---------------------------------------------------------------------
 
-    def list_toxics(self, proxy: str) -> list[dict[str, Any]]:
+    def list_toxics(self, proxy: str) -> list[dict[str, object]]:
         return list(self._call("GET", f"/proxies/{proxy}/toxics") or [])
 
     def add_toxic(self, proxy: str, *, type: str, name: str | None = None,  # noqa: A002 - API's name
                   stream: str = "downstream", toxicity: float = 1.0,
-                  attributes: dict[str, Any] | None = None) -> dict[str, Any]:
-        body: dict[str, Any] = {"type": type, "stream": stream, "toxicity": toxicity,
+                  attributes: dict[str, object] | None = None) -> dict[str, object]:
+        body: dict[str, object] = {"type": type, "stream": stream, "toxicity": toxicity,
                                 "attributes": attributes or {}}
         if name:
             body["name"] = name
         return dict(self._call("POST", f"/proxies/{proxy}/toxics", body))
 
-    def get_toxic(self, proxy: str, name: str) -> dict[str, Any]:
+    def get_toxic(self, proxy: str, name: str) -> dict[str, object]:
         return dict(self._call("GET", f"/proxies/{proxy}/toxics/{name}"))
 
     def update_toxic(self, proxy: str, name: str, *, toxicity: float | None = None,
-                     attributes: dict[str, Any] | None = None) -> dict[str, Any]:
-        body: dict[str, Any] = {}
+                     attributes: dict[str, object] | None = None) -> dict[str, object]:
+        body: dict[str, object] = {}
         if toxicity is not None:
             body["toxicity"] = toxicity
         if attributes is not None:

@@ -75,36 +75,36 @@ def _ident(value: str, what: str) -> str:
 # -- process actions ----------------------------------------------------------------
 
 
-def stop(pg: PostgresTarget, mode: str = "fast") -> dict[str, Any]:
+def stop(pg: PostgresTarget, mode: str = "fast") -> dict[str, object]:
     """Shut Postgres down (smart / fast / immediate)."""
     _check_mode(mode)
     return {"exit_code": pg.stop(mode)}
 
 
-def start(pg: PostgresTarget) -> dict[str, Any]:
+def start(pg: PostgresTarget) -> dict[str, object]:
     """Start Postgres (after stop or crash; a crash makes it run recovery)."""
     return {"ready_s": pg.start()}
 
 
-def restart(pg: PostgresTarget, mode: str = "fast") -> dict[str, Any]:
+def restart(pg: PostgresTarget, mode: str = "fast") -> dict[str, object]:
     """Stop with ``mode`` and start again."""
     _check_mode(mode)
     code = pg.stop(mode)
     return {"exit_code": code, "ready_s": pg.start()}
 
 
-def crash(pg: PostgresTarget) -> dict[str, Any]:
+def crash(pg: PostgresTarget) -> dict[str, object]:
     """SIGKILL the postmaster and its backends (no shutdown checkpoint)."""
     pg.crash()
     return {}
 
 
-def freeze(pg: PostgresTarget) -> dict[str, Any]:
+def freeze(pg: PostgresTarget) -> dict[str, object]:
     """SIGSTOP the postmaster and all its backends: connections hang, nothing answers."""
     return {"pids": pg.freeze()}
 
 
-def thaw(pg: PostgresTarget) -> dict[str, Any]:
+def thaw(pg: PostgresTarget) -> dict[str, object]:
     """SIGCONT what freeze stopped."""
     return {"pids": pg.thaw()}
 
@@ -185,7 +185,7 @@ def _free_slots(dsn: str) -> tuple[int, int, int]:
 
 def exhaust_connections(
     pg: PostgresTarget, count: int | None = None, leave: int = 0
-) -> tuple[dict[str, Any], ConnectionHolder]:
+) -> tuple[dict[str, object], ConnectionHolder]:
     """Hold ``count`` connections (default: every free one but ``leave``) until released.
 
     Holding all free non-superuser slots makes the next connection fail with
@@ -208,8 +208,9 @@ def exhaust_connections(
             "error": holder.error}, holder
 
 
-def set_max_connections(pg: PostgresTarget, value: int) -> dict[str, Any]:
-    """``ALTER SYSTEM SET max_connections`` and restart so it takes effect."""
+def set_max_connections(pg: PostgresTarget, value: int) -> tuple[int, int]:
+    """``ALTER SYSTEM SET max_connections`` and restart so it takes effect; returns the
+    setting (before, after)."""
     if not isinstance(value, int) or not 5 <= value <= 10000:
         raise FaultError(f"set_max_connections: value must be an integer in 5..10000, got {value!r}")
     before = int(fetch(pg.dsn, "show max_connections")[0][0])
@@ -217,10 +218,10 @@ def set_max_connections(pg: PostgresTarget, value: int) -> dict[str, Any]:
     pg.stop("fast")
     pg.start()
     after = int(fetch(pg.dsn, "show max_connections")[0][0])
-    return {"before": before, "after": after}
+    return before, after
 
 
-def terminate_backends(pg: PostgresTarget, application: str = "reference_impl") -> dict[str, Any]:
+def terminate_backends(pg: PostgresTarget, application: str = "reference_impl") -> dict[str, object]:
     """``pg_terminate_backend`` on every connection whose application_name is ``application``."""
     rows = fetch(
         pg.dsn,
@@ -239,7 +240,7 @@ def drift_rollback_sql(table: str, column: str, new_name: str) -> str:
 
 def drift_schema(
     pg: PostgresTarget, table: str, column: str, new_name: str, database: str | None = None
-) -> dict[str, Any]:
+) -> dict[str, object]:
     """Rename ``table.column`` to ``new_name`` (revert by swapping the names)."""
     sql = (f'alter table "{_ident(table, "table")}" rename column '
            f'"{_ident(column, "column")}" to "{_ident(new_name, "new_name")}"')

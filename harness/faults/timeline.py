@@ -22,11 +22,11 @@ import time
 import traceback
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
 
 from harness.clock import wall
 from harness.faults.actions import ACTIONS, Action, FaultEnv, Undo
 from harness.faults.catalog import effect_of
+from harness.records.timeline import TimelineEvent
 from harness.redact import redact_obj, write_private
 from harness.scenario.schema import Fault
 
@@ -34,27 +34,42 @@ __all__ = ["Timeline", "TimelineLog"]
 
 
 class TimelineLog:
-    """Appends events to ``timeline.jsonl``; thread-safe; times relative to ``t0``."""
+    """Appends :class:`~harness.records.TimelineEvent` lines to ``timeline.jsonl``;
+    thread-safe; times relative to ``t0``."""
 
     def __init__(self, path: Path, t0: float) -> None:
         self.path = path
         self.t0 = t0
         self._lock = threading.Lock()
 
-    def write(self, event: str, **fields: Any) -> dict[str, Any]:
-        """Append one event (redacted: a fault's error may quote a DSN); returns it as given."""
-        entry = {"event": event, "t_s": round(time.monotonic() - self.t0, 6), "wall": wall(), **fields}
-        line = json.dumps(redact_obj(entry), default=str) + "\n"
+    def now_s(self) -> float:
+        """The run's clock now (``t_s``)."""
+        return round(time.monotonic() - self.t0, 6)
+
+    def append(self, event: TimelineEvent) -> TimelineEvent:
+        """Append one line (redacted: a fault's error may quote a DSN); returns it as given."""
+        line = json.dumps(redact_obj(event.to_json()), default=str) + "\n"
         with self._lock:
             write_private(self.path, line, append=True)
-        return entry
+        return event
+
+    def mark(self, event: str, **extra: object) -> TimelineEvent:
+        """Append a line of the run's own (``run_start``, ``load_stop``, ...) at the time now;
+        ``extra`` are its few fields (docs/run-directory.md)."""
+        return self.append(TimelineEvent(event, self.now_s(), wall(), extra=dict(extra)))
 
 
-def _common(fault: Fault, repeat: int) -> dict[str, Any]:
-    """The fields every apply/remove line of one fault application shares."""
-    effect = effect_of(fault.action, fault.params)
-    return {"fault": fault.index, "repeat": repeat, "action": fault.action,
-            "params": dict(fault.params), **(effect.fields() if effect else {})}
+def _line(event: str, fault: Fault, repeat: int, t_s: float, *, ok: bool,
+          duration_s: float, error: str | None = None, planned_t_s: float | None = None,
+          traceback: str | None = None, detail: dict[str, object] | None = None,
+          rollback: bool | None = None) -> TimelineEvent:
+    """An apply/remove line of one fault application: what every such line shares (the
+    fault, and from the catalogue what it acts on and how it ends) and its outcome."""
+    return TimelineEvent(event, t_s, wall(), fault=fault.index, repeat=repeat,
+                         action=fault.action, params=dict(fault.params),
+                         effect=effect_of(fault.action, fault.params), planned_t_s=planned_t_s,
+                         ok=ok, error=error, traceback=traceback, duration_s=duration_s,
+                         detail=detail, rollback=rollback)
 
 
 class _Active:
@@ -122,24 +137,25 @@ class Timeline:
 
     def _apply(self, fault: Fault, repeat: int) -> None:
         start, end = fault.windows()[repeat]
-        common = _common(fault, repeat)
         started = time.monotonic()
+        at = round(started - self.log.t0, 6)
         planned = self._planned(start)
         try:
             applied = self.actions[fault.action](self.env, fault, fault.params)
         except Exception as exc:  # noqa: BLE001 - any failure is recorded and the run goes on
-            self.log.write("apply", **common, t_s=round(started - self.log.t0, 6),
-                           planned_t_s=planned, ok=False,
-                           error=f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc(),
-                           duration_s=round(time.monotonic() - started, 6))
-            self.log.write("remove", **common, planned_t_s=None, ok=False, error="not applied",
-                           duration_s=0.0)
+            self.log.append(_line("apply", fault, repeat, at, planned_t_s=planned, ok=False,
+                                  error=f"{type(exc).__name__}: {exc}",
+                                  traceback=traceback.format_exc(),
+                                  duration_s=round(time.monotonic() - started, 6)))
+            self.log.append(_line("remove", fault, repeat, self.log.now_s(), ok=False,
+                                  error="not applied", duration_s=0.0))
             return
-        self.log.write("apply", **common, t_s=round(started - self.log.t0, 6), planned_t_s=planned,
-                       ok=True, error=None, duration_s=round(time.monotonic() - started, 6),
-                       detail=applied.detail)
+        self.log.append(_line("apply", fault, repeat, at, planned_t_s=planned, ok=True,
+                              duration_s=round(time.monotonic() - started, 6),
+                              detail=dict(applied.detail)))
         if applied.undo is None:
-            self.log.write("remove", **common, planned_t_s=None, ok=True, error=None, duration_s=0.0)
+            self.log.append(_line("remove", fault, repeat, self.log.now_s(), ok=True,
+                                  duration_s=0.0))
             return
         with self._lock:
             self._active[(fault.index, repeat)] = _Active(fault, repeat, applied.undo)
@@ -156,16 +172,16 @@ class Timeline:
             return
         fault = active.fault
         start, end = fault.windows()[repeat]
-        common = _common(fault, repeat)
         started = time.monotonic()
         try:
-            detail = active.undo()
+            detail = dict(active.undo())
             ok, error = True, None
         except Exception as exc:  # noqa: BLE001 - recorded; rollback must go on to the others
             detail, ok, error = {}, False, f"{type(exc).__name__}: {exc}"
-        self.log.write("remove", **common, planned_t_s=None if end is None else self._planned(end),
-                       ok=ok, error=error, duration_s=round(time.monotonic() - started, 6),
-                       detail=detail, rollback=rollback)
+        self.log.append(_line("remove", fault, repeat, self.log.now_s(),
+                              planned_t_s=None if end is None else self._planned(end), ok=ok,
+                              error=error, duration_s=round(time.monotonic() - started, 6),
+                              detail=detail, rollback=rollback))
 
     def stop(self, timeout: float = 30.0) -> None:
         """Stop scheduling: faults not yet applied never will be, scheduled removals are left

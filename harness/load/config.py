@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from harness.load.declared import RequestSpec
 from harness.load.reference_requests import reference_requests
+from harness.records.requests import REQUEST_COLUMNS
 
 if TYPE_CHECKING:
     from harness.scenario.schema import Scenario
@@ -26,10 +27,6 @@ CONFIG_ENV = "CHAOSHARNESS_LOAD_CONFIG"
 CONFIG_ARG = "--chaosharness-config"
 #: The recorder writes one file per Locust process: ``requests-<pid>.csv``.
 REQUEST_FILE_GLOB = "requests-*.csv"
-#: The columns of requests.csv (docs/run-directory.md), written by the recorder in Locust.
-REQUEST_COLUMNS: tuple[str, ...] = (
-    "t_s", "name", "status", "ok", "latency_ms", "error", "write_key", "ack", "attempt",
-)
 
 
 @dataclass(frozen=True)

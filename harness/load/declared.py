@@ -193,7 +193,7 @@ class RequestSpec:
                           "the path, a header, json or body"))
         return found
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, object]:
         """JSON-ready (for the load config)."""
         return {"name": self.name, "path": self.path, "method": self.method,
                 "weight": self.weight, "on_start": self.on_start, "headers": dict(self.headers),

@@ -163,7 +163,7 @@ class RowCollector:
         self.received: dict[int, int] = {}
         self.last_heard: dict[int, float] = {}  # run time of each worker's latest batch
         self.joined: dict[str, int] = {}  # client id -> index
-        self.done: dict[int, dict[str, Any]] = {}
+        self.done: dict[int, dict[str, object]] = {}
         self.lost: set[int] = set()
         self._log = (self.dir / WORKERS_FILE).open("a", encoding="utf-8")
 

@@ -76,7 +76,7 @@ class RequestRecorder:
 
     def on_request(
         self, request_type: str, name: str, response_time: float, response_length: int,
-        response: Any = None, context: dict[str, Any] | None = None,
+        response: Any = None, context: dict[str, object] | None = None,
         exception: BaseException | None = None, **_: Any,
     ) -> None:
         """Locust ``request`` event listener: append one row."""

@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
+
+from harness.records.timeline import TimelineEvent
 
 __all__ = ["WORKERS_FILE", "WorkerRelay"]
 
@@ -26,7 +28,9 @@ _EVENTS = {"joined": "worker_joined", "done": "worker_done", "lost": "worker_los
 
 
 class _Log(Protocol):
-    def write(self, event: str, **fields: Any) -> dict[str, Any]: ...
+    def now_s(self) -> float: ...
+
+    def append(self, event: TimelineEvent) -> TimelineEvent: ...
 
 
 class WorkerRelay:
@@ -36,9 +40,9 @@ class WorkerRelay:
         self.path = Path(requests_dir) / WORKERS_FILE
         self.log = log
         self._offset = 0
-        self.joined: dict[int, dict[str, Any]] = {}
-        self.done: dict[int, dict[str, Any]] = {}
-        self.lost: dict[int, dict[str, Any]] = {}
+        self.joined: dict[int, dict[str, object]] = {}
+        self.done: dict[int, dict[str, object]] = {}
+        self.lost: dict[int, dict[str, object]] = {}
 
     def poll(self) -> WorkerRelay:
         """Relay the lines written since the last poll (a torn last line waits)."""
@@ -60,10 +64,13 @@ class WorkerRelay:
                 continue
             {"worker_joined": self.joined, "worker_done": self.done,
              "worker_lost": self.lost}[event][line["index"]] = line
-            self.log.write(event, **line)
+            t_s = line.get("t_s")
+            self.log.append(TimelineEvent(
+                event, float(t_s) if isinstance(t_s, int | float) else self.log.now_s(),
+                extra={k: v for k, v in line.items() if k != "t_s"}))
         return self
 
-    def summary(self) -> list[dict[str, Any]]:
+    def summary(self) -> list[dict[str, object]]:
         """One entry per worker that joined: its host and what came of it, for run.json."""
         out = []
         for index, joined in sorted(self.joined.items()):

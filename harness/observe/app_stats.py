@@ -163,7 +163,7 @@ def _pool(stats: Any) -> dict[str, int | float | None] | None:
     return pool
 
 
-def extract_stats(stats: Any) -> dict[str, Any]:
+def extract_stats(stats: Any) -> dict[str, object]:
     """The sample fields taken from a stats body; each is ``None`` when the body lacks it."""
     breakers = breaker_states(stats)
     return {

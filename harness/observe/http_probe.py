@@ -49,7 +49,7 @@ class _Answer:
 class ProbeResult:
     """Sample fields from the app's HTTP endpoints and the names of those that did not answer."""
 
-    fields: dict[str, Any]
+    fields: dict[str, object]
     missing: list[str] = field(default_factory=list)
 
 
@@ -100,7 +100,7 @@ class AppProbe:
             for path, want_json in zip(self.paths, (False, False, True), strict=True)
         ))
         missing: list[str] = []
-        fields: dict[str, Any] = {
+        fields: dict[str, object] = {
             "ready": _flag(ready, "ready", missing),
             "live": _flag(live, "live", missing),
         }

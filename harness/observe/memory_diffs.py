@@ -48,7 +48,7 @@ def _top_entry(entry: Any) -> Any:
     return out
 
 
-def normalize_diff(body: Mapping[str, Any], t_s: float) -> dict[str, Any]:
+def normalize_diff(body: Mapping[str, Any], t_s: float) -> dict[str, object]:
     """The hook's answer with ``t_s`` set and ``top`` entries under the documented names."""
     out = dict(body)
     if "t_s" in body:
@@ -84,7 +84,7 @@ class MemoryDiffs:
         self.failed = 0
         self._lock = asyncio.Lock()
 
-    async def take(self, client: httpx.AsyncClient) -> dict[str, Any] | None:
+    async def take(self, client: httpx.AsyncClient) -> dict[str, object] | None:
         """Call the hook once; write the baseline or the next diff. ``None`` when it failed."""
         async with self._lock:
             t_s = self.clock() - self.t0
@@ -106,7 +106,7 @@ class MemoryDiffs:
             self._write(diff)
             return diff
 
-    def _write(self, diff: dict[str, Any]) -> None:
+    def _write(self, diff: dict[str, object]) -> None:
         self.memory_dir.mkdir(parents=True, exist_ok=True)
         if not self.has_baseline:
             path = self.memory_dir / "baseline.json"

@@ -40,6 +40,8 @@ from harness.observe.proc_sample import ProcessSampler
 from harness.observe.proxy_conns import proxy_sockets_getter
 from harness.observe.stderr_scan import StderrScanner
 from harness.observe.targets import ObserveTargets
+from harness.records import Sample
+from harness.records.samples import STATS_FIELDS
 
 __all__ = ["Observer"]
 
@@ -119,7 +121,7 @@ class Observer:
         self._started = threading.Event()
         self._client: httpx.AsyncClient | None = None
         self._out: IO[str] | None = None
-        self._last: dict[str, Any] | None = None
+        self._last: dict[str, object] | None = None
         self._next_memory: float | None = None
         self._memory_armed = False
         self._memory_grace_s = 0.0
@@ -134,8 +136,8 @@ class Observer:
     # -- public --------------------------------------------------------------------
 
     @property
-    def last_sample(self) -> dict[str, Any] | None:
-        """The most recent sample written (a dict as in samples.jsonl), or ``None``."""
+    def last_sample(self) -> dict[str, object] | None:
+        """The most recent sample written (as in samples.jsonl), or ``None``."""
         return self._last
 
     def summary(self) -> dict[str, Any]:
@@ -260,19 +262,20 @@ class Observer:
             self._maybe_take_memory()
             slot += 1
 
-    def _write(self, sample: dict[str, Any]) -> None:
+    def _write(self, sample: Sample) -> None:
         assert self._out is not None
-        self._out.write(json.dumps(sample, separators=(",", ":"), default=str) + "\n")
+        line = sample.to_json()
+        self._out.write(json.dumps(line, separators=(",", ":"), default=str) + "\n")
         self._out.flush()
-        self._last = sample
+        self._last = line
         self.ticks += 1
-        self._max_lag_ms = max(self._max_lag_ms, sample["lag_ms"])
-        for name in sample["missing"]:
+        self._max_lag_ms = max(self._max_lag_ms, sample.lag_ms or 0.0)
+        for name in sample.missing:
             self._missing_counts[name] = self._missing_counts.get(name, 0) + 1
 
     # -- one tick ------------------------------------------------------------------
 
-    async def _tick(self, now: float, slot: int) -> dict[str, Any]:
+    async def _tick(self, now: float, slot: int) -> Sample:
         """Run every sampler at once; each fills its fields or names itself missing."""
         assert self._client is not None
         targets = self.targets
@@ -289,21 +292,16 @@ class Observer:
             if log else _none(),
         )
         missing[:0] = probe.missing
-        sample: dict[str, Any] = {
-            "t_s": round(now - self.t0, 4),
-            "wall": wall(),
-            "tick": slot,
-            "lag_ms": round((now - (self.t0 + slot * self.tick_s)) * 1000, 1),
-            "sample_ms": round((self.clock() - now) * 1000, 1),
-            "missing": missing,
-            **{k: v for k, v in probe.fields.items() if k != "app_stats"},
-            "stderr_unhandled": stderr if log else self._scanner.total_or_none,
-            "app_proc": app_proc,
-            "pg_proc": pg_proc,
-            "pg_connections": pg_conn,
-            "app_stats": self._raw_stats(now, probe.fields.get("app_stats")),
-        }
-        return sample
+        stats = {k: probe.fields.get(k) for k in STATS_FIELDS}
+        return Sample(
+            t_s=round(now - self.t0, 4), wall=wall(), tick=slot,
+            lag_ms=round((now - (self.t0 + slot * self.tick_s)) * 1000, 1),
+            sample_ms=round((self.clock() - now) * 1000, 1), missing=missing,
+            ready=probe.fields.get("ready"), live=probe.fields.get("live"), **stats,
+            stderr_unhandled=stderr if log else self._scanner.total_or_none,
+            app_proc=app_proc, pg_proc=pg_proc, pg_connections=pg_conn,
+            app_stats=self._raw_stats(now, probe.fields.get("app_stats")),
+        )
 
     def _raw_stats(self, now: float, body: Any) -> Any:
         """The raw stats body, or ``None`` on ticks thinned out by ``raw_stats_every_s``."""

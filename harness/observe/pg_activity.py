@@ -92,7 +92,7 @@ class PgActivitySampler:
             raise
         return conn
 
-    async def sample(self) -> dict[str, Any]:
+    async def sample(self) -> dict[str, object]:
         """Connection counts now. Raises (``TimeoutError``, OS or asyncpg errors) on no answer.
 
         ``app`` is the service's connections and ``app_by`` how they were counted

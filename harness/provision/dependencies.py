@@ -14,7 +14,6 @@ import signal
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from harness.errors import ProvisionError
 from harness.faults.network import ProxyApiError, ProxyClient
@@ -87,7 +86,7 @@ def start_dependencies(specs: tuple[DependencySpec, ...], sup: Supervisor,
 
 def create_fresh_proxy(proxy: ProxyClient, name: str, *, listen: str, upstream: str,
                        replace: bool, created: list[str] | None = None,
-                       watch: Callable[[str], None] | None = None) -> dict[str, Any]:
+                       watch: Callable[[str], None] | None = None) -> dict[str, object]:
     """Create the proxy ``name`` (after deleting one left by an earlier run, with ``replace``)
     and note its name in ``created``. ``watch`` hears the name first: a conductor killed
     between the create and its note still has the proxy deleted by its watchdog."""

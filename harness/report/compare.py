@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import html
 import math
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from harness.records import ResultRecord
 from harness.report.html import embed_plots, html_page, html_table
 from harness.report.markdown import md_table, verdict_line
 from harness.report.plots import Plot, shade_faults
@@ -34,13 +35,13 @@ _COLOURS = ("#1f77b4", "#d62728")
 
 
 def _label(tag: str, data: RunData) -> str:
-    profile = data.run.get("profile")
+    profile = data.run.profile
     return f"{tag}: {data.scenario}" + (f" ({profile})" if profile else "")
 
 
-def _slos(result: dict[str, Any] | None) -> dict[str, dict[str, Any]]:
+def _slos(result: ResultRecord | None) -> dict[str, Mapping[str, object]]:
     return {slo_id(str(s.get("name")), str(s.get("phase", "run"))): s
-            for s in (result or {}).get("slos") or [] if isinstance(s, dict)}
+            for s in (result.slos if result else ())}
 
 
 def verdicts_side_by_side(a: RunData, b: RunData) -> Table:
@@ -48,7 +49,7 @@ def verdicts_side_by_side(a: RunData, b: RunData) -> Table:
     table = Table("Verdicts", ["SLO", "threshold", "A value", "A verdict", "B value",
                                "B verdict"])
     sa, sb = _slos(a.result), _slos(b.result)
-    ea, eb = expected_to_fail(a.result or {}), expected_to_fail(b.result or {})
+    ea, eb = expected_to_fail(a.result), expected_to_fail(b.result)
     for key in list(sa) + [k for k in sb if k not in sa]:
         slo = sa.get(key) or sb[key]
         name = str(slo.get("name"))
@@ -64,13 +65,17 @@ def verdicts_side_by_side(a: RunData, b: RunData) -> Table:
     return table
 
 
-def _metric_items(result: dict[str, Any] | None) -> dict[str, tuple[str, Any]]:
-    out: dict[str, tuple[str, Any]] = {}
-    metrics = (result or {}).get("metrics")
-    for phase, values in (metrics or {}).items() if isinstance(metrics, dict) else []:
-        for name, value in (values or {}).items() if isinstance(values, dict) else []:
+def _metric_items(result: ResultRecord | None) -> dict[str, tuple[str, object]]:
+    out: dict[str, tuple[str, object]] = {}
+    for phase, values in (result.metrics if result else {}).items():
+        for name, value in values.items():
             out[f"{name}@{phase}"] = (name, value)
     return out
+
+
+def _number(value: object) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) \
+        else None
 
 
 def delta_table(a: RunData, b: RunData) -> Table:
@@ -81,10 +86,11 @@ def delta_table(a: RunData, b: RunData) -> Table:
         name = (ma.get(key) or mb[key])[0]
         va, vb = ma.get(key, (name, None))[1], mb.get(key, (name, None))[1]
         delta = ""
-        if all(isinstance(v, int | float) and not isinstance(v, bool) for v in (va, vb)):
-            delta = fmt_number(float(vb) - float(va))
-            if va and math.isfinite(float(va)):
-                delta += f" ({100.0 * (float(vb) - float(va)) / abs(float(va)):+.1f}%)"
+        fa, fb = _number(va), _number(vb)
+        if fa is not None and fb is not None:
+            delta = fmt_number(fb - fa)
+            if fa and math.isfinite(fa):
+                delta += f" ({100.0 * (fb - fa) / abs(fa):+.1f}%)"
         table.add([key, fmt_value(name, va), fmt_value(name, vb), delta])
     return table
 

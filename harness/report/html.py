@@ -13,8 +13,8 @@ import html
 import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
+from harness.records import ResultRecord
 from harness.report.markdown import verdict_line
 from harness.report.plots import Plot
 from harness.report.rundata import RunData, replay_command
@@ -122,8 +122,8 @@ def windows_caption(data: RunData) -> str:
     return f'<p class="windows">Shaded fault windows: {_e("; ".join(spans))}</p>'
 
 
-def _badge(result: dict[str, Any] | None) -> str:
-    verdict = str((result or {}).get("verdict", "unknown"))
+def _badge(result: ResultRecord | None) -> str:
+    verdict = result.verdict if result else "unknown"
     cls = verdict if verdict in ("pass", "fail") else "unknown"
     return f'<span class="badge {cls}">{_e(verdict_line(result))}</span>'
 
@@ -131,21 +131,22 @@ def _badge(result: dict[str, Any] | None) -> str:
 def _header(data: RunData) -> str:
     run = data.run
     facts = [f"run <code>{_e(data.run_id)}</code>"]
-    for key in ("profile", "seed", "status", "started_wall"):
-        if run.get(key) is not None:
-            facts.append(f"{_e(key)} {_e(run[key])}")
-    if isinstance(run.get("duration_s"), int | float):
-        facts.append(f"duration {_e(fmt_number(float(run['duration_s'])))} s")
-    if run.get("replay_of"):
-        facts.append(f"replay of <code>{_e(run['replay_of'])}</code>")
+    for key, value in (("profile", run.profile), ("seed", run.seed), ("status", run.status),
+                       ("started_wall", run.started_wall)):
+        if value is not None:
+            facts.append(f"{_e(key)} {_e(value)}")
+    if run.duration_s is not None:
+        facts.append(f"duration {_e(fmt_number(run.duration_s))} s")
+    if run.replay_of:
+        facts.append(f"replay of <code>{_e(run.replay_of)}</code>")
     out = [f"<h1>{_e(data.scenario)} {_badge(data.result)}</h1>",
            f'<p class="facts">{" · ".join(facts)}</p>',
            f"<p>Replay: <code>{_e(replay_command(data.run_dir))}</code></p>"]
     trend = trend_href(data.run_dir)
     if trend:
         out.append(f'<p id="trend-link">Night over night: <a href="{_e(trend)}">the trend</a></p>')
-    if run.get("error"):
-        out.append(f'<p class="note">Run error: {_e(run["error"])}</p>')
+    if run.error:
+        out.append(f'<p class="note">Run error: {_e(run.error)}</p>')
     reasons = expectation_reasons(data.result)
     if reasons:
         items = "".join(f"<li>{_e(r)}</li>" for r in reasons)
@@ -163,7 +164,7 @@ def _writes_section(data: RunData) -> str:
         shown = ", ".join(f"<code>{_e(k)}</code>" for k in keys[:_MAX_KEYS])
         more = f" and {len(keys) - _MAX_KEYS} more" if len(keys) > _MAX_KEYS else ""
         parts.append(f"<p>First {_e(cls)} keys: {shown}{_e(more)}</p>")
-    attempts = ((data.result or {}).get("writes") or {}).get("lost_attempts")
+    attempts = data.result.writes.get("lost_attempts") if data.result else None
     if isinstance(attempts, dict) and attempts:
         text = json.dumps(attempts, indent=1, default=str)
         parts.append("<details><summary>Every recorded attempt of the first lost keys</summary>"
@@ -172,10 +173,11 @@ def _writes_section(data: RunData) -> str:
 
 
 def _memory_extra(data: RunData) -> str:
-    mem = (data.result or {}).get("memory")
-    if not isinstance(mem, dict):
+    mem = data.result.memory if data.result else {}
+    if not mem:
         return '<p class="note">No memory verdict in result.json.</p>'
-    ci = mem.get("ci95") or [None, None]
+    ci = mem.get("ci95")
+    ci = ci if isinstance(ci, list) and ci else [None, None]
     words = memory_words(data.result)
     peak = mem.get("peak_rss_bytes")
     out = [f"<p>Memory verdict: <strong>{_e(words)}</strong>; RSS slope "

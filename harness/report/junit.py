@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import json
 import xml.etree.ElementTree as ET
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
+from harness.records import ResultRecord
 from harness.report.scrub import Scrubber
 from harness.report.tables import (
     ANY_SLO,
@@ -36,7 +36,7 @@ class SuiteEntry:
     """One run in a junit file: its scenario, its result (None: not judged) and its report."""
 
     scenario: str
-    result: dict[str, Any] | None
+    result: ResultRecord | None
     report: Path | None = None
     problem: str = ""
 
@@ -45,7 +45,7 @@ def _case(suite: ET.Element, classname: str, name: str) -> ET.Element:
     return ET.SubElement(suite, "testcase", classname=classname, name=name, time="0")
 
 
-def _slo_case(suite: ET.Element, scenario: str, slo: dict[str, Any], expect_fail: set[str],
+def _slo_case(suite: ET.Element, scenario: str, slo: Mapping[str, object], expect_fail: set[str],
               scrub: Scrubber) -> str:
     metric, phase = str(slo.get("name", "?")), str(slo.get("phase", "run"))
     case = _case(suite, scenario, slo_id(metric, phase))
@@ -63,7 +63,7 @@ def _slo_case(suite: ET.Element, scenario: str, slo: dict[str, Any], expect_fail
     return status
 
 
-def _control_case(suite: ET.Element, scenario: str, slos: list[dict[str, Any]]) -> str:
+def _control_case(suite: ET.Element, scenario: str, slos: Sequence[Mapping[str, object]]) -> str:
     """A negative control naming no SLO: it passes only if some SLO failed."""
     case = _case(suite, scenario, "negative_control@run")
     failed = [slo_id(str(s.get("name")), str(s.get("phase", "run"))) for s in slos
@@ -92,7 +92,7 @@ def junit_testsuite(entry: SuiteEntry, scrub: Scrubber | None = None) -> ET.Elem
         statuses.append("unknown")
     else:
         expect_fail = expected_to_fail(result)
-        slos = [slo for slo in result.get("slos") or [] if isinstance(slo, dict)]
+        slos = result.slos
         for slo in slos:
             statuses.append(_slo_case(suite, entry.scenario, slo, expect_fail, scrub))
         if ANY_SLO in expect_fail:
@@ -129,7 +129,7 @@ def write_suite_junit(name: str, entries: Iterable[SuiteEntry], path: Path,
     return _write(root, path)
 
 
-def write_run_junit(scenario: str, result: dict[str, Any] | None, path: Path,
+def write_run_junit(scenario: str, result: ResultRecord | None, path: Path,
                     report: Path | None = None, scrub: Scrubber | None = None) -> Path:
     """``junit.xml`` for one run: a ``<testsuites>`` holding its one ``<testsuite>``."""
     return write_suite_junit(scenario, [SuiteEntry(scenario, result, report)], path, scrub)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from harness.records import ResultRecord
 from harness.report.plots import Plot
 from harness.report.rundata import RunData, replay_command
 from harness.report.tables import (
@@ -53,13 +54,13 @@ def md_table(table: Table) -> str:
     return "\n".join(lines) + "\n"
 
 
-def verdict_line(result: dict[str, Any] | None) -> str:
+def verdict_line(result: ResultRecord | None) -> str:
     """``PASS`` / ``FAIL`` / ``UNKNOWN`` and whether that is what the scenario expects."""
     if result is None:
         return "UNKNOWN (no result.json)"
-    verdict = str(result.get("verdict", "unknown")).upper()
-    expect = str(result.get("expect", "pass"))
-    as_expected = result.get("as_expected")
+    verdict = result.verdict.upper()
+    expect = result.expect
+    as_expected = result.as_expected
     tail = ("as expected" if as_expected else "NOT as expected") if as_expected is not None \
         else "expectation not judged"
     return f"{verdict} (expected {expect}: {tail})"
@@ -68,19 +69,19 @@ def verdict_line(result: dict[str, Any] | None) -> str:
 def _header(data: RunData) -> list[str]:
     run = data.run
     facts = [f"run `{data.run_id}`"]
-    for key in ("profile", "seed", "status"):
-        if run.get(key) is not None:
-            facts.append(f"{key} {run[key]}")
-    if isinstance(run.get("duration_s"), int | float):
-        facts.append(f"duration {fmt_number(float(run['duration_s']))} s")
-    if run.get("replay_of"):
-        facts.append(f"replay of `{run['replay_of']}`")
+    for key, value in (("profile", run.profile), ("seed", run.seed), ("status", run.status)):
+        if value is not None:
+            facts.append(f"{key} {value}")
+    if run.duration_s is not None:
+        facts.append(f"duration {fmt_number(run.duration_s)} s")
+    if run.replay_of:
+        facts.append(f"replay of `{run.replay_of}`")
     lines = [f"# {data.scenario}: {verdict_line(data.result)}", "", " · ".join(facts), ""]
     trend = trend_href(data.run_dir, markdown=True)
     if trend:
         lines += [f"Night over night: [the trend]({trend})", ""]
-    if run.get("error"):
-        lines += [f"> run error: {run['error']}", ""]
+    if run.error:
+        lines += [f"> run error: {run.error}", ""]
     reasons = expectation_reasons(data.result)
     if reasons:
         lines += ["Not as expected because:", *(f"- {r}" for r in reasons), ""]
@@ -89,12 +90,17 @@ def _header(data: RunData) -> list[str]:
     return lines + _load(data)
 
 
+def _list(value: object) -> list[object]:
+    """A JSON list of result.json, else empty."""
+    return list(value) if isinstance(value, list) else []
+
+
 def _load(data: RunData) -> list[str]:
     """The load's workers, when it had any; a degraded load is said before the verdicts."""
-    load = (data.result or {}).get("load")
-    if not isinstance(load, dict) or not load.get("workers"):
+    load = data.result.load if data.result else {}
+    workers = load.get("workers")
+    if not isinstance(workers, list) or not workers:
         return []
-    workers = load["workers"]
     lines = []
     if load.get("degraded"):
         lines += [f"> **Load degraded**: {load.get('reason')}", ""]
@@ -102,7 +108,7 @@ def _load(data: RunData) -> list[str]:
     rows = sum(int(w.get("received") or 0) for w in workers)
     lines += [f"Load: {len(workers)} Locust worker(s) on {', '.join(hosts)}; {rows} rows "
               f"arrived at the master; workers lost: "
-              f"{', '.join(map(str, load.get('lost') or [])) or 'none'}.",
+              f"{', '.join(map(str, _list(load.get('lost')))) or 'none'}.",
               ""]
     return lines
 
@@ -118,11 +124,11 @@ def _writes(data: RunData) -> list[str]:
 
 
 def _memory(data: RunData) -> list[str]:
-    mem = (data.result or {}).get("memory")
+    mem = data.result.memory if data.result else {}
     lines = ["## Memory", ""]
-    if not isinstance(mem, dict):
+    if not mem:
         return lines + ["_No memory verdict in result.json._", ""]
-    ci = mem.get("ci95") or [None, None]
+    ci = _list(mem.get("ci95")) or [None, None]
     lines.append(
         f"Verdict: **{memory_words(data.result)}**: "
         f"RSS slope {fmt_value('memory_growth_mb_per_hour', mem.get('slope_mb_per_hour'))} "

@@ -144,7 +144,7 @@ def _fit_line(t: Sequence[float], y: Sequence[float], slope_per_s: float,
     return pts[0][0], resid[len(resid) // 2]
 
 
-def diff_totals(diffs: Sequence[dict[str, Any]]) -> list[tuple[float, float]]:
+def diff_totals(diffs: Sequence[dict[str, object]]) -> list[tuple[float, float]]:
     """``(t_s, traced MB)`` from the tracemalloc diff files (``total_bytes``)."""
     points = []
     for diff in diffs:
@@ -154,9 +154,9 @@ def diff_totals(diffs: Sequence[dict[str, Any]]) -> list[tuple[float, float]]:
     return sorted(points)
 
 
-def plot_memory(samples: SampleSeries, memory: dict[str, Any], warmup_s: float,
+def plot_memory(samples: SampleSeries, memory: dict[str, object], warmup_s: float,
                 windows: Sequence[FaultWindow], end_s: float | None,
-                path: Path, diffs: Sequence[dict[str, Any]] = ()) -> Path | None:
+                path: Path, diffs: Sequence[dict[str, object]] = ()) -> Path | None:
     """App RSS and tracemalloc total (MB) with the fitted slope and its 95 % interval.
 
     The traced total comes from the samples when the app traces every tick, else from
@@ -249,8 +249,8 @@ def plot_pg_connections(samples: SampleSeries, windows: Sequence[FaultWindow],
 
 def render_plots(plots_dir: Path, req: RequestSeries | None, samples: SampleSeries | None,
                  windows: Sequence[FaultWindow], end_s: float | None,
-                 memory: dict[str, Any], warmup_s: float,
-                 diffs: Sequence[dict[str, Any]] = ()) -> list[Plot]:
+                 memory: dict[str, object], warmup_s: float,
+                 diffs: Sequence[dict[str, object]] = ()) -> list[Plot]:
     """Draw every plot the data allows into ``plots_dir``; one :class:`Plot` per title."""
     out: list[Plot] = []
 

@@ -31,13 +31,9 @@ def load_series(run_dir: Path) -> tuple[RequestSeries | None, SampleSeries | Non
 
 
 def _warmup_s(data: RunData) -> float:
-    warmup = data.run.get("warmup_s")
-    if isinstance(warmup, int | float):
-        return float(warmup)
-    for event in data.timeline:
-        if event.get("event") == "load_start" and isinstance(event.get("t_s"), int | float):
-            return float(event["t_s"])
-    return 0.0
+    if data.run.warmup_s is not None:
+        return data.run.warmup_s
+    return next((e.t_s for e in data.timeline if e.event == "load_start"), 0.0)
 
 
 def render_run(run_dir: Path, secrets: tuple[str, ...] = ()) -> list[Path]:
@@ -51,9 +47,8 @@ def render_run(run_dir: Path, secrets: tuple[str, ...] = ()) -> list[Path]:
     scrubber = Scrubber(secrets)
     data = load_run(run_dir, scrubber)
     req, samples = load_series(run_dir)
-    memory = (data.result or {}).get("memory")
     plots = render_plots(run_dir / "plots", req, samples, data.windows, data.end_s,
-                         memory if isinstance(memory, dict) else {}, _warmup_s(data),
+                         dict(data.result.memory) if data.result else {}, _warmup_s(data),
                          data.memory_diffs)
     if req is None:
         data.missing.append("requests.csv")

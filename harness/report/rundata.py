@@ -13,16 +13,21 @@ from __future__ import annotations
 import json
 import shlex
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from harness.errors import ReportError, VerifyError
+from harness.errors import ReportError
+from harness.records import RecordError, ResultRecord, RunInfo, TimelineEvent
 from harness.report.scrub import Scrubber
-from harness.verify.rundir import TimelineEvent, read_json
+from harness.verify.rundir import read_json, with_effect
 from harness.verify.windows import FaultWindow, fault_windows
 
-__all__ = ["RunData", "load_run", "read_scrubbed", "replay_command", "timeline_windows"]
+__all__ = ["RunData", "load_run", "read_scrubbed", "read_timeline_events", "replay_command",
+           "timeline_windows"]
+
+R = TypeVar("R")
 
 
 @dataclass
@@ -31,28 +36,39 @@ class RunData:
 
     run_dir: Path
     scenario: str
-    run: dict[str, Any]
-    result: dict[str, Any] | None
-    timeline: list[dict[str, Any]]
+    run: RunInfo
+    result: ResultRecord | None
+    timeline: list[TimelineEvent]
     windows: list[FaultWindow]
-    memory_diffs: list[dict[str, Any]]  # t_s and totals of each memory/diff-*.json
+    memory_diffs: list[dict[str, object]]  # t_s and totals of each memory/diff-*.json
     scrubber: Scrubber
     missing: list[str]
 
     @property
     def run_id(self) -> str:
         """The run's id from run.json/result.json, else the directory's name."""
-        res = self.result or {}
-        return str(self.run.get("run_id") or res.get("run_id") or self.run_dir.name)
+        return str(self.run.run_id or (self.result.run_id if self.result else "")
+                   or self.run_dir.name)
 
     @property
     def end_s(self) -> float | None:
         """The run's last time on its clock (run_end, else load_stop), if recorded."""
         for name in ("run_end", "load_stop"):
             for event in reversed(self.timeline):
-                if event.get("event") == name and isinstance(event.get("t_s"), int | float):
-                    return float(event["t_s"])
+                if event.event == name:
+                    return event.t_s
         return None
+
+
+def _parse(parse: Callable[[Any, str], R], obj: object, path: Path) -> R | None:
+    """A file's JSON parsed into its record (None when the file is missing); a malformed or
+    too new one is a ReportError naming the file."""
+    if obj is None:
+        return None
+    try:
+        return parse(obj, str(path))
+    except RecordError as exc:
+        raise ReportError(str(exc)) from exc
 
 
 def read_scrubbed(path: Path, scrubber: Scrubber) -> Any:
@@ -61,8 +77,8 @@ def read_scrubbed(path: Path, scrubber: Scrubber) -> Any:
     return scrubber.obj(read_json(path, ReportError))
 
 
-def _read_jsonl(path: Path, scrubber: Scrubber) -> list[dict[str, Any]]:
-    events: list[dict[str, Any]] = []
+def _read_jsonl(path: Path, scrubber: Scrubber) -> list[dict[str, object]]:
+    events: list[dict[str, object]] = []
     with path.open(encoding="utf-8") as fh:
         for lineno, line in enumerate(fh, start=1):
             if not line.strip():
@@ -79,38 +95,42 @@ def _read_jsonl(path: Path, scrubber: Scrubber) -> list[dict[str, Any]]:
     return events
 
 
-def _diff_totals(diff: Any) -> dict[str, Any] | None:
+def _diff_totals(diff: Any) -> dict[str, object] | None:
     if not isinstance(diff, dict):
         return None
     return {k: diff.get(k) for k in ("t_s", "total_bytes", "total_diff_bytes")}
 
 
-def timeline_windows(timeline: list[dict[str, Any]]) -> list[FaultWindow]:
+def read_timeline_events(path: Path, scrubber: Scrubber) -> list[TimelineEvent]:
+    """timeline.jsonl as records, scrubbed, in time order; a line without ``event``/``t_s``
+    is skipped (a report shows what it can), other malformed fields are a ReportError."""
+    events: list[TimelineEvent] = []
+    for item in _read_jsonl(path, scrubber):
+        if "event" not in item or not isinstance(item.get("t_s"), int | float):
+            continue
+        try:
+            events.append(with_effect(TimelineEvent.from_json(item, str(path))))
+        except RecordError as exc:
+            raise ReportError(str(exc)) from exc
+    events.sort(key=lambda e: e.t_s)
+    return events
+
+
+def timeline_windows(events: list[TimelineEvent]) -> list[FaultWindow]:
     """The fault windows of a loaded timeline, paired by verify's one
     :func:`~harness.verify.windows.fault_windows`, in (applied, fault) order; a window never
     removed has ``removed_s`` None (the report draws it to the run's end)."""
-    events = sorted((TimelineEvent(str(e["event"]), float(e["t_s"]), e) for e in timeline
-                     if "event" in e and isinstance(e.get("t_s"), int | float)),
-                    key=lambda e: e.t_s)
-    try:
-        windows = fault_windows(events)
-    except VerifyError as exc:
-        raise ReportError(str(exc)) from exc
-    return sorted(windows, key=lambda w: (w.applied_s, w.fault))
+    return sorted(fault_windows(events), key=lambda w: (w.applied_s, w.fault))
 
 
-def _windows_from_result(result: dict[str, Any] | None) -> list[FaultWindow]:
+def _windows_from_result(result: ResultRecord | None) -> list[FaultWindow]:
     """Fault windows from result.json when the timeline is missing."""
     out: list[FaultWindow] = []
-    for item in (result or {}).get("faults") or []:
-        if isinstance(item, dict) and isinstance(item.get("applied_s"), int | float):
-            removed = item.get("removed_s")
+    for item in result.faults if result else ():
+        if item.applied_s is not None:
             out.append(FaultWindow(
-                fault=int(item.get("fault", -1)), repeat=item.get("repeat"),
-                action=str(item.get("action", "?")), params={},
-                applied_s=float(item["applied_s"]),
-                removed_s=float(removed) if isinstance(removed, int | float) else None,
-                ok=True, error=None))
+                fault=item.fault, repeat=item.repeat, action=item.action or "?", params={},
+                applied_s=item.applied_s, removed_s=item.removed_s, ok=True, error=None))
     counts = Counter(w.fault for w in out)
     for w in out:
         w.repeated = counts[w.fault] > 1
@@ -132,17 +152,18 @@ def load_run(run_dir: Path, scrubber: Scrubber | None = None) -> RunData:
             return None
         return read_scrubbed(path, scrubber)
 
-    run = optional("run.json") or {}
-    result = optional("result.json")
+    run = _parse(RunInfo.from_json, optional("run.json"), run_dir / "run.json") or RunInfo()
+    # a result of a newer format is refused, with the reason
+    result = _parse(ResultRecord.from_json, optional("result.json"), run_dir / "result.json")
     timeline_path = run_dir / "timeline.jsonl"
-    timeline = _read_jsonl(timeline_path, scrubber) if timeline_path.is_file() else []
+    timeline = read_timeline_events(timeline_path, scrubber) if timeline_path.is_file() else []
     if not timeline_path.is_file():
         missing.append("timeline.jsonl")
     # Only the totals are plotted (verify already ranked the sites): a day's soak has
     # thousands of diffs, so their top-N lists and tracebacks are not kept in memory.
     diffs = [_diff_totals(read_scrubbed(p, scrubber))
              for p in sorted((run_dir / "memory").glob("diff-*.json"))]
-    scenario = str(run.get("scenario") or (result or {}).get("scenario") or run_dir.name)
+    scenario = str(run.scenario or (result.scenario if result else None) or run_dir.name)
     data = RunData(
         run_dir=run_dir, scenario=scenario, run=run, result=result, timeline=timeline,
         windows=[], memory_diffs=[d for d in diffs if isinstance(d, dict)],

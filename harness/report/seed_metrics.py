@@ -13,30 +13,25 @@ from __future__ import annotations
 
 import html
 import math
-import tomllib
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
 
+from harness.errors import ScenarioError
+from harness.records import RecordError, ResultRecord, RunInfo
 from harness.report.html import html_page, html_table
 from harness.report.markdown import md_table
 from harness.report.rundata import read_scrubbed
 from harness.report.scrub import Scrubber
 from harness.report.suite_runs import SuiteRun, load_suite_runs
 from harness.report.tables import Table, fmt_value
+from harness.scenario.loader import load_recorded
+from harness.slo import compare
 
 __all__ = ["SEED_ROWS", "Measured", "SeedRow", "base_scenario", "measure_row", "profile_of",
            "render_seed_metrics", "seed_table"]
 
 #: The reference app's profile when a scenario names none (ARCHITECTURE.md, "Profiles").
 DEFAULT_PROFILE = "resilient"
-
-_OPS: dict[str, Callable[[float, float], bool]] = {
-    "<": lambda v, t: v < t, "<=": lambda v, t: v <= t,
-    "==": lambda v, t: v == t, ">=": lambda v, t: v >= t,
-}
-
 
 @dataclass(frozen=True)
 class SeedRow:
@@ -91,38 +86,35 @@ def profile_of(run: SuiteRun, scrub: Scrubber) -> str:
     reference app's default, ``resilient`` (a run that never started records none)."""
     if run.entry.get("profile"):
         return str(run.entry["profile"])
-    if (run.result or {}).get("profile"):
-        return str((run.result or {})["profile"])
+    if run.result is not None and run.result.profile:
+        return run.result.profile
     if run.run_dir is not None:
         run_json = run.run_dir / "run.json"
         if run_json.is_file():
-            doc = read_scrubbed(run_json, scrub)
-            if isinstance(doc, dict) and doc.get("profile"):
-                return str(doc["profile"])
+            try:
+                info = RunInfo.from_json(read_scrubbed(run_json, scrub), str(run_json))
+            except RecordError:  # a profile is only a label: look further
+                info = RunInfo()
+            if info.profile:
+                return info.profile
         toml_path = run.run_dir / "scenario.toml"
         if toml_path.is_file():
-            try:
-                doc = tomllib.loads(toml_path.read_text(encoding="utf-8"))
-            except (OSError, tomllib.TOMLDecodeError):
-                doc = {}
-            target = doc.get("target")
-            found = doc.get("profile") or (target.get("profile") if isinstance(target, dict) else None)
-            if found:
-                return str(found)
+            try:  # the scenario as run, through the loader; one that does not load names none
+                return load_recorded(toml_path).target.profile or DEFAULT_PROFILE
+            except ScenarioError:
+                pass
     return DEFAULT_PROFILE
 
 
-def _metric(result: dict[str, Any] | None, name: str, phase: str) -> float | None:
-    metrics = (result or {}).get("metrics")
-    values = metrics.get(phase) if isinstance(metrics, dict) else None
-    value = values.get(name) if isinstance(values, dict) else None
+def _metric(result: ResultRecord | None, name: str, phase: str) -> float | None:
+    value = result.metric(name, phase) if result else None
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
 def _judge(row: SeedRow, value: float | None, source: str, text: str | None = None) -> Measured:
     if value is None:
         return Measured(None, "not measured", "", "not measured")
-    ok = _OPS[row.op](value, row.threshold)
+    ok = compare(row.op, value, row.threshold)
     shown = text if text is not None else fmt_value(row.metrics[0] if row.metrics else "", value)
     return Measured(value, "pass" if ok else "fail", source, shown)
 
@@ -138,8 +130,8 @@ def base_scenario(name: str) -> str:
 def _never_recovered(runs: list[SuiteRun]) -> str | None:
     """The first scenario with an applied fault the service never recovered from."""
     for run in runs:
-        for fault in (run.result or {}).get("faults") or []:
-            if isinstance(fault, dict) and fault.get("ok", True) and fault.get("recovered") is False:
+        for fault in run.result.faults if run.result else ():
+            if fault.ok and fault.recovered is False:
                 return run.scenario
     return None
 

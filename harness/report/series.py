@@ -15,11 +15,11 @@ import math
 from array import array
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from harness.errors import ReportError
+from harness.records import Sample
 from harness.requests_file import open_requests
 
 __all__ = [
@@ -155,10 +155,11 @@ def sample_series(path: Path, bucket_s: float = 1.0) -> SampleSeries:
     with path.open(encoding="utf-8") as fh:
         for line in fh:
             try:
-                tick = json.loads(line)
-                key = int(float(tick["t_s"]) // bucket_s)
-            except (ValueError, KeyError, TypeError):
-                continue  # blank or torn line
+                obj = json.loads(line)
+                tick = Sample.from_json(obj if isinstance(obj, dict) else {})
+                key = int(tick.t_s // bucket_s)
+            except ValueError:  # a blank or torn line, or one that is not a sample (RecordError)
+                continue
             ticks += 1
             last[key] = _compact(tick)
     out = SampleSeries(ticks=ticks)
@@ -184,33 +185,26 @@ class _Tick:
     pg_by_state: dict[str, float] | None  # None: the pg sampler did not answer
 
 
-def _num(value: Any, scale: float = 1.0) -> float:
+def _num(value: object, scale: float = 1.0) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return math.nan
     return float(value) / scale
 
 
-def _sub(tick: dict[str, Any], name: str) -> dict[str, Any]:
-    value = tick.get(name)
-    return value if isinstance(value, dict) else {}
-
-
-def _compact(tick: dict[str, Any]) -> _Tick:
+def _compact(tick: Sample) -> _Tick:
     mib = 1024.0 * 1024.0
-    pool = _sub(tick, "pool")
-    breaker, ready = tick.get("breaker"), tick.get("ready")
-    pg = tick.get("pg_connections")
-    by_state = pg.get("by_state") if isinstance(pg, dict) else None
+    pool = tick.pool or {}
+    pg = tick.pg_connections
+    by_state = pg.get("by_state") if pg is not None else None
     return _Tick(
-        t_s=float(tick["t_s"]),
-        rss_mb=_num(_sub(tick, "app_proc").get("rss_bytes"), mib),
-        traced_mb=_num(tick.get("tracemalloc_bytes"), mib),
+        t_s=tick.t_s,
+        rss_mb=_num((tick.app_proc or {}).get("rss_bytes"), mib),
+        traced_mb=_num(tick.tracemalloc_bytes, mib),
         in_use=_num(pool.get("in_use")), waiting=_num(pool.get("waiting")),
         pool_max=_num(pool.get("max")),
-        breaker=breaker if isinstance(breaker, str) else None,
-        ready=ready if isinstance(ready, bool) else None,
+        breaker=tick.breaker, ready=tick.ready,
         pg_by_state=({str(k): _num(v) for k, v in by_state.items()}
-                     if isinstance(by_state, dict) else {} if isinstance(pg, dict) else None),
+                     if isinstance(by_state, dict) else {} if pg is not None else None),
     )
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import ReportError
+from harness.records import RecordError, ResultRecord
 from harness.report.rundata import read_scrubbed
 from harness.report.scrub import Scrubber
 
@@ -24,19 +25,20 @@ class SuiteRun:
 
     scenario: str
     run_dir: Path | None
-    entry: dict[str, Any]
-    result: dict[str, Any] | None
+    entry: dict[str, object]
+    result: ResultRecord | None
     problem: str = ""
 
     @property
     def verdict(self) -> str:
         """The run's verdict (result.json, else what the runner recorded, else unknown)."""
-        return str((self.result or {}).get("verdict") or self.entry.get("verdict") or "unknown")
+        return str((self.result.verdict if self.result else None) or self.entry.get("verdict")
+                   or "unknown")
 
     @property
     def as_expected(self) -> bool | None:
         """Whether the verdict is what the scenario expects (None: not judged)."""
-        value = (self.result or {}).get("as_expected", self.entry.get("as_expected"))
+        value = self.result.as_expected if self.result else self.entry.get("as_expected")
         return value if isinstance(value, bool) else None
 
 
@@ -68,14 +70,18 @@ def load_suite_runs(
             run_dir = None  # the runner's placeholder for a scenario that never got a run
         result, problem = None, ""
         if run_dir is not None and (run_dir / "result.json").is_file():
-            result = read_scrubbed(run_dir / "result.json", scrub)
+            path = run_dir / "result.json"
+            try:
+                result = ResultRecord.from_json(read_scrubbed(path, scrub), str(path))
+            except RecordError as exc:
+                raise ReportError(str(exc)) from exc
         elif entry.get("error"):
             problem = f"could not run: {entry['error']}"
         elif run_dir is None:
             problem = "no run directory: the scenario did not run"
         else:
             problem = f"{run_dir}/result.json missing: the run was not judged"
-        scenario = str(entry.get("scenario") or (result or {}).get("scenario")
+        scenario = str(entry.get("scenario") or (result.scenario if result else None)
                        or (run_dir.name if run_dir else "?"))
         out.append(SuiteRun(scenario, run_dir, entry, result, problem))
     return name, out

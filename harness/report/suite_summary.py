@@ -13,7 +13,6 @@ import html
 import json
 import os
 from pathlib import Path
-from typing import Any
 
 from harness.report.html import html_page
 from harness.report.junit import SuiteEntry, write_suite_junit
@@ -37,12 +36,6 @@ KEY_FIGURES: tuple[tuple[str, str], ...] = (
 )
 
 
-def _metric(result: dict[str, Any] | None, metric: str, phase: str) -> Any:
-    metrics = (result or {}).get("metrics")
-    values = metrics.get(phase) if isinstance(metrics, dict) else None
-    return values.get(metric) if isinstance(values, dict) else None
-
-
 def _link(suite_dir: Path, run: SuiteRun, name: str) -> str | None:
     if run.run_dir is None or not (run.run_dir / name).is_file():
         return None
@@ -55,15 +48,17 @@ def summary_table(suite_dir: Path, runs: list[SuiteRun]) -> Table:
     table = Table("Suite summary", header + [m for m, _ in KEY_FIGURES] + ["report"],
                   mark_col=header.index("as expected"))
     for run in runs:
-        expect = str((run.result or {}).get("expect") or run.entry.get("expect") or "pass")
+        expect = str((run.result.expect if run.result else None) or run.entry.get("expect")
+                     or "pass")
         if run.entry.get("gating") is False:
             expect += " (not gating)"
-        profile = str(run.entry.get("profile") or (run.result or {}).get("profile") or "")
-        run_status = str(run.entry.get("status") or (run.result or {}).get("run_status")
+        profile = str(run.entry.get("profile") or (run.result.profile if run.result else None)
+                      or "")
+        run_status = str(run.entry.get("status") or (run.result.run_status if run.result else None)
                          or "complete")
         stopped = run_status in ("incomplete", "failed")  # exit 2 whatever its partial verdict
         ok = None if stopped else run.as_expected
-        figures = [fmt_value(m, _metric(run.result, m, p)) if run.result else ""
+        figures = [fmt_value(m, run.result.metric(m, p)) if run.result else ""
                    for m, p in KEY_FIGURES]
         link = _link(suite_dir, run, "report.html") or run.problem or "no report"
         status = "pass" if ok else "fail" if ok is False else "unknown"

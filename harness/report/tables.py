@@ -9,10 +9,11 @@ formatted with the unit the metric catalogue gives them (fractions as percent).
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from harness.records import ResultRecord
 from harness.verify.catalog import METRICS, slo_id, split_slo_id
 from harness.verify.windows import FaultWindow
 
@@ -98,7 +99,7 @@ def fmt_value(metric: str, value: Any) -> str:
     return fmt_number(value, 3) + _UNIT_SUFFIX.get(unit, "")
 
 
-def threshold_text(slo: dict[str, Any]) -> str:
+def threshold_text(slo: Mapping[str, object]) -> str:
     """The threshold as the scenario wrote it, else ``op`` and the formatted value."""
     text = slo.get("threshold_text")
     if isinstance(text, str) and text:
@@ -111,23 +112,20 @@ def threshold_text(slo: dict[str, Any]) -> str:
 ANY_SLO = "*"
 
 
-def expected_to_fail(result: dict[str, Any]) -> set[str]:
+def expected_to_fail(result: ResultRecord | None) -> set[str]:
     """The SLO ids (``metric@phase``) a negative control declares must fail.
 
     A control (``expect = "fail"``) that names none gets ``{ANY_SLO}``: whichever SLO
     fails is the expected failure, and a passing SLO is still just a pass.
     """
-    if result.get("expect") == "fail" and not result.get("expect_fail"):
+    if result is None:
+        return set()
+    if result.expect == "fail" and not result.expect_fail:
         return {ANY_SLO}
-    out: set[str] = set()
-    for item in result.get("expect_fail") or []:
-        if isinstance(item, str):
-            metric, phase = split_slo_id(item)
-            out.add(slo_id(metric, phase))
-    return out
+    return {slo_id(*split_slo_id(item)) for item in result.expect_fail}
 
 
-def slo_outcome(slo: dict[str, Any], expect_fail: set[str]) -> tuple[str, str]:
+def slo_outcome(slo: Mapping[str, object], expect_fail: set[str]) -> tuple[str, str]:
     """``(status, words)`` for an SLO, judged against what the scenario expects of it.
 
     status is ``pass`` when the SLO did what was expected (a negative control's SLO
@@ -151,16 +149,14 @@ def slo_outcome(slo: dict[str, Any], expect_fail: set[str]) -> tuple[str, str]:
     return "fail", "pass (expected to fail: the detector did not fire)"
 
 
-def verdict_table(result: dict[str, Any] | None) -> Table:
+def verdict_table(result: ResultRecord | None) -> Table:
     """SLO, phase, threshold, value, verdict: the first thing every report shows."""
     table = Table("Verdicts", ["SLO", "phase", "threshold", "value", "verdict"])
     if result is None:
         table.note = "result.json is missing: run `chaosharness verify RUN_DIR` first."
         return table
     expect_fail = expected_to_fail(result)
-    for slo in result.get("slos") or []:
-        if not isinstance(slo, dict):
-            continue
+    for slo in result.slos:
         status, words = slo_outcome(slo, expect_fail)
         name = str(slo.get("name", "?"))
         table.add([name, str(slo.get("phase", "run")), threshold_text(slo),
@@ -170,22 +166,21 @@ def verdict_table(result: dict[str, Any] | None) -> Table:
     return table
 
 
-def fault_table(result: dict[str, Any] | None, windows: Sequence[FaultWindow],
+def fault_table(result: ResultRecord | None, windows: Sequence[FaultWindow],
                 end_s: float | None = None) -> Table:
     """Each fault: action, window, recovery and detection times, whether it applied. A
     window never removed ends at ``end_s`` (the run's end), else "never"."""
     table = Table("Faults", ["#", "action", "applied (s)", "removed (s)", "recovery",
                              "detect", "applied ok"])
-    measured = {(int(f.get("fault", -1)), f.get("repeat")): f
-                for f in (result or {}).get("faults") or [] if isinstance(f, dict)}
+    measured = {(f.fault, f.repeat): f for f in (result.faults if result else ())}
     for win in windows:
-        meas = measured.get((win.fault, win.repeat), {})
+        meas = measured.get((win.fault, win.repeat))
         ok = "yes" if win.ok else f"no: {win.error or 'failed'}"
         removed = win.removed_s if win.removed_s is not None else end_s
         table.add([win.label.split(" ", 1)[0], win.action, fmt_number(win.applied_s),
                    fmt_number(removed) if removed is not None else "never",
-                   fmt_value("recovery_seconds", meas.get("recovery_s")),
-                   fmt_value("detect_seconds", meas.get("detect_s")), ok],
+                   fmt_value("recovery_seconds", meas.recovery_s if meas else None),
+                   fmt_value("detect_seconds", meas.detect_s if meas else None), ok],
                   "" if win.ok else "fail")
     if not table.rows:
         table.note = "No faults were applied in this run."
@@ -205,11 +200,11 @@ _WRITE_ROWS = (("attempted", "keys the load generator tried to write"),
 _BAD_WRITES = frozenset({"lost", "duplicated", "unexpected", "phantom"})
 
 
-def write_table(result: dict[str, Any] | None) -> tuple[Table, dict[str, list[str]], str]:
+def write_table(result: ResultRecord | None) -> tuple[Table, dict[str, list[str]], str]:
     """Write accounting counts, the first offending keys per class, and its verdict."""
-    writes = (result or {}).get("writes")
+    writes = result.writes if result else {}
     table = Table("Write accounting", ["class", "keys", "meaning"], mark_col=1)
-    if not isinstance(writes, dict):
+    if not writes:
         table.note = "No write accounting in result.json."
         return table, {}, "unknown"
     if writes.get("reason"):
@@ -221,67 +216,63 @@ def write_table(result: dict[str, Any] | None) -> tuple[Table, dict[str, list[st
         bad = name in _BAD_WRITES and isinstance(count, int) and count > 0
         table.add([name, fmt_number(count), meaning], "fail" if bad else "")
     raw = writes.get("examples")
-    examples = {str(k): [str(x) for x in v] for k, v in (raw or {}).items()
+    examples = {str(k): [str(x) for x in v] for k, v in raw.items()
                 if isinstance(v, list) and v} if isinstance(raw, dict) else {}
     return table, examples, str(writes.get("verdict", "unknown"))
 
 
-def memory_sites(result: dict[str, Any] | None) -> list[dict[str, Any]]:
+def memory_sites(result: ResultRecord | None) -> list[dict[str, object]]:
     """The top growing allocation sites from result.json.
 
     Each dict has ``site``, ``size_bytes``, ``growth_bytes`` (verify's total growth, or a
     diff's ``size_diff_bytes``), ``count``, ``consecutive_diffs`` and a ``traceback`` list.
     """
-    mem = (result or {}).get("memory")
-    sites = mem.get("top_sites") if isinstance(mem, dict) else None
-    out = []
-    for site in sites or []:
+    sites = result.memory.get("top_sites") if result else None
+    out: list[dict[str, object]] = []
+    for site in sites if isinstance(sites, list) else []:
         if isinstance(site, dict):
             growth = site.get("growth_bytes", site.get("size_diff_bytes"))
             out.append({**site, "growth_bytes": growth})
     return out
 
 
-def memory_words(result: dict[str, Any] | None) -> str:
+def memory_words(result: ResultRecord | None) -> str:
     """The memory verdict in words, saying so when no SLO of the scenario judges it."""
-    mem = (result or {}).get("memory")
-    leak = mem.get("leak") if isinstance(mem, dict) else None
+    leak = result.memory.get("leak") if result else None
     words = "LEAK" if leak else "no leak" if leak is False else "unknown"
-    judged = any(isinstance(s, dict) and s.get("name") == "memory_growth_mb_per_hour"
-                 for s in (result or {}).get("slos") or [])
+    judged = any(s.get("name") == "memory_growth_mb_per_hour"
+                 for s in (result.slos if result else ()))
     return words if judged or leak is None else f"{words} (no SLO of this scenario judges it)"
 
 
-def expectation_reasons(result: dict[str, Any] | None) -> list[str]:
+def expectation_reasons(result: ResultRecord | None) -> list[str]:
     """Why the verdict is not what the scenario expects (verify's words), if it is not."""
-    reasons = (result or {}).get("expectation_reasons")
-    if (result or {}).get("as_expected") is False and isinstance(reasons, list):
-        return [str(r) for r in reasons]
+    if result is not None and result.as_expected is False:
+        return [str(r) for r in result.expectation_reasons]
     return []
 
 
-def phase_table(result: dict[str, Any] | None) -> Table:
+def phase_table(result: ResultRecord | None) -> Table:
     """The phases verify split the run into: name, kind, span, and the fault each belongs to."""
     table = Table("Phases", ["phase", "kind", "start (s)", "end (s)", "fault"])
-    for phase in (result or {}).get("phases") or []:
-        if isinstance(phase, dict):
-            fault = phase.get("fault")
-            table.add([str(phase.get("name", "?")), str(phase.get("kind", "?")),
-                       fmt_number(phase.get("start_s")), fmt_number(phase.get("end_s")),
-                       "" if fault is None else f"#{fault}"])
+    for phase in result.phases if result else ():
+        fault = phase.get("fault")
+        table.add([str(phase.get("name", "?")), str(phase.get("kind", "?")),
+                   fmt_number(phase.get("start_s")), fmt_number(phase.get("end_s")),
+                   "" if fault is None else f"#{fault}"])
     if not table.rows:
         table.note = "No phases in result.json."
     return table
 
 
-def metrics_table(result: dict[str, Any] | None) -> Table:
+def metrics_table(result: ResultRecord | None) -> Table:
     """Every metric of every phase: one row per metric, one column per phase."""
-    metrics = (result or {}).get("metrics")
     table = Table("All metrics", ["metric"])
-    if not isinstance(metrics, dict):
+    if result is None or not result.metrics:
         table.note = "No metrics in result.json."
         return table
-    phases = [p for p, v in metrics.items() if isinstance(v, dict) and v]
+    metrics = result.metrics
+    phases = [p for p, v in metrics.items() if v]
     table.header += phases
     names: list[str] = []
     for phase in phases:

@@ -17,6 +17,10 @@ What reads, older formats included:
   ``ci95``, no ``phases``, no ``as_expected``, no ``run_status``) are not measured,
   and ``as_expected`` is derived from ``verdict`` and ``expect`` when absent.
 
+Both files are read through their records (:class:`~harness.records.RunInfo`,
+:class:`~harness.records.ResultRecord`), so a file of a newer format, or with a field of
+the wrong type, is skipped as unreadable with the record's reason.
+
 Skipped with the reason: no ``run.json`` (not a run), unreadable or non-object JSON,
 no scenario or start time, replays (``replay_of`` set: a re-run of an older night is
 not a night of its own), a suite's scenario that never got a run directory. Not
@@ -29,11 +33,13 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
+from harness.records import ResultRecord, RunInfo
+from harness.records.result import FaultOutcome
 from harness.report.trend_rules import Night
 
 __all__ = ["PLOTS_DIR", "Collected", "Skipped", "collect", "read_night"]
@@ -44,6 +50,8 @@ _NOT_RUNS = re.compile(r"^(compare-.*|" + re.escape(PLOTS_DIR) + r")$")
 _STAMP = re.compile(r"^(\d{8}T\d{6}Z)")
 _NOT_RUN_STATUSES = ("failed", "incomplete", "running")
 _PHASES = ("warmup", "steady", "fault", "recovery", "run")
+#: result.json's ``metrics``: figures by phase kind.
+Metrics = Mapping[str, Mapping[str, object]]
 
 
 @dataclass
@@ -62,22 +70,22 @@ class Collected:
     skipped: list[Skipped] = field(default_factory=list)
 
 
-def _num(value: Any) -> float | None:
+def _num(value: object) -> float | None:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
     return float(value) if math.isfinite(float(value)) else None
 
 
-def _int(value: Any) -> int | None:
+def _int(value: object) -> int | None:
     number = _num(value)
     return int(number) if number is not None else None
 
 
-def _obj(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
+def _obj(value: object) -> Mapping[str, object]:
+    return value if isinstance(value, Mapping) else {}
 
 
-def _read_object(path: Path) -> dict[str, Any]:
+def _read_object(path: Path) -> dict[str, object]:
     """A JSON object from ``path``; ValueError saying what is wrong otherwise."""
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
@@ -90,9 +98,9 @@ def _read_object(path: Path) -> dict[str, Any]:
     return doc
 
 
-def _started(run: dict[str, Any], run_dir: Path) -> datetime:
-    text = run.get("started_wall")
-    if isinstance(text, str) and text:
+def _started(run: RunInfo, run_dir: Path) -> datetime:
+    text = run.started_wall
+    if text:
         try:
             when = datetime.fromisoformat(text)
         except ValueError:
@@ -106,35 +114,32 @@ def _started(run: dict[str, Any], run_dir: Path) -> datetime:
                      "start with a YYYYmmddTHHMMSSZ time")
 
 
-def _recovery(metrics: dict[str, Any], faults: list[Any]) -> float | None:
-    faults = [f for f in faults if isinstance(f, dict)]
-    if any(f.get("recovered") is False and f.get("ok", True) and not f.get("rolled_back")
-           for f in faults):
+def _recovery(metrics: Metrics, faults: Sequence[FaultOutcome]) -> float | None:
+    if any(f.recovered is False and f.ok and not f.rolled_back for f in faults):
         return math.inf
-    value = _num(_obj(metrics.get("run")).get("recovery_seconds"))
+    value = _num(metrics.get("run", {}).get("recovery_seconds"))
     if value is not None:
         return value
-    each = [v for v in (_num(f.get("recovery_s")) for f in faults) if v is not None]
+    each = [v for v in (_num(f.recovery_s) for f in faults) if v is not None]
     return max(each) if each else None
 
 
-def _detect(metrics: dict[str, Any], faults: list[Any]) -> float | None:
+def _detect(metrics: Metrics, faults: Sequence[FaultOutcome]) -> float | None:
     for phase in ("run", "fault"):
-        value = _num(_obj(metrics.get(phase)).get("detect_seconds"))
+        value = _num(metrics.get(phase, {}).get("detect_seconds"))
         if value is not None:
             return value
-    each = [v for v in (_num(_obj(f).get("detect_s")) for f in faults) if v is not None]
+    each = [v for v in (_num(f.detect_s) for f in faults) if v is not None]
     return max(each) if each else None
 
 
-def _steady(night: Night, result: dict[str, Any], metrics: dict[str, Any]) -> None:
-    phases = result.get("phases")
-    if not isinstance(phases, list):
+def _steady(night: Night, result: ResultRecord) -> None:
+    if not result.phases:
         night.notes.append("no phases in result.json (older format): uptime not measured")
         return
     night.steady_s = sum(max(0.0, (_num(p.get("end_s")) or 0.0) - (_num(p.get("start_s")) or 0.0))
-                         for p in phases if isinstance(p, dict) and p.get("kind") == "steady")
-    steady = _obj(metrics.get("steady"))
+                         for p in result.phases if p.get("kind") == "steady")
+    steady = result.metrics.get("steady", {})
     for key in ("uptime", "availability"):
         value = _num(steady.get(key))
         if value is not None:
@@ -142,7 +147,7 @@ def _steady(night: Night, result: dict[str, Any], metrics: dict[str, Any]) -> No
             return
 
 
-def _memory(night: Night, mem: dict[str, Any]) -> None:
+def _memory(night: Night, mem: Mapping[str, object]) -> None:
     night.mem_slope = _num(mem.get("slope_mb_per_hour"))
     ci = mem.get("ci95")
     if isinstance(ci, list | tuple) and len(ci) == 2:
@@ -153,38 +158,35 @@ def _memory(night: Night, mem: dict[str, Any]) -> None:
     night.peak_rss_bytes = _num(mem.get("peak_rss_bytes"))
 
 
-def _as_expected(result: dict[str, Any], verdict: str, expect: str) -> bool | None:
-    value = result.get("as_expected")
-    if isinstance(value, bool):
-        return value
+def _as_expected(result: ResultRecord, verdict: str, expect: str) -> bool | None:
+    if result.as_expected is not None:
+        return result.as_expected
     if verdict in ("pass", "fail"):
         return verdict == expect
     return None
 
 
-def _fill_from_result(night: Night, result: dict[str, Any]) -> None:
-    metrics = result.get("metrics")
-    if not isinstance(metrics, dict):
+def _fill_from_result(night: Night, result: ResultRecord) -> None:
+    metrics = result.metrics
+    if not metrics:
         raise ValueError("result.json has no 'metrics' object")
-    raw_faults = result.get("faults")
-    faults: list[Any] = raw_faults if isinstance(raw_faults, list) else []
-    night.verdict = str(result.get("verdict") or "unknown")
-    night.expect = str(result.get("expect") or "pass")
+    faults = result.faults
+    night.verdict = result.verdict
+    night.expect = result.expect
     night.as_expected = _as_expected(result, night.verdict, night.expect)
-    night.availability = {k: _num(_obj(metrics.get(k)).get("availability"))
-                          for k in ("steady", "run")}
-    night.p99_ms = {k: _num(_obj(metrics.get(k)).get("p99_latency_ms")) for k in _PHASES
+    night.availability = {k: _num(result.metric("availability", k)) for k in ("steady", "run")}
+    night.p99_ms = {k: _num(result.metric("p99_latency_ms", k)) for k in _PHASES
                     if k in metrics}
     night.recovery_s = _recovery(metrics, faults)
     night.detect_s = _detect(metrics, faults)
-    writes, run_m = _obj(result.get("writes")), _obj(metrics.get("run"))
+    writes, run_m = result.writes, metrics.get("run", {})
     night.lost_writes = _int(writes.get("lost", run_m.get("lost_writes")))
     night.duplicated_writes = _int(writes.get("duplicated", run_m.get("duplicated_writes")))
-    _memory(night, _obj(result.get("memory")))
-    _steady(night, result, metrics)
-    status = result.get("run_status")
-    if isinstance(status, str) and status in _NOT_RUN_STATUSES:
-        night.run_status, night.judged = status, False
+    _memory(night, result.memory)
+    _steady(night, result)
+    status = result.run_status
+    if status in _NOT_RUN_STATUSES:
+        night.run_status, night.judged = str(status), False
 
 
 def read_night(run_dir: Path, suite: str | None = None) -> Night | Skipped:
@@ -199,22 +201,22 @@ def _read_night(run_dir: Path, suite: str | None) -> Night | Skipped:
     run_path, result_path = run_dir / "run.json", run_dir / "result.json"
     if not run_path.is_file():
         return Skipped(run_dir, "no run.json: not a run directory")
-    run = _read_object(run_path)
-    if run.get("replay_of"):
-        return Skipped(run_dir, f"a replay of {run['replay_of']}: not a night of its own")
-    result = _read_object(result_path) if result_path.is_file() else None
-    scenario = run.get("scenario") or (result or {}).get("scenario")
-    if not isinstance(scenario, str) or not scenario:
+    run = RunInfo.from_json(_read_object(run_path), run_path.name)
+    if run.replay_of:
+        return Skipped(run_dir, f"a replay of {run.replay_of}: not a night of its own")
+    result = (ResultRecord.from_json(_read_object(result_path), result_path.name)
+              if result_path.is_file() else None)
+    scenario = run.scenario or (result.scenario if result else None)
+    if not scenario:
         return Skipped(run_dir, "no scenario name in run.json or result.json")
-    status = str(run.get("status") or "complete")
+    status = run.status or "complete"
     night = Night(scenario=scenario, run_dir=run_dir, started=_started(run, run_dir),
-                  run_status=status, profile=run.get("profile") if isinstance(
-                      run.get("profile"), str) else None, suite=suite)
+                  run_status=status, profile=run.profile, suite=suite)
     if status in _NOT_RUN_STATUSES:
         night.judged = False
         night.verdict = "not run"
-        if run.get("error"):
-            night.notes.append(f"could not run: {run['error']}")
+        if run.error:
+            night.notes.append(f"could not run: {run.error}")
         if result is not None:
             _fill_from_result(night, result)
             night.judged = False

@@ -52,7 +52,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 __all__ = [
     "DEFAULT_RULES",
@@ -148,7 +147,7 @@ class Episode:
         return (f"chaosharness compare {shlex.quote(str(self.last_good.run_dir))} "
                 f"{shlex.quote(str(self.first.run_dir))}")
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> dict[str, object]:
         """The episode as ``trend --json`` prints it."""
         first, last = self.flags[0], self.flags[-1]
         return {
@@ -315,7 +314,7 @@ def find_regressions(nights: Sequence[Night], rules: Rules = DEFAULT_RULES) -> l
 
 
 def uptime_window(nights: Sequence[Night], start: datetime, end: datetime,
-                  slo: float) -> dict[str, Any]:
+                  slo: float) -> dict[str, object]:
     """Uptime and error budget of the nights that started in ``[start, end]``.
 
     Minutes are steady minutes (see the module docstring). ``budget_used`` is spent /

@@ -40,7 +40,7 @@ from harness.scenario.schema import (
 from harness.slo import Slo, parse_slo
 from harness.verify.catalog import PHASE_KINDS, split_slo_id
 
-__all__ = ["OVERRIDABLE", "load_scenario", "loads_scenario", "read_toml"]
+__all__ = ["OVERRIDABLE", "load_recorded", "load_scenario", "loads_scenario", "read_toml"]
 
 _TOP = ("name", "description", "seed", "duration", "warmup", "cooldown", "expect",
         "expect_fail", "target", "postgres", "proxy", "dependency", "load", "fault", "observe",
@@ -108,6 +108,15 @@ def load_scenario(path: Path | str, overrides: Mapping[str, object] | None = Non
     raw = read_toml(path)
     scenario = _resolve_paths(_build(raw, str(path), path.stem, overrides), path.parent)
     return _with_source(scenario, path)
+
+
+def load_recorded(path: Path | str) -> Scenario:
+    """A run directory's ``scenario.toml`` (the scenario as run), for verify and the report:
+    validated as any scenario; one without a name (hand-made) is named after its directory.
+    Its paths are left as written (nothing is started from them)."""
+    path = Path(path)
+    stem = path.parent.name if _NAME.fullmatch(path.parent.name) else "scenario"
+    return _with_source(_build(read_toml(path), str(path), stem, None), path)
 
 
 def _resolve_paths(scenario: Scenario, base: Path) -> Scenario:

@@ -60,7 +60,7 @@ def json_response(status: int, value: Any, newline: bool = False) -> Response:
     return Response(status, body + (b"\n" if newline else b""))
 
 
-def error_response(error: ApiError, extra: dict[str, Any] | None = None) -> Response:
+def error_response(error: ApiError, extra: dict[str, object] | None = None) -> Response:
     return json_response(error.status, {**error.body(), **(extra or {})}, newline=True)
 
 
@@ -76,7 +76,7 @@ class _ProxySpec:
     toxics: Any = None  # the raw "toxics" array; used only with populate_toxics
 
 
-def _proxy_spec(obj: dict[str, Any]) -> _ProxySpec:
+def _proxy_spec(obj: dict[str, object]) -> _ProxySpec:
     return _ProxySpec(
         name=field_str(obj, "name", f"{_PROXY_STRUCT}.name"),
         listen=field_str(obj, "listen", f"{_PROXY_STRUCT}.listen"),

@@ -119,7 +119,7 @@ def field_int64(obj: Mapping[str, Any], key: str, where: str, default: int) -> i
     return value
 
 
-def field_object(obj: Mapping[str, Any], key: str, where: str, go_type: str) -> dict[str, Any]:
+def field_object(obj: Mapping[str, Any], key: str, where: str, go_type: str) -> dict[str, object]:
     """An object field (``null`` or absent: ``{}``)."""
     value = obj.get(key)
     if value is None:
@@ -129,7 +129,7 @@ def field_object(obj: Mapping[str, Any], key: str, where: str, go_type: str) -> 
     return value
 
 
-def as_object(value: Any, go_type: str) -> dict[str, Any]:
+def as_object(value: Any, go_type: str) -> dict[str, object]:
     """The whole body as an object (``null`` counts as ``{}``, as in Go)."""
     if value is None:
         return {}

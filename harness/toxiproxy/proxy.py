@@ -43,7 +43,7 @@ class Proxy:
 
     # -- JSON ---------------------------------------------------------------------------
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> dict[str, object]:
         return {
             "name": self.name,
             "listen": self.listen,

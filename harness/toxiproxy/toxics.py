@@ -140,7 +140,7 @@ class Toxic:
     toxicity: float = 1.0
     attributes: dict[str, int] = field(default_factory=dict)
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> dict[str, object]:
         """The Toxiproxy JSON shape."""
         return {
             "attributes": dict(self.attributes),

@@ -22,7 +22,6 @@ import json
 import os
 import time
 from pathlib import Path
-from typing import Any
 
 from harness.errors import VerifyError
 from harness.verify.exitcode import exit_code_for
@@ -30,7 +29,7 @@ from harness.verify.exitcode import exit_code_for
 __all__ = ["exit_code_for", "verify_run"]
 
 
-def verify_run(run_dir: Path) -> dict[str, Any]:
+def verify_run(run_dir: Path) -> dict[str, object]:
     """Judge the run in ``run_dir``: write ``result.json`` there and return its content.
 
     Raises :class:`~harness.errors.VerifyError` when the directory or a file it needs is
@@ -43,13 +42,14 @@ def verify_run(run_dir: Path) -> dict[str, Any]:
     if not root.is_dir():
         raise VerifyError(f"{root}: not a run directory")
     started = time.monotonic()
-    result = judge_run(root)
-    result["verify_seconds"] = round(time.monotonic() - started, 3)
+    record = judge_run(root)
+    record.verify_seconds = round(time.monotonic() - started, 3)
+    result = record.to_json()
     write_result(root / "result.json", result)
     return result
 
 
-def write_result(path: Path, result: dict[str, Any]) -> None:
+def write_result(path: Path, result: dict[str, object]) -> None:
     """Write result.json atomically (a reader never sees half a file)."""
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(json.dumps(result, indent=2, sort_keys=False, allow_nan=False) + "\n",

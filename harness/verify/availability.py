@@ -17,11 +17,12 @@ from __future__ import annotations
 import bisect
 from array import array
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 
+from harness.records import Sample
 from harness.verify.latency import latency_metrics
 from harness.verify.phases import PhaseIndex
 from harness.verify.requests import RequestTable
@@ -99,7 +100,7 @@ def _prefix_sum(values: np.ndarray) -> array:
 def recovery_point(
     series: TimeSeries, start_s: float, until_s: float, rule: RecoveryRule,
     min_ok: float | None = None, until_what: str = "the load ended",
-) -> tuple[float | None, dict[str, Any]]:
+) -> tuple[float | None, dict[str, object]]:
     """The start of the first sustained success in ``[start_s, until_s)``, with evidence.
 
     The whole window must fit before ``until_s`` (the end of the load, or the next fault:
@@ -146,9 +147,9 @@ def baseline_min_ok(
 
 
 def detect_time(
-    window: FaultWindow, samples: list[dict[str, Any]], until_s: float,
+    window: FaultWindow, samples: Sequence[Sample], until_s: float,
     table: RequestTable | None = None, series: TimeSeries | None = None,
-) -> tuple[float | None, dict[str, Any]]:
+) -> tuple[float | None, dict[str, object]]:
     """Seconds from the fault's application to the service showing it knows.
 
     With a readiness probe (some sample has ``ready``) or a breaker: a sample with
@@ -157,16 +158,16 @@ def detect_time(
     refusal); the earlier wins. Without either, the service can only show it through
     its answers: the end of the first failed request that started after the fault.
     """
-    found: list[tuple[float, dict[str, Any]]] = []
-    probed = any(s.get("ready") is not None or s.get("breaker") is not None for s in samples)
+    found: list[tuple[float, dict[str, object]]] = []
+    probed = any(s.ready is not None or s.breaker is not None for s in samples)
     for s in samples:
-        t = float(s["t_s"])
+        t = s.t_s
         if t < window.applied_s:
             continue
         if t > until_s:
             break
-        if s.get("ready") is False or s.get("breaker") == "open":
-            how = "breaker open" if s.get("breaker") == "open" else "readiness 503"
+        if s.ready is False or s.breaker == "open":
+            how = "breaker open" if s.breaker == "open" else "readiness 503"
             found.append((t, {"sample_t_s": t, "signal": how}))
             break
     if table is not None and series is not None:
@@ -226,7 +227,7 @@ class Tally:
                 "slowest": [row_dict(table, i) for i in slow]}
 
 
-def row_dict(table: RequestTable, i: int) -> dict[str, Any]:
+def row_dict(table: RequestTable, i: int) -> dict[str, object]:
     """One request as evidence: start, task, status, error, latency."""
     return {"t_s": table.t_s[i], "name": table.names[table.name_code[i]]
             if table.name_code[i] < len(table.names) else "?",
@@ -297,7 +298,7 @@ def _numpy_columns(table: RequestTable) -> _Columns:
 
 def _block(
     n: int, ok: int, errors: Counter[int], duration_s: float, table: RequestTable
-) -> dict[str, Any]:
+) -> dict[str, object]:
     by_class = {table.errors[c] or "unclassified": v for c, v in sorted(errors.items())}
     minutes = duration_s / 60.0
     return {
@@ -313,10 +314,10 @@ def _block(
 
 def request_metrics(
     table: RequestTable, index: PhaseIndex, counts: Tally
-) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
+) -> tuple[dict[str, dict[str, object]], dict[str, dict[str, object]]]:
     """(metrics by phase kind incl. ``run``, metrics by phase name) from a :class:`Tally`."""
-    by_kind: dict[str, dict[str, Any]] = {}
-    by_name: dict[str, dict[str, Any]] = {}
+    by_kind: dict[str, dict[str, object]] = {}
+    by_name: dict[str, dict[str, object]] = {}
     durations = index.duration_by_kind()
     kind_n: Counter[str] = Counter()
     kind_ok: Counter[str] = Counter()

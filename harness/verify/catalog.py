@@ -13,6 +13,12 @@ Each metric also names the evidence it is computed from (``needs``, kinds from
 phase without a fault). :func:`harness.verify.measurable.unmeasurable` checks them
 against a scenario, so ``chaosharness validate`` can say before a run which SLOs its
 target and load cannot feed (the run would report them ``unknown``, or a vacuous 0).
+Each metric belongs to one family (:data:`FAMILIES`), which names the function that
+computes it: verify merges the families' outputs in registry order
+(:func:`harness.verify.judge.judge_run`) and builds each SLO's evidence by its family
+(:data:`harness.verify.evidence.EVIDENCE_BY_FAMILY`). Adding a metric is one entry here
+plus its figure in its family's compute function; tests/verify/test_metric_registry.py
+fails when a catalogued metric is not computed.
 This module stays data only: the scenario loader imports it.
 """
 
@@ -24,10 +30,12 @@ from dataclasses import dataclass
 __all__ = [
     "ALL_PHASES",
     "EVIDENCE",
+    "FAMILIES",
     "METRICS",
     "PHASE_KINDS",
     "PHASE_NEEDS",
     "Evidence",
+    "MetricFamily",
     "MetricSpec",
     "did_you_mean",
     "slo_id",
@@ -136,13 +144,43 @@ class MetricSpec:
     description: str
     phases: frozenset[str]
     needs: frozenset[str]
+    #: The :data:`FAMILIES` entry whose compute function produces it.
+    family: str
+
+
+@dataclass(frozen=True)
+class MetricFamily:
+    """Metrics computed together by one function (named here by its dotted path, so this
+    module stays data only): ``compute`` returns them by phase kind, and the SLO evidence
+    of the family's metrics is built by :mod:`harness.verify.evidence` for ``name``."""
+
+    name: str
+    compute: str
+    description: str
+
+
+#: The metric families, in the order verify merges them into result.json's ``metrics``.
+FAMILIES: dict[str, MetricFamily] = {f.name: f for f in (
+    MetricFamily("requests", "harness.verify.availability.request_metrics",
+                 "requests.csv split into phases: availability, latency, throughput"),
+    MetricFamily("faults", "harness.verify.judge.fault_metrics",
+                 "timeline.jsonl + requests.csv + samples.jsonl: recovery and detection"),
+    MetricFamily("memory", "harness.verify.memory.memory_report",
+                 "samples.jsonl + memory/diff-*.json: RSS trend, peak, growing sites"),
+    MetricFamily("process", "harness.verify.process.process_metrics",
+                 "samples.jsonl + run.json + timeline.jsonl + logs: the app as a process"),
+    MetricFamily("writes", "harness.verify.writes.write_metrics",
+                 "requests.csv + final_read.json: write accounting"),
+)}
+
 
 
 def _spec(
-    name: str, unit: str, description: str, phases: frozenset[str], needs: frozenset[str]
+    family: str, name: str, unit: str, description: str, phases: frozenset[str],
+    needs: frozenset[str],
 ) -> MetricSpec:
     return MetricSpec(name=name, unit=unit, description=description, phases=phases,
-                      needs=needs)
+                      needs=needs, family=family)
 
 
 def _n(*kinds: str) -> frozenset[str]:
@@ -157,101 +195,111 @@ _WRITES = _n("requests", "writes")
 
 _SPECS: tuple[MetricSpec, ...] = (
     # --- requests (requests.csv) ---
-    _spec("availability", "fraction", "ok requests / all requests", ALL_PHASES, _REQUESTS),
-    _spec("error_rate", "fraction", "failed requests / all requests", ALL_PHASES, _REQUESTS),
-    _spec("requests", "count", "requests started in the phase", ALL_PHASES, _REQUESTS),
-    _spec("throughput_rps", "rps", "requests started per second of the phase", ALL_PHASES,
+    _spec("requests", "availability", "fraction", "ok requests / all requests", ALL_PHASES,
           _REQUESTS),
-    _spec("p50_latency_ms", "ms", "exact median latency of all requests", ALL_PHASES, _REQUESTS),
-    _spec("p95_latency_ms", "ms", "exact 95th percentile latency", ALL_PHASES, _REQUESTS),
-    _spec("p99_latency_ms", "ms", "exact 99th percentile latency", ALL_PHASES, _REQUESTS),
-    _spec("p999_latency_ms", "ms", "exact 99.9th percentile latency", ALL_PHASES, _REQUESTS),
-    _spec("max_latency_ms", "ms", "slowest request", ALL_PHASES, _REQUESTS),
+    _spec("requests", "error_rate", "fraction", "failed requests / all requests", ALL_PHASES,
+          _REQUESTS),
+    _spec("requests", "requests", "count", "requests started in the phase", ALL_PHASES,
+          _REQUESTS),
+    _spec("requests", "throughput_rps", "rps", "requests started per second of the phase",
+          ALL_PHASES, _REQUESTS),
+    _spec("requests", "p50_latency_ms", "ms", "exact median latency of all requests",
+          ALL_PHASES, _REQUESTS),
+    _spec("requests", "p95_latency_ms", "ms", "exact 95th percentile latency", ALL_PHASES,
+          _REQUESTS),
+    _spec("requests", "p99_latency_ms", "ms", "exact 99th percentile latency", ALL_PHASES,
+          _REQUESTS),
+    _spec("requests", "p999_latency_ms", "ms", "exact 99.9th percentile latency", ALL_PHASES,
+          _REQUESTS),
+    _spec("requests", "max_latency_ms", "ms", "slowest request", ALL_PHASES, _REQUESTS),
     _spec(
-        "connection_errors_per_minute", "per_minute",
+        "requests", "connection_errors_per_minute", "per_minute",
         "requests that failed with a connection error, per minute", ALL_PHASES, _REQUESTS,
     ),
     # --- faults (timeline.jsonl + requests.csv + samples.jsonl) ---
     _spec(
-        "recovery_seconds", "s",
+        "faults", "recovery_seconds", "s",
         "worst time from a fault's removal (or Postgres ready) to sustained success",
         frozenset({"recovery", "run"}), _n("requests", "removed_fault"),
     ),
+    # readiness 503 or breaker open when the target shows them, else the first failed
+    # request after the fault: probes sharpen it but are not needed
     _spec(
-        # readiness 503 or breaker open when the target shows them, else the first failed
-        # request after the fault: probes sharpen it but are not needed
-        "detect_seconds", "s",
+        "faults", "detect_seconds", "s",
         "worst time from a fault's application to readiness 503 or breaker open",
         frozenset({"fault", "run"}), _n("requests", "fault"),
     ),
     # --- write accounting (requests.csv + final_read.json) ---
-    _spec("lost_writes", "count", "acknowledged keys absent from the final read", _RUN, _WRITES),
-    _spec("duplicated_writes", "count", "keys with more than one row in the final read", _RUN,
-          _WRITES),
-    _spec("unexpected_writes", "count", "keys read back that were never attempted", _RUN,
-          _WRITES),
-    _spec("phantom_writes", "count", "keys read back that definitely failed (4xx)", _RUN,
-          _WRITES),
+    _spec("writes", "lost_writes", "count", "acknowledged keys absent from the final read",
+          _RUN, _WRITES),
+    _spec("writes", "duplicated_writes", "count",
+          "keys with more than one row in the final read", _RUN, _WRITES),
+    _spec("writes", "unexpected_writes", "count", "keys read back that were never attempted",
+          _RUN, _WRITES),
+    _spec("writes", "phantom_writes", "count", "keys read back that definitely failed (4xx)",
+          _RUN, _WRITES),
     _spec(
-        "recovered_writes", "count",
+        "writes", "recovered_writes", "count",
         "unacknowledged keys of unknown outcome that landed (reported, not a failure)", _RUN,
         _WRITES,
     ),
     # --- memory (samples.jsonl + memory/diff-*.json) ---
     _spec(
-        "memory_growth_mb_per_hour", "MB/h",
+        "memory", "memory_growth_mb_per_hour", "MB/h",
         "Theil-Sen slope of the app's RSS after warm-up", _NOT_WARMUP,
         _n("process", "rss_trend_span"),
     ),
-    _spec("peak_rss_mb", "MB", "largest sampled RSS of the app", ALL_PHASES, _PROCESS),
+    _spec("memory", "peak_rss_mb", "MB", "largest sampled RSS of the app", ALL_PHASES,
+          _PROCESS),
     _spec(
-        "memory_leak_sites", "count",
+        "memory", "memory_leak_sites", "count",
         "tracemalloc sites growing in consecutive diffs", _RUN, _n("tracemalloc"),
     ),
+    # --- the process (samples.jsonl + run.json + logs) ---
     _spec(
-        "memory_warnings_per_hour", "per_hour",
+        "process", "memory_warnings_per_hour", "per_hour",
         "the app's memory monitor warnings per hour", ALL_PHASES, _STATS,
     ),
-    # --- the process (samples.jsonl + run.json) ---
-    _spec("unhandled_errors", "count", "the app's own count of unhandled errors", ALL_PHASES,
-          _STATS),
+    _spec("process", "unhandled_errors", "count", "the app's own count of unhandled errors",
+          ALL_PHASES, _STATS),
     _spec(
-        "stderr_unhandled_errors", "count",
+        "process", "stderr_unhandled_errors", "count",
         "unhandled errors the harness counted in the app's stderr", ALL_PHASES, _n("log"),
     ),
     _spec(
-        "connection_leaks", "count",
+        "process", "connection_leaks", "count",
         "the app's Postgres connections (via the proxy) left after the cooldown above its "
         "pool max (else its pre-fault steady peak)", _RUN,
         _n("pg_connections", "leak_allowance", "after_load"),
     ),
     _spec(
-        "pool_saturation", "fraction",
+        "process", "pool_saturation", "fraction",
         "samples whose pool had every connection in use and waiters", ALL_PHASES, _STATS,
     ),
     _spec(
-        "task_queue_overflow", "count",
+        "process", "task_queue_overflow", "count",
         "samples whose task queue held more than its bound", ALL_PHASES, _STATS,
     ),
     # every process the harness started is SIGTERM'd at teardown: a shutdown to check
-    _spec("shutdown_5xx", "count", "5xx responses during a graceful (SIGTERM) shutdown", _RUN,
-          _n("requests", "process")),
+    _spec("process", "shutdown_5xx", "count",
+          "5xx responses during a graceful (SIGTERM) shutdown", _RUN, _n("requests", "process")),
     _spec(
-        "shutdown_exit_code", "exit_code",
+        "process", "shutdown_exit_code", "exit_code",
         "worst exit code of a SIGTERM'd app (0 when every one exited cleanly)", _RUN, _PROCESS,
     ),
     _spec(
-        "startup_seconds", "s",
+        "process", "startup_seconds", "s",
         "time from Postgres ready (or run start) to the app's first ready sample", _RUN,
         _n("process", "ready_probe"),
     ),
-    _spec("uptime", "fraction", "samples with readiness 200 / samples", ALL_PHASES,
+    _spec("process", "uptime", "fraction", "samples with readiness 200 / samples", ALL_PHASES,
           _n("probe")),
     _spec(
-        "schema_errors", "count",
+        "process", "schema_errors", "count",
         "undefined column/table errors (42703, 42P01) in the app's logs", _RUN, _n("log"),
     ),
-    _spec("crashes", "count", "app exits the scenario did not cause", ALL_PHASES, _PROCESS),
+    _spec("process", "crashes", "count", "app exits the scenario did not cause", ALL_PHASES,
+          _PROCESS),
 )
 
 #: Every metric by name, in catalogue order.

@@ -9,16 +9,13 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from harness.records.result import FaultOutcome, WriteAccounting
+from harness.verify.catalog import METRICS
 from harness.verify.slo import Judgement
 
-__all__ = ["attach_evidence"]
+__all__ = ["EVIDENCE_BY_FAMILY", "attach_evidence"]
 
 Ctx = dict[str, Any]
-_REQUEST_METRICS = {
-    "availability", "error_rate", "requests", "throughput_rps", "connection_errors_per_minute",
-    "p50_latency_ms", "p95_latency_ms", "p99_latency_ms", "p999_latency_ms", "max_latency_ms",
-}
-
 
 def _requests(metric: str, phase: str, ctx: Ctx) -> dict[str, Any]:
     names = [p.name for p in ctx["phases"] if phase == "run" or p.kind == phase]
@@ -43,29 +40,30 @@ def _worst_phase(names: Sequence[str], by_name: dict[str, Any]) -> dict[str, Any
 
 
 def _writes(metric: str, phase: str, ctx: Ctx) -> dict[str, Any]:
-    writes = ctx["writes"]
+    writes: WriteAccounting = ctx["writes"]
     cls = metric.removesuffix("_writes")
     out: dict[str, Any] = {
-        "keys": (writes.get("examples") or {}).get(cls, []),
-        "attempted": writes.get("attempted"), "acknowledged": writes.get("acknowledged"),
-        "read": writes.get("read"), "writes_verdict": writes.get("verdict"),
+        "keys": writes.examples.get(cls, []), "attempted": writes.attempted,
+        "acknowledged": writes.acknowledged, "read": writes.read,
+        "writes_verdict": writes.verdict,
     }
-    if writes.get("reason"):
-        out["reason"] = writes["reason"]
-    if cls == "lost" and writes.get("lost_attempts"):
-        out["attempts"] = writes["lost_attempts"]
+    if writes.reason:
+        out["reason"] = writes.reason
+    if cls == "lost" and writes.lost_attempts:
+        out["attempts"] = writes.lost_attempts
     if cls == "duplicated":
-        out["rows"] = writes.get("duplicate_rows")
+        out["rows"] = writes.duplicate_rows
     return out
 
 
 def _faults(metric: str, phase: str, ctx: Ctx) -> dict[str, Any]:
     key, ev = ("recovery_s", "recovery_evidence") if metric == "recovery_seconds" \
         else ("detect_s", "detect_evidence")
-    return {"faults": [{"fault": f["name"], "action": f["action"], key: f[key],
-                        "applied_s": f["applied_s"], "removed_s": f["removed_s"],
-                        **({"recovery_from": f["recovery_from"]} if key == "recovery_s" else {}),
-                        "evidence": f[ev]} for f in ctx["faults"]][:20]}
+    faults: list[FaultOutcome] = ctx["faults"]
+    return {"faults": [{"fault": f.name, "action": f.action, key: getattr(f, key),
+                        "applied_s": f.applied_s, "removed_s": f.removed_s,
+                        **({"recovery_from": f.recovery_from} if key == "recovery_s" else {}),
+                        "evidence": getattr(f, ev)} for f in faults][:20]}
 
 
 def _memory(metric: str, phase: str, ctx: Ctx) -> dict[str, Any]:
@@ -98,16 +96,17 @@ def _process(metric: str, phase: str, ctx: Ctx) -> dict[str, Any]:
     return {"detail": getter()} if getter else {"samples": proc.get("samples")}
 
 
+#: How the evidence of each metric family (:data:`harness.verify.catalog.FAMILIES`) is
+#: built; a test checks it covers the registry.
+EVIDENCE_BY_FAMILY: dict[str, Callable[[str, str, Ctx], dict[str, Any]]] = {
+    "requests": _requests, "faults": _faults, "memory": _memory, "process": _process,
+    "writes": _writes,
+}
+
+
 def _for(metric: str) -> Callable[[str, str, Ctx], dict[str, Any]]:
-    if metric in _REQUEST_METRICS:
-        return _requests
-    if metric.endswith("_writes"):
-        return _writes
-    if metric in ("recovery_seconds", "detect_seconds"):
-        return _faults
-    if metric in ("memory_growth_mb_per_hour", "peak_rss_mb", "memory_leak_sites"):
-        return _memory
-    return _process
+    spec = METRICS.get(metric)
+    return EVIDENCE_BY_FAMILY[spec.family] if spec is not None else _process
 
 
 def attach_evidence(judgements: list[Judgement], ctx: Ctx) -> None:

@@ -7,14 +7,12 @@ catalogue through this package) without an import cycle.
 
 from __future__ import annotations
 
-from typing import Any
-
 from harness import exitcodes
 
 __all__ = ["exit_code_for"]
 
 
-def exit_code_for(result: dict[str, Any]) -> int:
+def exit_code_for(result: dict[str, object]) -> int:
     """0 when every verdict is what the scenario expects, 1 when not, 2 when the run could not
     be carried out (run.json status ``failed``, ``incomplete``, or still ``running``: the
     conductor died before finishing; or an error recorded)."""

@@ -8,11 +8,14 @@ into compact columns) and split into phases afterwards.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from harness.errors import ScenarioError
-from harness.scenario.durations import parse_duration
+from harness.errors import VerifyError
+from harness.records import FinalReadRecord, ResultRecord, RunInfo, Sample
+from harness.records.result import FaultOutcome, WriteAccounting
+from harness.scenario.schema import Scenario
 from harness.verify.availability import (
     RecoveryRule,
     TimeSeries,
@@ -22,7 +25,7 @@ from harness.verify.availability import (
     request_metrics,
     tally,
 )
-from harness.verify.catalog import PHASE_KINDS
+from harness.verify.catalog import FAMILIES, PHASE_KINDS
 from harness.verify.evidence import attach_evidence
 from harness.verify.load_health import load_health
 from harness.verify.memory import memory_report
@@ -31,12 +34,7 @@ from harness.verify.process import process_metrics
 from harness.verify.requests import RequestTable, read_requests
 from harness.verify.rundir import RunFiles
 from harness.verify.slo import Judgement, evaluate_slos
-from harness.verify.verdict import (
-    ScenarioFacts,
-    expectation,
-    overall_verdict,
-    read_scenario_facts,
-)
+from harness.verify.verdict import expectation, overall_verdict, read_scenario
 from harness.verify.windows import FaultWindow, fault_windows
 from harness.verify.writes import (
     FinalRead,
@@ -45,13 +43,13 @@ from harness.verify.writes import (
     describe_keys,
     load_final_read,
     lost_worker_keys,
+    write_metrics,
 )
 
-__all__ = ["DEFAULT_MEMORY_THRESHOLD_MB_PER_HOUR", "judge_run"]
+__all__ = ["DEFAULT_MEMORY_THRESHOLD_MB_PER_HOUR", "fault_metrics", "judge_run"]
 
 #: The leak threshold when the scenario sets no memory_growth_mb_per_hour SLO.
 DEFAULT_MEMORY_THRESHOLD_MB_PER_HOUR = 50.0
-_WRITE_METRICS = ("lost", "duplicated", "unexpected", "phantom", "recovered")
 
 
 def _end_of_run(files: RunFiles, table: RequestTable, load_end: float) -> float:
@@ -59,7 +57,7 @@ def _end_of_run(files: RunFiles, table: RequestTable, load_end: float) -> float:
     if math.isfinite(load_end):
         return load_end
     last = [e.t_s for e in files.timeline()]
-    last += [float(s["t_s"]) for s in files.samples()[-1:]]
+    last += [s.t_s for s in files.samples()[-1:]]
     last += [max(table.t_s)] if len(table) else []
     return max(last, default=0.0)
 
@@ -100,11 +98,11 @@ def _recoveries(
 
 def _fault_entries(
     windows: list[FaultWindow], recovered_at: dict[int, float | None],
-    rec_evidence: list[dict[str, Any]], samples: list[dict[str, Any]],
+    rec_evidence: list[dict[str, Any]], samples: list[Sample],
     index: PhaseIndex, by_name: dict[str, dict[str, Any]], table: RequestTable,
     series: TimeSeries,
-) -> list[dict[str, Any]]:
-    entries: list[dict[str, Any]] = []
+) -> list[FaultOutcome]:
+    entries: list[FaultOutcome] = []
     for pos, w in enumerate(windows):
         rec_name = "recovery-" + w.name.removeprefix("fault-")
         rec_phase = next((p for p in index.phases if p.name == rec_name), None)
@@ -113,101 +111,102 @@ def _fault_entries(
                               else (None, {}))
         point = recovered_at.get(pos)
         start = w.recovery_from_s
-        entries.append({
-            "fault": w.fault, "repeat": w.repeat, "name": w.name, "action": w.action,
-            "params": w.params, "ok": w.ok, "error": w.error,
-            "applied_s": w.applied_s, "removed_s": w.removed_s, "rolled_back": w.rolled_back,
-            "recovery_from": w.recovery_from if start is not None else None,
-            "recovery_from_s": start, "recovered_s": point,
-            "recovery_s": point - start if point is not None and start is not None else None,
-            "recovered": point is not None, "recovery_evidence": rec_evidence[pos],
-            "detect_s": detect, "detected": detect is not None, "detect_evidence": detect_ev,
-            "during": _brief(by_name.get(w.name)),
-            "after": _brief(by_name.get(rec_phase.name)) if rec_phase else None,
-        })
+        entries.append(FaultOutcome(
+            fault=w.fault, repeat=w.repeat, name=w.name, action=w.action, params=w.params,
+            ok=w.ok, error=w.error, applied_s=w.applied_s, removed_s=w.removed_s,
+            rolled_back=w.rolled_back,
+            recovery_from=w.recovery_from if start is not None else None,
+            recovery_from_s=start, recovered_s=point,
+            recovery_s=point - start if point is not None and start is not None else None,
+            recovered=point is not None, recovery_evidence=rec_evidence[pos],
+            detect_s=detect, detected=detect is not None, detect_evidence=detect_ev,
+            during=_brief(by_name.get(w.name)),
+            after=_brief(by_name.get(rec_phase.name)) if rec_phase else None,
+        ))
     return entries
 
 
-def _brief(block: dict[str, Any] | None) -> dict[str, Any] | None:
+def _brief(block: dict[str, Any] | None) -> dict[str, object] | None:
     if block is None:
         return None
     return {k: block.get(k) for k in ("requests", "availability", "errors_by_class")}
 
 
-def _fault_metrics(
-    faults: list[dict[str, Any]], metrics: dict[str, dict[str, Any]]
-) -> tuple[dict[tuple[str, str], str], dict[tuple[str, str], tuple[float, float]]]:
-    """recovery_seconds / detect_seconds (worst fault), forced failures for faults that
-    applied but never recovered or were never detected, and interval bounds: a recovery
-    interrupted by the next fault took at least until then (a lower bound, not a value)."""
+def fault_metrics(faults: Sequence[FaultOutcome]) -> tuple[
+    dict[str, dict[str, Any]], dict[tuple[str, str], str],
+    dict[tuple[str, str], tuple[float, float]],
+]:
+    """The ``faults`` family (:data:`harness.verify.catalog.FAMILIES`): recovery_seconds /
+    detect_seconds (worst fault) by phase kind, forced failures for faults that applied but
+    never recovered or were never detected, and interval bounds: a recovery interrupted by
+    the next fault took at least until then (a lower bound, not a value)."""
+    metrics: dict[str, dict[str, Any]] = {}
     forced: dict[tuple[str, str], str] = {}
     bounds: dict[tuple[str, str], tuple[float, float]] = {}
-    removed = [f for f in faults
-               if f["ok"] and f["removed_s"] is not None and not f["rolled_back"]]
-    applied = [f for f in faults if f["ok"]]
-    for metric, key, flag, phases, verb, judged in (
-        ("recovery_seconds", "recovery_s", "recovered", ("recovery", "run"), "recover", removed),
-        ("detect_seconds", "detect_s", "detected", ("fault", "run"), "get detected", applied),
+    removed = [f for f in faults if f.ok and f.removed_s is not None and not f.rolled_back]
+    applied = [f for f in faults if f.ok]
+    recovery = [(f.recovery_s, f.recovered, f.at_least_s, f.name) for f in removed]
+    detection = [(f.detect_s, f.detected, None, f.name) for f in applied]
+    for metric, judged, phases, verb in (
+        ("recovery_seconds", recovery, ("recovery", "run"), "recover"),
+        ("detect_seconds", detection, ("fault", "run"), "get detected"),
     ):
-        values = [f[key] for f in judged if f[key] is not None]
+        values = [value for value, _, _, _ in judged if value is not None]
         worst = max(values) if values else None
-        at_least = [f["recovery_evidence"]["at_least_s"] for f in judged
-                    if key == "recovery_s" and "at_least_s" in f["recovery_evidence"]]
-        missing = [f["name"] for f in judged if not f[flag]
-                   and not (key == "recovery_s" and "at_least_s" in f["recovery_evidence"])]
+        at_least = [bound for _, _, bound, _ in judged if bound is not None]
+        missing = [name for _, done, bound, name in judged if not done and bound is None]
         for phase in phases:
             metrics.setdefault(phase, {})[metric] = worst
             if missing:
                 forced[(metric, phase)] = f"{', '.join(missing)} did not {verb}"
             if worst is not None and at_least:
                 bounds[(metric, phase)] = (max(worst, *at_least), worst)
-    return forced, bounds
+    return metrics, forced, bounds
 
 
-def _recovery_rule(facts: ScenarioFacts) -> RecoveryRule:
-    """``[verify] recovery_window = "5s"`` and ``recovery_min_ok = 0.99`` (or "99%")."""
-    opts = facts.verify
-    window = opts.get("recovery_window", opts.get("recovery_window_s", RecoveryRule.window_s))
-    min_ok = opts.get("recovery_min_ok", RecoveryRule.min_ok)
-    try:
-        if isinstance(min_ok, str):
-            min_ok = float(min_ok.strip().rstrip("%")) / (100 if "%" in min_ok else 1)
-        return RecoveryRule(window_s=parse_duration(window), min_ok=float(min_ok))
-    except ValueError as exc:
-        raise ScenarioError("scenario.toml", "verify.recovery_window / recovery_min_ok",
-                            str(exc)) from exc
+def _merge(computed: dict[str, dict[str, dict[str, Any]]]) -> dict[str, dict[str, Any]]:
+    """result.json's ``metrics``: each family of the registry
+    (:data:`harness.verify.catalog.FAMILIES`, in its order) by phase kind; a family the
+    registry names and verify did not compute is a bug, raised here."""
+    missing = [name for name in FAMILIES if name not in computed]
+    if missing:
+        raise VerifyError(f"metric families {missing} were not computed (harness.verify.judge)")
+    metrics: dict[str, dict[str, Any]] = {k: {} for k in PHASE_KINDS}
+    for name in FAMILIES:
+        for kind in PHASE_KINDS:
+            metrics[kind].update(computed[name].get(kind, {}))
+    return metrics
 
 
-def _memory_threshold(facts: ScenarioFacts) -> float:
+def _recovery_rule(scenario: Scenario) -> RecoveryRule:
+    """``[verify] recovery_window`` and ``recovery_min_ok``, as the loader resolved them."""
+    return RecoveryRule(window_s=scenario.verify.recovery_window,
+                        min_ok=scenario.verify.recovery_min_ok)
+
+
+def _memory_threshold(facts: Scenario) -> float:
     return next((s.threshold for s in facts.slos
                  if s.metric == "memory_growth_mb_per_hour" and s.phase == "run"),
                 DEFAULT_MEMORY_THRESHOLD_MB_PER_HOUR)
 
 
-def _writes(files: RunFiles, ledger: WriteLedger, final: FinalRead | dict[str, Any] | None,
-            load: dict[str, Any], seed: object) -> dict[str, Any]:
+def _writes(files: RunFiles, ledger: WriteLedger, final: FinalRead | FinalReadRecord | None,
+            load: dict[str, Any], seed: object) -> WriteAccounting:
     """The write accounting, with every attempt of the first lost keys as evidence, and
     what the online checker saw during the run (a timeline ``online_violation`` line).
     Keys of lost load workers without a row are ``unrecorded`` (see :mod:`.writes`)."""
     writes = account_writes(ledger, final, lost_worker_keys(seed, load["lost"]))
-    online = [e.raw for e in files.timeline() if e.event == "online_violation"]
+    online = [e.to_json() for e in files.timeline() if e.event == "online_violation"]
     if online:
-        writes["online_violation"] = online[0]
+        writes.online_violation = online[0]
     csv_path = files.requests_csv()
-    if writes.get("lost") and csv_path is not None:
-        writes["lost_attempts"] = describe_keys(csv_path, writes["examples"]["lost"])
+    if writes.lost and csv_path is not None:
+        writes.lost_attempts = describe_keys(csv_path, writes.examples["lost"])
     return writes
 
 
-def _final_read(files: RunFiles) -> FinalRead | dict[str, Any] | None:
-    """final_read.json packed (:class:`FinalRead`) when it has rows, else as it is (its
-    ``error`` says why there is no read)."""
-    packed = load_final_read(files.path("final_read.json"))
-    return packed if isinstance(packed, FinalRead) else files.final_read()
-
-
 def _judge(
-    facts: ScenarioFacts, metrics: dict[str, dict[str, Any]], forced: dict[tuple[str, str], str],
+    facts: Scenario, metrics: dict[str, dict[str, Any]], forced: dict[tuple[str, str], str],
     bounds: dict[tuple[str, str], tuple[float, float]], ctx: dict[str, Any],
 ) -> list[Judgement]:
     memory = ctx["memory"]
@@ -221,22 +220,23 @@ def _judge(
     return judgements
 
 
-def judge_run(root: Path) -> dict[str, Any]:
-    """Every metric, every SLO verdict and the expectation, as the result.json dict."""
+def judge_run(root: Path) -> ResultRecord:
+    """Every metric, every SLO verdict and the expectation: result.json's record."""
     files = RunFiles(root)
     run_info = files.run_info()
-    facts = read_scenario_facts(files.path("scenario.toml"))
+    facts = read_scenario(files.path("scenario.toml"))
     events = files.timeline()
-    final = _final_read(files)  # first: its JSON is verify's largest transient
+    # first: its JSON is verify's largest transient (packed at once when it has rows)
+    final = load_final_read(files.path("final_read.json"))
     ledger = WriteLedger()
     table = read_requests(files.requests_csv(), ledger)
     load = load_health(events)
     # the keys are accounted at once and let go: at 10 M rows they are ~400 MB
-    writes = _writes(files, ledger, final, load, run_info.get("seed"))
+    writes = _writes(files, ledger, final, load, run_info.seed if run_info else None)
     del ledger, final
     samples = files.samples()  # only now: a day of ticks is ~150 MB, never beside the keys
     series = TimeSeries.from_table(table)
-    warm_end, load_end = run_bounds(events, run_info, facts.warmup_s)
+    warm_end, load_end = run_bounds(events, run_info, facts.warmup)
     end_s = _end_of_run(files, table, load_end)
     rule = _recovery_rule(facts)
     windows = fault_windows(events, load_end)
@@ -249,37 +249,32 @@ def judge_run(root: Path) -> dict[str, Any]:
     counts.latencies.clear()  # a copy of every latency, no longer needed
     faults = _fault_entries(windows, recovered_at, rec_evidence, samples, index, by_name,
                             table, series)
-    metrics: dict[str, dict[str, Any]] = {k: dict(by_kind.get(k, {})) for k in PHASE_KINDS}
-    forced, fault_bounds = _fault_metrics(faults, metrics)
+    by_fault, forced, fault_bounds = fault_metrics(faults)
     memory, mem_metrics = memory_report(samples, files.memory_diffs(), index.phases,
                                         warm_end, _memory_threshold(facts))
     process, proc_metrics = process_metrics(samples, run_info, events, index, table, series,
                                             files.path("logs"), load_end, warm_end)
     if process["startup"].get("never_ready"):
         forced[("startup_seconds", "run")] = process["startup"]["reason"]
-    for kind in PHASE_KINDS:
-        metrics[kind].update(mem_metrics.get(kind, {}))
-        metrics[kind].update(proc_metrics.get(kind, {}))
-    metrics["run"].update({f"{c}_writes": writes[c] for c in _WRITE_METRICS})
+    metrics = _merge({"requests": by_kind, "faults": by_fault, "memory": mem_metrics,
+                      "process": proc_metrics, "writes": write_metrics(writes)})
     judgements = _judge(facts, metrics, forced, fault_bounds, {
         "metrics": metrics, "phases": index.phases, "by_name": by_name, "faults": faults,
         "writes": writes, "memory": memory, "process": process,
         "request_examples": lambda kind: counts.examples(table, [
             p for p, ph in enumerate(index.phases) if kind == "run" or ph.kind == kind])})
     expected = expectation(facts, judgements)
-    return {
-        "scenario": facts.name, "run_id": run_info.get("run_id", root.name),
-        "run_status": run_info.get("status"), "error": run_info.get("error"),
-        "expect": facts.expect, "expect_fail": list(facts.expect_fail),
-        "verdict": overall_verdict(judgements), "as_expected": expected["as_expected"],
-        "expectation_reasons": expected["reasons"],
-        "phases": [p.to_dict() for p in index.phases],
-        "metrics": metrics, "metrics_by_phase": by_name,
-        "slos": [j.to_dict() for j in judgements],
-        "faults": faults, "writes": writes, "load": load, "memory": memory,
-        "process": process,
-        "recovery_rule": {"window_s": rule.window_s, "min_ok": rule.min_ok,
-                          "baseline_availability": baseline, "min_ok_used": min_ok},
-        "seed": run_info.get("seed"), "profile": run_info.get("profile"),
-        "versions": run_info.get("versions", {}), "host": run_info.get("host", {}),
-    }
+    info = run_info or RunInfo()
+    return ResultRecord(
+        scenario=facts.name, run_id=info.run_id or root.name, run_status=info.status,
+        error=info.error, expect=facts.expect, expect_fail=list(facts.expect_fail),
+        verdict=overall_verdict(judgements), as_expected=expected.as_expected,
+        expectation_reasons=expected.reasons,
+        phases=[p.to_dict() for p in index.phases],
+        metrics=metrics, metrics_by_phase=by_name,
+        slos=[j.to_dict() for j in judgements],
+        faults=faults, writes=writes.to_json(), load=load, memory=memory, process=process,
+        recovery_rule={"window_s": rule.window_s, "min_ok": rule.min_ok,
+                       "baseline_availability": baseline, "min_ok_used": min_ok},
+        seed=info.seed, profile=info.profile, versions=info.versions, host=info.host,
+    )

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from harness.verify.rundir import TimelineEvent
+from harness.records import TimelineEvent
 
 __all__ = ["load_health"]
 
@@ -26,19 +26,20 @@ def load_health(events: Sequence[TimelineEvent]) -> dict[str, Any]:
     for e in events:
         if e.event not in ("worker_joined", "worker_done", "worker_lost"):
             continue
-        index = e.raw.get("index")
+        x = e.extra
+        index = x.get("index")
         if not isinstance(index, int):
             continue
         w = workers.setdefault(index, {"index": index, "host": None, "joined_s": None,
                                        "status": "running", "sent": None, "received": None})
         if e.event == "worker_joined":
-            w.update(host=e.raw.get("host"), joined_s=e.t_s)
+            w.update(host=x.get("host"), joined_s=e.t_s)
         elif e.event == "worker_done" and w["status"] != "lost":
-            w.update(status="done", sent=e.raw.get("sent"), received=e.raw.get("received"),
-                     dropped=e.raw.get("dropped") or 0)
+            w.update(status="done", sent=x.get("sent"), received=x.get("received"),
+                     dropped=x.get("dropped") or 0)
         elif e.event == "worker_lost":
-            w.update(status="lost", lost_s=e.t_s, received=e.raw.get("received"),
-                     last_rows_s=e.raw.get("last_rows_s"), reason=e.raw.get("reason"))
+            w.update(status="lost", lost_s=e.t_s, received=x.get("received"),
+                     last_rows_s=x.get("last_rows_s"), reason=x.get("reason"))
     reasons = []
     lost = sorted(i for i, w in workers.items() if w["status"] == "lost")
     for i in lost:

@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from harness.records import Sample
 from harness.verify.phases import Phase
 
 __all__ = [
@@ -90,14 +91,13 @@ def _tie_groups(xs: list[float]) -> list[int]:
     return [c for c in counts.values() if c > 1]
 
 
-def rss_points(samples: list[dict[str, Any]]) -> list[tuple[float, float]]:
+def rss_points(samples: Sequence[Sample]) -> list[tuple[float, float]]:
     """(t_s, rss_bytes) of every sample that has the app's RSS."""
     out: list[tuple[float, float]] = []
     for s in samples:
-        proc = s.get("app_proc") or {}
-        rss = proc.get("rss_bytes") if isinstance(proc, dict) else None
+        rss = s.app_proc.get("rss_bytes") if s.app_proc is not None else None
         if isinstance(rss, int | float) and rss > 0:
-            out.append((float(s["t_s"]), float(rss)))
+            out.append((s.t_s, float(rss)))
     return out
 
 
@@ -167,7 +167,7 @@ def persisting_growth(
 
 
 def memory_report(
-    samples: list[dict[str, Any]],
+    samples: Sequence[Sample],
     diffs: list[tuple[str, dict[str, Any]]],
     phases: list[Phase],
     warm_end_s: float,

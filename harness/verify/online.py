@@ -22,7 +22,6 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import asyncpg
 
@@ -77,7 +76,7 @@ class OnlineWriteChecker:
 
     def __init__(
         self, dsn: str, sql: str, requests_dir: Path, t0_monotonic: float,
-        interval_s: float = 1.0, on_violation: Callable[[dict[str, Any]], None] | None = None,
+        interval_s: float = 1.0, on_violation: Callable[[dict[str, object]], None] | None = None,
     ) -> None:
         self.dsn = dsn
         self.sql = sql
@@ -85,7 +84,7 @@ class OnlineWriteChecker:
         self.t0 = t0_monotonic
         self.interval_s = interval_s
         self.on_violation = on_violation
-        self.violation: dict[str, Any] | None = None
+        self.violation: dict[str, object] | None = None
         self.polls = 0
         self.read_errors = 0
         self.last_error: str | None = None

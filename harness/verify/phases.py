@@ -17,9 +17,8 @@ from __future__ import annotations
 
 import bisect
 from dataclasses import asdict, dataclass
-from typing import Any
 
-from harness.verify.rundir import TimelineEvent
+from harness.records import RunInfo, TimelineEvent
 from harness.verify.windows import FaultWindow, repeat_suffix
 
 __all__ = ["Phase", "PhaseIndex", "build_phases", "run_bounds"]
@@ -41,12 +40,12 @@ class Phase:
     def duration_s(self) -> float:
         return max(0.0, self.end_s - self.start_s)
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, object]:
         return asdict(self)
 
 
 def run_bounds(
-    events: list[TimelineEvent], run_info: dict[str, Any], warmup_s: float | None = None
+    events: list[TimelineEvent], run_info: RunInfo | None, warmup_s: float | None = None
 ) -> tuple[float, float]:
     """(warm-up end, load end) in run seconds.
 
@@ -57,9 +56,7 @@ def run_bounds(
     by_name: dict[str, float] = {}
     for e in events:
         by_name.setdefault(e.event, e.t_s)
-    warm = run_info.get("warmup_s")
-    if not isinstance(warm, int | float):
-        warm = warmup_s or 0.0
+    warm = run_info.warmup_s if run_info and run_info.warmup_s is not None else warmup_s or 0.0
     start = by_name.get("load_start", 0.0)
     end = by_name.get("load_stop", by_name.get("run_end", float("inf")))
     return start + float(warm), end

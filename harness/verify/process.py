@@ -18,7 +18,7 @@ All from samples.jsonl, run.json ``app.exits``, timeline.jsonl and the app's log
   sample.
 
 What a fault did (``affects``, ``link``, ``undo``) is read from its timeline lines
-(:attr:`harness.verify.rundir.TimelineEvent.effect`), never guessed from its name.
+(:attr:`harness.records.TimelineEvent.effect`), never guessed from its name.
 """
 
 from __future__ import annotations
@@ -26,14 +26,16 @@ from __future__ import annotations
 import bisect
 import math
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from harness.errors import VerifyError
+from harness.records import RecordError, RunInfo, Sample, TimelineEvent
+from harness.records.run_info import AppExit
 from harness.verify.availability import TimeSeries
 from harness.verify.phases import PhaseIndex, run_bounds
 from harness.verify.requests import RequestTable
-from harness.verify.rundir import TimelineEvent
 
 __all__ = [
     "EXPECTED_EXIT_CAUSES",
@@ -58,26 +60,25 @@ LEAK_TAIL_SAMPLES = 3
 
 
 def counter_increments(
-    samples: list[dict[str, Any]], field: str, per_process: bool = False
+    samples: Sequence[Sample], field: str, per_process: bool = False
 ) -> list[tuple[float, float]]:
     """(t_s, increment) of a cumulative counter. A decrease means the counter began again
     (the new value is all new); with ``per_process`` (the app's own counters) so does a
     new app pid, even when the new process already counted past the old value."""
     out: list[tuple[float, float]] = []
     prev: float | None = None
-    prev_pid: Any = None
+    prev_pid: object = None
     for s in samples:
-        v = s.get(field)
+        v = getattr(s, field)
         if not isinstance(v, int | float):
             continue
-        proc = s.get("app_proc")
-        pid = proc.get("pid") if per_process and isinstance(proc, dict) else None
+        pid = s.app_proc.get("pid") if per_process and s.app_proc is not None else None
         restarted = pid is not None and prev_pid is not None and pid != prev_pid
         inc = v if prev is None or v < prev or restarted else v - prev
         prev = float(v)
         prev_pid = pid if pid is not None else prev_pid
         if inc:
-            out.append((float(s["t_s"]), float(inc)))
+            out.append((s.t_s, float(inc)))
     return out
 
 
@@ -92,7 +93,7 @@ def _sum_by_kind(points: Iterable[tuple[float, float]], index: PhaseIndex) -> di
 
 
 def _fraction_by_kind(
-    samples: list[dict[str, Any]], index: PhaseIndex, judge: Any
+    samples: Sequence[Sample], index: PhaseIndex, judge: Callable[[Sample], bool | None]
 ) -> dict[str, float | None]:
     """Share of samples (where ``judge`` returns True/False, not None) that are True."""
     hits: dict[str, list[int]] = {}
@@ -100,7 +101,7 @@ def _fraction_by_kind(
         verdict = judge(s)
         if verdict is None:
             continue
-        p = index.index_of(float(s["t_s"]))
+        p = index.index_of(s.t_s)
         for kind in ((index.phases[p].kind,) if p >= 0 else ()) + ("run",):
             h = hits.setdefault(kind, [0, 0])
             h[0] += int(bool(verdict))
@@ -108,37 +109,41 @@ def _fraction_by_kind(
     return {k: (h[0] / h[1] if h[1] else None) for k, h in hits.items()}
 
 
-def _uptime(s: dict[str, Any]) -> bool | None:
+def _uptime(s: Sample) -> bool | None:
     """Serving in this sample: by readiness, else liveness; a probe that timed out (a frozen
     app) is not serving; a target with neither probe has no uptime figure (None)."""
-    missing = s.get("missing") or ()
-    for probe in ("ready", "live"):
-        value = s.get(probe)
+    for probe, value in (("ready", s.ready), ("live", s.live)):
         if value is not None:
             return value is True
-        if probe in missing:
+        if probe in s.missing:
             return False
     return None
 
 
-def _saturated(s: dict[str, Any]) -> bool | None:
-    pool = s.get("pool")
-    if not isinstance(pool, dict) or pool.get("in_use") is None or not pool.get("max"):
-        return None
-    full = pool["in_use"] >= pool["max"]
-    waiting = pool.get("waiting")
-    return bool(full and (waiting is None or waiting > 0))
+def _figure(block: dict[str, object] | None, key: str) -> float | None:
+    """A number of a sample's block (``pool``, ``tasks``, ``pg_connections``), else None."""
+    value = block.get(key) if block is not None else None
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) \
+        else None
 
 
-def _overflow(s: dict[str, Any]) -> bool | None:
-    tasks = s.get("tasks")
-    if not isinstance(tasks, dict) or tasks.get("queued") is None or not tasks.get("max_queue"):
+def _saturated(s: Sample) -> bool | None:
+    in_use, most = _figure(s.pool, "in_use"), _figure(s.pool, "max")
+    if in_use is None or not most:
         return None
-    return bool(tasks["queued"] > tasks["max_queue"])
+    waiting = _figure(s.pool, "waiting")
+    return bool(in_use >= most and (waiting is None or waiting > 0))
+
+
+def _overflow(s: Sample) -> bool | None:
+    queued, most = _figure(s.tasks, "queued"), _figure(s.tasks, "max_queue")
+    if queued is None or not most:
+        return None
+    return bool(queued > most)
 
 
 def connection_leaks(
-    samples: list[dict[str, Any]], load_end_s: float, warm_end_s: float = 0.0,
+    samples: Sequence[Sample], load_end_s: float, warm_end_s: float = 0.0,
     first_fault_s: float | None = None,
 ) -> dict[str, Any]:
     """The service's Postgres connections still open once the load has stopped and the
@@ -156,9 +161,9 @@ def connection_leaks(
     exceeds the allowance, and ``None`` with a ``reason`` ("not measured: ...") when
     there is no figure to judge: unknown, not 0.
     """
-    conns = [(float(s["t_s"]), c, (s.get("pg_connections") or {}).get("app_by"))
+    conns = [(s.t_s, c, (s.pg_connections or {}).get("app_by"))
              for s in samples
-             if isinstance(c := (s.get("pg_connections") or {}).get("app"), int | float)]
+             if isinstance(c := (s.pg_connections or {}).get("app"), int | float)]
     if not conns:
         return {"value": None, "reason": "not measured: no pg_connections.app in the samples "
                 "(no proxy pid to count the service's connections by, and no connection "
@@ -172,7 +177,7 @@ def connection_leaks(
     tail = after[-LEAK_TAIL_SAMPLES:]
     settled = min(c for _, c in tail)
     pool_max = max((m for s in samples
-                    if isinstance(m := (s.get("pool") or {}).get("max"), int | float) and m > 0),
+                    if isinstance(m := (s.pool or {}).get("max"), int | float) and m > 0),
                    default=None)
     steady_end = first_fault_s if first_fault_s is not None else load_end_s
     steady = [c for t, c, _ in conns if warm_end_s <= t < min(steady_end, load_end_s)]
@@ -197,18 +202,18 @@ def connection_leaks(
 
 
 def shutdown_checks(
-    exits: list[dict[str, Any]], events: list[TimelineEvent], table: RequestTable,
+    exits: list[AppExit], events: list[TimelineEvent], table: RequestTable,
     series: TimeSeries,
 ) -> dict[str, Any]:
     """5xx of requests in flight between each SIGTERM and the exit it caused; exit codes."""
-    applies = [(e.t_s, str(e.raw.get("action", ""))) for e in events if e.event == "apply"]
+    applies = [(e.t_s, e.action or "") for e in events if e.event == "apply"]
     order = table.time_order()
     checks: list[dict[str, Any]] = []
     for ex in exits:
-        if str(ex.get("signal") or "") != "SIGTERM" or ex.get("t_s") is None:
+        if ex.signal != "SIGTERM" or ex.t_s is None:
             continue
-        exit_t = float(ex["t_s"])
-        term_t = max((t for t, a in applies if a == ex.get("cause") and t <= exit_t),
+        exit_t = ex.t_s
+        term_t = max((t for t, a in applies if a == ex.cause and t <= exit_t),
                      default=exit_t)
         lo = bisect.bisect_left(series.t_s, term_t - MAX_IN_FLIGHT_S)
         hi = bisect.bisect_right(series.t_s, exit_t)
@@ -216,7 +221,7 @@ def shutdown_checks(
                if table.status[order[k]] >= 500
                and table.t_s[order[k]] + table.latency_ms[order[k]] / 1000.0 >= term_t]
         checks.append({"term_t_s": term_t, "exit_t_s": exit_t,
-                       "returncode": ex.get("returncode"), "cause": ex.get("cause"),
+                       "returncode": ex.returncode, "cause": ex.cause,
                        "status_5xx": len(bad),
                        "first_5xx_t_s": [table.t_s[i] for i in bad[:5]]})
     codes = [c["returncode"] for c in checks if isinstance(c["returncode"], int)]
@@ -237,7 +242,7 @@ def schema_error_count(log_dir: Path) -> int | None:
     return total
 
 
-def _startup(samples: list[dict[str, Any]], events: list[TimelineEvent]) -> dict[str, Any]:
+def _startup(samples: Sequence[Sample], events: list[TimelineEvent]) -> dict[str, Any]:
     """Seconds from "the app could start" to its first ready sample, worst over (re)starts.
 
     The app is up before the run's zero, so the first start counts from 0; every restart
@@ -251,7 +256,7 @@ def _startup(samples: list[dict[str, Any]], events: list[TimelineEvent]) -> dict
                 and (eff := e.effect) is not None and eff.restarts_app]
     pg_back = sorted(e.t_s for e in events if e.event == "postgres_ready" or (
         e.event == "remove" and (eff := e.effect) is not None and eff.hits_postgres))
-    ready_times = [float(s["t_s"]) for s in samples if s.get("ready") is True]
+    ready_times = [s.t_s for s in samples if s.ready is True]
     if not samples:
         return {"value": None, "reason": "no samples"}
     starts: list[dict[str, Any]] = []
@@ -275,12 +280,12 @@ def _startup(samples: list[dict[str, Any]], events: list[TimelineEvent]) -> dict
 def _app_fault_windows(events: list[TimelineEvent]) -> list[tuple[float, float]]:
     """Windows of the faults that affect the app (it is meant to go away and come back in
     them), by their timeline ``affects``."""
-    opened: dict[tuple[Any, Any], float] = {}
+    opened: dict[tuple[int | None, int | None], float] = {}
     out: list[tuple[float, float]] = []
     for e in events:
         if (eff := e.effect) is None or eff.affects != "app":
             continue
-        key = (e.raw.get("fault"), e.raw.get("repeat"))
+        key = (e.fault, e.repeat)
         if e.event == "apply":
             opened[key] = e.t_s
         elif e.event == "remove" and key in opened:
@@ -290,23 +295,23 @@ def _app_fault_windows(events: list[TimelineEvent]) -> list[tuple[float, float]]
 
 
 def _crashes(
-    exits: list[dict[str, Any]], events: list[TimelineEvent], samples: list[dict[str, Any]],
+    exits: list[AppExit], events: list[TimelineEvent], samples: Sequence[Sample],
     load_end_s: float,
 ) -> list[dict[str, Any]]:
     """App exits nothing in the scenario caused: recorded exits with an unknown cause, and
     app pids that vanished or changed in the samples outside any window of a fault that
     affects the app."""
-    actions = {str(e.raw.get("action")) for e in events if e.event == "apply"}
-    found = [{"t_s": ex.get("t_s"), "how": "exit", "detail": ex} for ex in exits
-             if str(ex.get("cause") or "") not in actions | EXPECTED_EXIT_CAUSES]
+    actions = {str(e.action) for e in events if e.event == "apply"}
+    found: list[dict[str, Any]] = [
+        {"t_s": ex.t_s, "how": "exit", "detail": ex.to_json()} for ex in exits
+        if (ex.cause or "") not in actions | EXPECTED_EXIT_CAUSES]
     windows = _app_fault_windows(events)
-    last_pid: int | None = None
+    last_pid: object = None
     for s in samples:
-        if "app_proc" in (s.get("missing") or ()):
+        if "app_proc" in s.missing:
             continue  # the sampler did not answer: no news about the pid
-        t = float(s["t_s"])
-        proc = s.get("app_proc")
-        pid = proc.get("pid") if isinstance(proc, dict) else None
+        t = s.t_s
+        pid = s.app_proc.get("pid") if s.app_proc is not None else None
         if last_pid is not None and pid != last_pid and t < load_end_s and not any(
             lo - CRASH_SLACK_S <= t <= hi + CRASH_SLACK_S for lo, hi in windows
         ):
@@ -317,8 +322,16 @@ def _crashes(
     return found
 
 
+def _app_exits(run_info: RunInfo | None) -> list[AppExit]:
+    """run.json ``app.exits``; a malformed one is a VerifyError naming it."""
+    try:
+        return run_info.app_exits() if run_info else []
+    except RecordError as exc:
+        raise VerifyError(str(exc)) from exc
+
+
 def process_metrics(
-    samples: list[dict[str, Any]], run_info: dict[str, Any], events: list[TimelineEvent],
+    samples: Sequence[Sample], run_info: RunInfo | None, events: list[TimelineEvent],
     index: PhaseIndex, table: RequestTable, series: TimeSeries, log_dir: Path,
     load_end_s: float, warm_end_s: float | None = None,
 ) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
@@ -331,7 +344,7 @@ def process_metrics(
     errors: dict[str, list[dict[str, Any]]] = {}
     for field, name in (("app_errors_unhandled", "unhandled_errors"),
                         ("stderr_unhandled", "stderr_unhandled_errors")):
-        present = any(isinstance(s.get(field), int | float) for s in samples)
+        present = any(isinstance(getattr(s, field), int | float) for s in samples)
         incs = counter_increments(samples, field, per_process=field == "app_errors_unhandled")
         sums = _sum_by_kind(incs, index)
         for k in kinds:
@@ -342,7 +355,7 @@ def process_metrics(
     warnings = _sum_by_kind(counter_increments(samples, "memory_warnings", per_process=True),
                             index)
     # a target whose stats never carry the field has no warning count: not measured, not 0
-    reports_warnings = any(isinstance(s.get("memory_warnings"), int | float) for s in samples)
+    reports_warnings = any(isinstance(s.memory_warnings, int | float) for s in samples)
     hours = {**index.duration_by_kind(), "run": sum(index.duration_by_kind().values())}
     for k in kinds:
         h = hours.get(k, 0.0) / 3600.0
@@ -353,12 +366,12 @@ def process_metrics(
         for k in kinds:
             metrics[k][name] = frac.get(k)
     overflow = _fraction_by_kind(samples, index, _overflow)
-    counts = _sum_by_kind(((float(s["t_s"]), 1.0) for s in samples if _overflow(s)), index)
+    counts = _sum_by_kind(((s.t_s, 1.0) for s in samples if _overflow(s)), index)
     for k in kinds:
         metrics[k]["task_queue_overflow"] = int(counts.get(k, 0)) if k in overflow else None
-    exits = list((run_info.get("app") or {}).get("exits") or [])
+    exits = _app_exits(run_info)
     # a service given by URL: the harness neither started nor watched its process
-    owns_process = (run_info.get("app") or {}).get("kind") != "url"
+    owns_process = run_info is None or run_info.app.get("kind") != "url"
     crashes = _crashes(exits, events, samples, load_end_s)
     crash_sums = _sum_by_kind(((float(c.get("t_s") or 0.0), 1.0) for c in crashes), index)
     for k in kinds:
@@ -380,6 +393,6 @@ def process_metrics(
                "unhandled": errors,
                "app_logs": sorted(p.name for p in log_dir.glob("app*.log"))
                if log_dir.is_dir() else [],
-               "crashes": crashes, "exits": exits, "schema_errors": schema,
+               "crashes": crashes, "exits": [ex.to_json() for ex in exits], "schema_errors": schema,
                "samples": len(samples)}
     return section, metrics

@@ -9,16 +9,27 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from harness.errors import HarnessError, VerifyError
-from harness.faults.catalog import AFFECTS, UNDOS, FaultEffect, effect_of
+from harness.faults.catalog import effect_of
+from harness.records import FinalReadRecord, RecordError, RunInfo, Sample, TimelineEvent
 from harness.requests_file import requests_path
 
-__all__ = ["FAULT_EVENTS", "RunFiles", "TimelineEvent", "iter_jsonl", "read_json"]
+__all__ = ["RunFiles", "TimelineEvent", "iter_jsonl", "read_json", "read_timeline", "with_effect"]
+
+R = TypeVar("R")
+
+
+def _record(parse: Callable[[Any, str], R], obj: object, path: Path | str) -> R:
+    """``obj`` (a file's JSON) parsed into its record; a malformed one is a VerifyError."""
+    try:
+        return parse(obj, str(path))
+    except RecordError as exc:
+        raise VerifyError(str(exc)) from exc
 
 _DIFF_NAME = re.compile(r"diff-(\d+)\.json$")
 
@@ -40,9 +51,10 @@ def read_json(path: Path, error: type[HarnessError] = VerifyError) -> Any:
                     f"column {exc.colno}") from exc
 
 
-def iter_jsonl(path: Path) -> Iterator[dict[str, Any]]:
-    """Yield one object per non-empty line, streaming; a torn last line (a killed writer:
-    the only line that can lack its newline) is skipped."""
+def iter_jsonl(path: Path, error: type[HarnessError] = VerifyError
+               ) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Yield (line number, object) per non-empty line, streaming; a torn last line (a killed
+    writer: the only line that can lack its newline) is skipped."""
     with path.open(encoding="utf-8") as fh:
         for number, line in enumerate(fh, 1):
             if not line.strip():
@@ -52,56 +64,34 @@ def iter_jsonl(path: Path) -> Iterator[dict[str, Any]]:
             except json.JSONDecodeError as exc:
                 if not line.endswith("\n"):
                     return
-                raise VerifyError(f"{path}:{number}: not valid JSON: {exc}") from exc
+                raise error(f"{path}:{number}: not valid JSON: {exc}") from exc
             if not isinstance(obj, dict):
-                raise VerifyError(
-                    f"{path}:{number}: expected a JSON object, got {type(obj).__name__}")
-            yield obj
+                raise error(f"{path}:{number}: expected a JSON object, got {type(obj).__name__}")
+            yield number, obj
 
 
-#: The timeline lines that belong to a fault (and carry its effect).
-FAULT_EVENTS = frozenset({"apply", "remove"})
+def with_effect(event: TimelineEvent) -> TimelineEvent:
+    """A fault line as verify reads it: its own ``affects``/``undo``/``link`` when it has them;
+    only a line written before the timeline carried them (format 1: no ``affects``) takes
+    the fault catalogue's entry for its action and parameters
+    (:func:`harness.faults.catalog.effect_of`; None for an action the catalogue does not
+    know)."""
+    if not event.is_fault or event.effect is not None:
+        return event
+    return replace(event, effect=effect_of(event.action or "", event.params))
 
 
-@dataclass(frozen=True)
-class TimelineEvent:
-    """One line of timeline.jsonl; ``raw`` keeps every field for evidence."""
-
-    event: str
-    t_s: float
-    raw: dict[str, Any] = field(compare=False)
-
-    @property
-    def fault(self) -> int | None:
-        value = self.raw.get("fault")
-        return int(value) if value is not None else None
-
-    @property
-    def effect(self) -> FaultEffect | None:
-        """What the fault of an apply/remove line acts on and how its effect ends.
-
-        Read from the line's own ``affects``, ``undo`` and ``link`` fields. Only a run
-        directory written before the timeline carried them (no ``affects`` key) falls back
-        to the fault catalogue's entry for the line's action and parameters
-        (:func:`harness.faults.catalog.effect_of`). None for any other line, and for an
-        old line whose action the catalogue does not know. Malformed fields raise
-        :class:`VerifyError`."""
-        if self.event not in FAULT_EVENTS:
-            return None
-        raw = self.raw
-        if "affects" not in raw:  # an old run directory: the catalogue says what it did
-            params = raw.get("params")
-            return effect_of(str(raw.get("action", "")), params if isinstance(params, dict) else {})
-        affects, undo, link = raw.get("affects"), raw.get("undo"), raw.get("link")
-        if affects not in AFFECTS or undo not in UNDOS:
-            raise VerifyError(f"timeline.jsonl: {self.event} line at {self.t_s} s: affects must "
-                              f"be one of {list(AFFECTS)} and undo one of {list(UNDOS)}, got "
-                              f"affects={affects!r}, undo={undo!r}")
-        if (affects == "link") != isinstance(link, str) or link == "":
-            raise VerifyError(f"timeline.jsonl: {self.event} line at {self.t_s} s: a link fault "
-                              f"names its link (and only a link fault), got affects={affects!r}, "
-                              f"link={link!r}")
-        return FaultEffect(affects, undo, link)
+def read_timeline(path: Path, error: type[HarnessError] = VerifyError) -> list[TimelineEvent]:
+    """timeline.jsonl as :class:`~harness.records.TimelineEvent` records, in time order
+    (stable for equal times); a malformed line raises ``error`` naming the file and line."""
+    events: list[TimelineEvent] = []
+    for number, obj in iter_jsonl(path, error):
+        try:
+            events.append(with_effect(TimelineEvent.from_json(obj, f"{path}:{number}")))
+        except RecordError as exc:
+            raise error(str(exc)) from exc
+    events.sort(key=lambda e: e.t_s)
+    return events
 
 
 @dataclass
@@ -114,52 +104,45 @@ class RunFiles:
     def path(self, name: str) -> Path:
         return self.root / name
 
-    def run_info(self) -> dict[str, Any]:
-        """run.json, or ``{}`` when the conductor did not write one."""
+    def run_info(self) -> RunInfo | None:
+        """run.json, or None when the conductor did not write one; a file of a newer format
+        than this version reads is refused (VerifyError says why)."""
         if "run" not in self._cache:
             p = self.path("run.json")
-            self._cache["run"] = read_json(p) if p.exists() else {}
-        return dict(self._cache["run"])
+            self._cache["run"] = _record(RunInfo.from_json, read_json(p), p) if p.exists() else None
+        info = self._cache["run"]
+        return info if isinstance(info, RunInfo) else None
 
     def timeline(self) -> list[TimelineEvent]:
         """timeline.jsonl in time order (stable for equal times)."""
         if "timeline" not in self._cache:
             p = self.path("timeline.jsonl")
-            events: list[TimelineEvent] = []
-            if p.exists():
-                for obj in iter_jsonl(p):
-                    t = obj.get("t_s")
-                    if "event" not in obj or not isinstance(t, int | float):
-                        raise VerifyError(f"{p}: line without event/t_s: {obj!r}")
-                    event = TimelineEvent(str(obj["event"]), float(t), obj)
-                    _ = event.effect  # a malformed affects/undo/link fails here, not later
-                    events.append(event)
-            events.sort(key=lambda e: e.t_s)
-            self._cache["timeline"] = events
+            self._cache["timeline"] = read_timeline(p) if p.exists() else []
         return list(self._cache["timeline"])
 
-    def samples(self) -> list[dict[str, Any]]:
-        """samples.jsonl in time order; rows without a numeric t_s are dropped."""
+    def samples(self) -> list[Sample]:
+        """samples.jsonl in time order, without the raw stats bodies (for the report; verify
+        never reads them); rows without a numeric t_s are dropped, other malformed fields
+        raise VerifyError naming the line."""
         if "samples" not in self._cache:
             p = self.path("samples.jsonl")
-            rows = []
-            for sample in iter_jsonl(p) if p.exists() else ():
-                if isinstance(sample.get("t_s"), int | float):
-                    sample.pop("app_stats", None)  # raw bodies for the report; verify never reads them
-                    rows.append(sample)
-            rows.sort(key=lambda s: float(s["t_s"]))
+            rows: list[Sample] = []
+            for number, obj in iter_jsonl(p) if p.exists() else ():
+                t = obj.get("t_s")
+                if isinstance(t, bool) or not isinstance(t, int | float):
+                    continue
+                obj["app_stats"] = None
+                rows.append(_record(Sample.from_json, obj, f"{p}:{number}"))
+            rows.sort(key=lambda s: s.t_s)
             self._cache["samples"] = rows
         return list(self._cache["samples"])
 
-    def final_read(self) -> dict[str, Any] | None:
+    def final_read(self) -> FinalReadRecord | None:
         """final_read.json, or ``None`` when there was none (write accounting is then unknown)."""
         p = self.path("final_read.json")
         if not p.exists():
             return None
-        data = read_json(p)
-        if not isinstance(data, dict):
-            raise VerifyError(f"{p}: expected a JSON object")
-        return data
+        return _record(FinalReadRecord.from_json, read_json(p), p)
 
     def memory_diffs(self) -> list[tuple[str, dict[str, Any]]]:
         """memory/diff-NNNN.json in NNNN order, as (file name, content)."""

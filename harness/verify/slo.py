@@ -39,9 +39,9 @@ class Judgement:
     value: float | None
     verdict: str
     judged_value: float | None = None
-    evidence: dict[str, Any] = field(default_factory=dict)
+    evidence: dict[str, object] = field(default_factory=dict)
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, object]:
         return {
             "id": self.slo.id, "name": self.slo.metric, "phase": self.slo.phase,
             "op": self.slo.op, "threshold": self.slo.threshold, "threshold_text": self.slo.text,

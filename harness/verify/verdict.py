@@ -12,72 +12,25 @@
 
 from __future__ import annotations
 
-import tomllib
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from harness.errors import ScenarioError, VerifyError
-from harness.scenario.durations import parse_duration
-from harness.slo import Slo, parse_slo
-from harness.verify.catalog import slo_id, split_slo_id
+from harness.errors import VerifyError
+from harness.scenario.loader import load_recorded
+from harness.scenario.schema import Scenario
 from harness.verify.exitcode import exit_code_for
 from harness.verify.slo import Judgement
 
-__all__ = [
-    "ScenarioFacts",
-    "expectation",
-    "exit_code_for",
-    "overall_verdict",
-    "read_scenario_facts",
-]
+__all__ = ["Expectation", "expectation", "exit_code_for", "overall_verdict", "read_scenario"]
 
 
-@dataclass(frozen=True)
-class ScenarioFacts:
-    """What verify needs from scenario.toml: SLOs, expectation and verify options."""
-
-    name: str
-    expect: str = "pass"
-    expect_fail: tuple[str, ...] = ()
-    slos: tuple[Slo, ...] = ()
-    verify: dict[str, Any] = field(default_factory=dict)
-    warmup_s: float | None = None
-
-
-def read_scenario_facts(path: Path) -> ScenarioFacts:
-    """Read the scenario as run; an invalid SLO is a ScenarioError naming file and key."""
+def read_scenario(path: Path) -> Scenario:
+    """The scenario as run, through the scenario loader (the same validation as ``run``);
+    an invalid one is a ScenarioError naming file and key, a missing one a VerifyError."""
     if not path.exists():
         raise VerifyError(f"{path}: missing; verify needs the scenario as run for its SLOs")
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise ScenarioError(str(path), "", f"not valid TOML: {exc}") from exc
-    slos: list[Slo] = []
-    for phase, table in (data.get("slo") or {}).items():
-        if not isinstance(table, dict):
-            raise ScenarioError(str(path), f"slo.{phase}", "expected a table of metric = expr")
-        for metric, text in table.items():
-            try:
-                slos.append(parse_slo(phase, metric, text))
-            except ValueError as exc:
-                raise ScenarioError(str(path), f"slo.{phase}.{metric}", str(exc)) from exc
-    expect_fail = data.get("expect_fail") or ()
-    if isinstance(expect_fail, str):
-        expect_fail = (expect_fail,)
-    try:
-        warm = parse_duration(data["warmup"]) if "warmup" in data else None
-    except ValueError as exc:
-        raise ScenarioError(str(path), "warmup", str(exc)) from exc
-    return ScenarioFacts(
-        name=str(data.get("name") or path.parent.name),
-        expect=str(data.get("expect") or "pass"),
-        expect_fail=tuple(slo_id(*split_slo_id(str(x))) for x in expect_fail),
-        slos=tuple(slos),
-        verify=dict(data.get("verify") or {}),
-        warmup_s=warm,
-    )
+    return load_recorded(path)
 
 
 def overall_verdict(judgements: Sequence[Judgement]) -> str:
@@ -88,17 +41,25 @@ def overall_verdict(judgements: Sequence[Judgement]) -> str:
     return "unknown" if "unknown" in verdicts else "pass"
 
 
-def expectation(facts: ScenarioFacts, judgements: Sequence[Judgement]) -> dict[str, Any]:
-    """``{"as_expected": bool, "reasons": [...]}``: the verdict against ``expect``."""
+@dataclass(frozen=True)
+class Expectation:
+    """The verdict against ``expect``: as expected or not, and why not."""
+
+    as_expected: bool
+    reasons: list[str]
+
+
+def expectation(facts: Scenario, judgements: Sequence[Judgement]) -> Expectation:
+    """The verdict against ``expect`` (result.json ``as_expected``, ``expectation_reasons``)."""
     verdict = overall_verdict(judgements)
     if facts.expect != "fail":
         unmet = [f"{j.slo.id}: {j.verdict} (value {j.value}, wanted {j.slo.text})"
                  for j in judgements if j.verdict != "pass"]
-        return {"as_expected": verdict == "pass", "reasons": unmet}
+        return Expectation(verdict == "pass", unmet)
     if not facts.expect_fail:
         ok = verdict == "fail"
-        return {"as_expected": ok, "reasons": [] if ok else
-                [f"negative control expected a failing SLO; verdict is {verdict}"]}
+        return Expectation(ok, [] if ok else
+                           [f"negative control expected a failing SLO; verdict is {verdict}"])
     by_id = {j.slo.id: j for j in judgements}
     reasons: list[str] = []
     for wanted in facts.expect_fail:
@@ -108,4 +69,4 @@ def expectation(facts: ScenarioFacts, judgements: Sequence[Judgement]) -> dict[s
         elif j.verdict != "fail":
             reasons.append(f"{wanted}: expected to fail, but it is {j.verdict} "
                            f"(value {j.value}, threshold {j.slo.text}): the detector did not fire")
-    return {"as_expected": not reasons, "reasons": reasons}
+    return Expectation(not reasons, reasons)

@@ -3,7 +3,8 @@
 One :class:`FaultWindow` type and one :func:`fault_windows` for verify (phases, recovery,
 time to detect) and the report (shaded plot spans, the fault table). What a fault acts
 on (``effect``: ``affects``, ``link``, ``undo``) comes from the timeline's own lines
-(:attr:`harness.verify.rundir.TimelineEvent.effect`), never from the action's name.
+(:attr:`harness.records.TimelineEvent.effect`, filled in for old run directories by
+:func:`harness.verify.rundir.read_timeline`), never from the action's name.
 
 A fault's recovery counts from its removal; for a fault that takes Postgres away from
 the app (the server, or the ``postgres`` link) from a later ``postgres_ready`` too; and
@@ -15,10 +16,8 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
-from typing import Any
 
-from harness.faults.catalog import FaultEffect
-from harness.verify.rundir import TimelineEvent
+from harness.records import FaultEffect, TimelineEvent
 
 __all__ = ["POSTGRES_READY_GRACE_S", "FaultWindow", "fault_windows", "repeat_suffix"]
 
@@ -39,7 +38,7 @@ class FaultWindow:
     fault: int
     repeat: int | None
     action: str
-    params: dict[str, Any]
+    params: dict[str, object]
     applied_s: float
     removed_s: float | None
     ok: bool
@@ -83,16 +82,13 @@ def fault_windows(
     windows: list[FaultWindow] = []
     ready_times = [e.t_s for e in events if e.event == "postgres_ready" and e.t_s < load_end_s]
     for e in events:
-        if e.event not in ("apply", "remove") or e.fault is None:
+        if not e.is_fault or e.fault is None:
             continue
-        rep = e.raw.get("repeat")
-        key = (e.fault, int(rep) if rep is not None else None)
+        key = (e.fault, e.repeat)
         if e.event == "apply":
-            params = e.raw.get("params")
             w = FaultWindow(
-                fault=e.fault, repeat=key[1], action=str(e.raw.get("action", "")),
-                params=dict(params) if isinstance(params, dict) else {}, applied_s=e.t_s,
-                removed_s=None, ok=bool(e.raw.get("ok", True)), error=e.raw.get("error"),
+                fault=e.fault, repeat=e.repeat, action=e.action or "", params=dict(e.params),
+                applied_s=e.t_s, removed_s=None, ok=e.ok is not False, error=e.error,
                 effect=e.effect,
             )
             open_[key] = w
@@ -100,7 +96,7 @@ def fault_windows(
         elif key in open_:
             w = open_.pop(key)
             w.removed_s = e.t_s
-            w.rolled_back = bool(e.raw.get("rollback")) or e.t_s >= load_end_s
+            w.rolled_back = bool(e.rollback) or e.t_s >= load_end_s
     counts = Counter(w.fault for w in windows)
     for w in windows:
         w.repeated = counts[w.fault] > 1

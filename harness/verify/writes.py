@@ -40,14 +40,16 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from itertools import accumulate, compress, islice, repeat
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
+from harness.errors import VerifyError
+from harness.records import FinalReadRecord, RecordError
+from harness.records.result import WriteAccounting
 from harness.requests_file import open_requests
 
 __all__ = ["EXAMPLES", "FinalRead", "WriteLedger", "account_writes", "describe_keys",
-           "final_read_rows", "load_final_read"]
+           "final_read_rows", "load_final_read", "write_metrics"]
 
 #: How many keys of each class the evidence lists.
 EXAMPLES = 10
@@ -154,10 +156,10 @@ class FinalRead:
     _text: bytes
     _ends: np.ndarray
     #: t_s, reads, agreed, sql of final_read.json (for result.json).
-    meta: dict[str, Any] = field(default_factory=dict)
+    meta: dict[str, object] = field(default_factory=dict)
 
     @classmethod
-    def from_rows(cls, rows: dict[str, int], meta: dict[str, Any] | None = None) -> FinalRead:
+    def from_rows(cls, rows: dict[str, int], meta: dict[str, object] | None = None) -> FinalRead:
         n = len(rows)
         encoded = list(map(str.encode, rows))
         lengths = np.fromiter(map(len, encoded), np.int64, n)
@@ -167,7 +169,7 @@ class FinalRead:
                    np.cumsum(lengths), dict(meta or {}))
 
     @classmethod
-    def concat(cls, parts: list[FinalRead], meta: dict[str, Any]) -> FinalRead:
+    def concat(cls, parts: list[FinalRead], meta: dict[str, object]) -> FinalRead:
         """One read from consecutive slices of it."""
         offsets = np.cumsum([0] + [len(p._text) for p in parts[:-1]])
         return cls(np.concatenate([p.hash for p in parts]), np.concatenate([p.crc for p in parts]),
@@ -183,17 +185,18 @@ class FinalRead:
         return self._text[start:int(self._ends[i])].decode()
 
 
-def final_read_rows(final: dict[str, Any] | FinalRead | None
+def final_read_rows(final: FinalReadRecord | FinalRead | None
                     ) -> tuple[FinalRead | None, str | None]:
     """The final read as a :class:`FinalRead`, or (None, why there is none). Parse a big
     final_read.json with this before the requests are read: its dict is the largest
     transient of verify, and it is dropped as soon as the keys are packed."""
     if isinstance(final, FinalRead):
         return final, None
-    rows, why = _final_rows(final)
-    if rows is None or final is None:
-        return None, why
-    return FinalRead.from_rows(rows, {k: final.get(k) for k in ("t_s", "reads", "agreed", "sql")}), None
+    if final is None:
+        return None, "final_read.json is missing"
+    if not final.ok:
+        return None, f"final read failed: {final.error or 'ok is false'}"
+    return FinalRead.from_rows(_positive(final.rows), final.meta()), None
 
 
 _ROWS_START = re.compile(r'"rows"\s*:\s*\{')
@@ -204,34 +207,39 @@ _EMPTY = re.compile(r'\s*\}')
 _SLICE_CHARS = 1 << 20
 
 
-def load_final_read(path: Path) -> FinalRead | dict[str, Any] | None:
-    """final_read.json packed as a :class:`FinalRead` when it has rows, else its dict (its
+def load_final_read(path: Path) -> FinalRead | FinalReadRecord | None:
+    """final_read.json packed as a :class:`FinalRead` when it has rows, else its record (its
     ``error`` says why there is no read), or None when the file is missing.
 
     A 24 h soak reads back millions of keys; ``json.loads`` of the whole file would hold
     them as a dict (~1.3 GB for 5 M keys). The ``rows`` object is parsed a slice at a
     time instead, cut between entries (after a number, before a quote: never inside a
-    string, where every quote is escaped), each slice packed before the next is read.
-    Anything unexpected (a cut that does not parse) falls back to the whole-file parse."""
+    string, where every quote is escaped), each slice packed before the next is read; the
+    rest of the file is read as a :class:`~harness.records.FinalReadRecord` (a newer
+    format is refused). Anything unexpected (a cut that does not parse) falls back to the
+    whole-file parse."""
     if not path.exists():
         return None
     text = path.read_text(encoding="utf-8")
     try:
-        packed = _stream_final_read(text)
-    except (ValueError, TypeError):
+        packed = _stream_final_read(text, str(path))
+    except RecordError as exc:  # the file's own fields: a newer format, a malformed ok
+        raise VerifyError(str(exc)) from exc
+    except (ValueError, TypeError):  # a cut that does not parse: the whole-file parse
         packed = None
     if packed is not None:
         return packed
     from harness.verify.rundir import read_json
 
-    whole = read_json(path)
-    if not isinstance(whole, dict):
-        return whole  # the caller's check names the file
-    read, _ = final_read_rows(whole)
-    return read if read is not None else whole
+    try:
+        record = FinalReadRecord.from_json(read_json(path), str(path))
+    except RecordError as exc:
+        raise VerifyError(str(exc)) from exc
+    read, _ = final_read_rows(record)
+    return read if read is not None else record
 
 
-def _stream_final_read(text: str) -> FinalRead | None:
+def _stream_final_read(text: str, what: str) -> FinalRead | None:
     start = _ROWS_START.search(text)
     if start is None:
         return None
@@ -246,7 +254,7 @@ def _stream_final_read(text: str) -> FinalRead | None:
             return None
         chunk = json.loads("{" + text[pos:stop] + "}")
         seen += len(chunk)
-        rows, _ = _final_rows({"ok": True, "rows": chunk})
+        rows = _positive(chunk)
         if rows:
             parts.append(FinalRead.from_rows(rows))
         if cut is None:
@@ -254,25 +262,29 @@ def _stream_final_read(text: str) -> FinalRead | None:
             rest = text[:start.end() - 1] + "{}" + text[end.end():]
             break
         pos = cut.end()
-    meta = json.loads(rest)
-    if not isinstance(meta, dict) or not meta.get("ok") or not parts:
+    meta = FinalReadRecord.from_json(json.loads(rest), what)
+    if not meta.ok or not parts:
         return None
-    return FinalRead.concat(parts, {k: meta.get(k) for k in ("t_s", "reads", "agreed", "sql")})
+    return FinalRead.concat(parts, meta.meta())
 
 
-def _final_rows(final: dict[str, Any] | None) -> tuple[dict[str, int] | None, str | None]:
-    """The final read's {key: rows}, or (None, why there is none)."""
-    if final is None:
-        return None, "final_read.json is missing"
-    if not final.get("ok"):
-        return None, f"final read failed: {final.get('error') or 'ok is false'}"
-    rows = final.get("rows")
-    if not isinstance(rows, dict):
-        return None, "final_read.json has no rows object"
-    rows.pop("", None)  # JSON keys are strings; an empty key is no key
+def _positive(rows: dict[str, int]) -> dict[str, int]:
+    """The final read's {key: rows} without the empty key (JSON keys are strings: an empty
+    key is no key) and counts below one; the dict itself when nothing is to drop."""
+    rows.pop("", None)
     if rows and min(rows.values()) < 1:
         rows = {str(k): int(n) for k, n in rows.items() if int(n) >= 1}
-    return rows, None
+    return rows
+
+
+#: The write classes whose counts are metrics (``<class>_writes``).
+WRITE_CLASSES = ("lost", "duplicated", "unexpected", "phantom", "recovered")
+
+
+def write_metrics(writes: WriteAccounting) -> dict[str, dict[str, object]]:
+    """The ``writes`` family (:data:`harness.verify.catalog.FAMILIES`): each class's count
+    of :func:`account_writes` as ``<class>_writes``, for the whole run."""
+    return {"run": {f"{c}_writes": getattr(writes, c) for c in WRITE_CLASSES}}
 
 
 def _first(keys: Iterable[str], limit: int = EXAMPLES) -> list[str]:
@@ -376,24 +388,20 @@ def _in_attempt_order(ledger: WriteLedger, keys: _Keys, mask: np.ndarray,
     return [ledger.key(int(r)) for r in rows]
 
 
-def account_writes(ledger: WriteLedger, final: dict[str, Any] | FinalRead | None,
-                   from_lost_worker: Callable[[str], bool] | None = None) -> dict[str, Any]:
+def account_writes(ledger: WriteLedger, final: FinalReadRecord | FinalRead | None,
+                   from_lost_worker: Callable[[str], bool] | None = None) -> WriteAccounting:
     """The ``writes`` section of result.json: counts per class, verdict, first keys of each.
     ``from_lost_worker`` (:func:`lost_worker_keys`) names the keys whose rows may not have
     arrived; read back without a row, they are ``unrecorded``, not ``unexpected``."""
     read, why_none = final_read_rows(final)
     keys = _classify(ledger, read)
+    attempted = int(keys.attempted.sum())
     n_acked, n_failed = int(keys.acked.sum()), int(keys.failed.sum())
-    result: dict[str, Any] = {
-        "attempted": int(keys.attempted.sum()), "acknowledged": n_acked, "failed": n_failed,
-    }
     if read is None:
-        result.update({
-            "read": None, "lost": None, "unexpected": None, "duplicated": None,
-            "phantom": None, "recovered": None, "indeterminate": None,
-            "verdict": "unknown", "reason": why_none, "examples": {},
-        })
-        return result
+        return WriteAccounting(
+            attempted=attempted, acknowledged=n_acked, failed=n_failed, read=None, lost=None,
+            unexpected=None, duplicated=None, phantom=None, recovered=None,
+            indeterminate=None, verdict="unknown", reason=why_none, examples={})
     lost = keys.acked & ~keys.in_read
     phantom = keys.failed & keys.in_read
     recovered = keys.in_read & keys.attempted & ~keys.acked & ~keys.failed
@@ -407,32 +415,30 @@ def account_writes(ledger: WriteLedger, final: dict[str, Any] | FinalRead | None
     duplicated = sorted(rows_of)
     n_lost, n_phantom = int(lost.sum()), int(phantom.sum())
     bad = bool(n_lost or n_phantom or strangers or duplicated)
-    result.update({
-        "read": len(read), "lost": n_lost, "unexpected": len(strangers),
-        "duplicated": len(duplicated), "phantom": n_phantom, "recovered": n_recovered,
-        "indeterminate": result["attempted"] - n_acked - n_failed - n_recovered,
-        **({"unrecorded": len(unrecorded)} if from_lost_worker is not None else {}),
-        "verdict": "fail" if bad else "pass", "reason": None,
-        "examples": {
-            "lost": _in_attempt_order(ledger, keys, lost),
-            "duplicated": _first(duplicated),
-            "unexpected": _first(strangers), "phantom": _in_attempt_order(ledger, keys, phantom),
-            "recovered": _in_attempt_order(ledger, keys, recovered),
-            **({"unrecorded": _first(unrecorded)} if from_lost_worker is not None else {}),
-        },
-        "duplicate_rows": {k: rows_of[k] for k in _first(duplicated)},
-        "final_read": read.meta,
-    })
-    return result
+    examples = {
+        "lost": _in_attempt_order(ledger, keys, lost), "duplicated": _first(duplicated),
+        "unexpected": _first(strangers), "phantom": _in_attempt_order(ledger, keys, phantom),
+        "recovered": _in_attempt_order(ledger, keys, recovered),
+        **({"unrecorded": _first(unrecorded)} if from_lost_worker is not None else {}),
+    }
+    return WriteAccounting(
+        attempted=attempted, acknowledged=n_acked, failed=n_failed, read=len(read),
+        lost=n_lost, unexpected=len(strangers), duplicated=len(duplicated), phantom=n_phantom,
+        recovered=n_recovered, indeterminate=attempted - n_acked - n_failed - n_recovered,
+        unrecorded=len(unrecorded) if from_lost_worker is not None else None,
+        verdict="fail" if bad else "pass", reason=None, examples=examples,
+        duplicate_rows={k: rows_of[k] for k in _first(duplicated)}, final_read=read.meta,
+    )
 
 
-def describe_keys(csv_path: Path, keys: Iterable[str], limit: int = 5) -> dict[str, list[dict]]:
+def describe_keys(csv_path: Path, keys: Iterable[str], limit: int = 5
+                  ) -> dict[str, list[dict[str, object]]]:
     """Every recorded attempt (up to ``limit`` each) of a few keys: the evidence of a lost key.
 
     A second, bounded pass over requests.csv, run only when there is something to show.
     """
     wanted = set(keys)
-    found: dict[str, list[dict]] = {k: [] for k in wanted}
+    found: dict[str, list[dict[str, object]]] = {k: [] for k in wanted}
     if not wanted:
         return found
     with open_requests(csv_path) as fh:

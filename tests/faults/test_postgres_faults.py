@@ -73,7 +73,7 @@ def test_exhaust_connections_gives_53300_and_release_restores(own_pg: EmbeddedPo
 
 def test_set_max_connections_takes_effect(own_pg: EmbeddedPostgres) -> None:
     """ALTER SYSTEM + restart: the new max_connections is live; a bad value raises."""
-    assert pgf.set_max_connections(own_pg, 37)["after"] == 37
+    assert pgf.set_max_connections(own_pg, 37)[1] == 37
     assert fetch(own_pg.dsn, "show max_connections")[0][0] == "37"
     with pytest.raises(FaultError, match="5..10000"):
         pgf.set_max_connections(own_pg, -1)

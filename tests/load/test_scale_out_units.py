@@ -4,20 +4,28 @@ relay of workers.jsonl, the load's health and the write rule for a lost worker's
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from harness.errors import ScenarioError
+from harness.faults.timeline import TimelineLog
 from harness.load.command import locust_argv
 from harness.load.remote import parse_hostport
 from harness.load.workers import WorkerRelay
+from harness.records import FinalReadRecord, TimelineEvent
 from harness.scenario.loader import loads_scenario
 from harness.scenario.writer import scenario_to_toml
 from harness.verify.load_health import load_health
-from harness.verify.rundir import TimelineEvent
-from harness.verify.writes import WriteLedger, account_writes, lost_worker_keys
+from harness.verify.writes import WriteLedger, lost_worker_keys
+from harness.verify.writes import account_writes as _account_writes
+
+
+def account_writes(*args: Any) -> dict[str, Any]:
+    """The ``writes`` section as result.json holds it."""
+    return _account_writes(*args).to_json()
 
 
 def test_parse_hostport() -> None:
@@ -56,34 +64,31 @@ def test_scenario_keys_round_trip_and_conflicts() -> None:
         loads_scenario('[load]\nmaster_bind = "nohost"\n', "s.toml")
 
 
-class _Log:
-    def __init__(self) -> None:
-        self.lines: list[dict[str, Any]] = []
-
-    def write(self, event: str, **fields: Any) -> dict[str, Any]:
-        self.lines.append({"event": event, **fields})
-        return self.lines[-1]
+def _lines(path: Path) -> list[dict[str, Any]]:
+    """The timeline's lines as written (a relayed worker line has no ``wall``)."""
+    return [json.loads(line) for line in path.read_text().splitlines()]
 
 
 def test_relay_turns_complete_lines_into_timeline_events(tmp_path: Path) -> None:
-    log = _Log()
+    log = TimelineLog(tmp_path / "timeline.jsonl", time.monotonic())
     relay = WorkerRelay(tmp_path, log)
     path = tmp_path / "workers.jsonl"
     path.write_text(json.dumps({"event": "master", "t_s": 0.1}) + "\n"
                     + json.dumps({"event": "joined", "t_s": 1.0, "index": 0, "host": "a"}) + "\n"
                     + '{"event": "lo')  # a torn line waits for its end
     relay.poll()
-    assert log.lines == [{"event": "worker_joined", "t_s": 1.0, "index": 0, "host": "a"}]
+    assert _lines(log.path) == [{"event": "worker_joined", "t_s": 1.0, "index": 0, "host": "a"}]
     with path.open("a") as fh:
         fh.write('st", "t_s": 5.0, "index": 0, "received": 10, "reason": "gone"}\n')
     relay.poll()
-    assert log.lines[-1]["event"] == "worker_lost" and log.lines[-1]["t_s"] == 5.0
+    last = _lines(log.path)[-1]
+    assert last["event"] == "worker_lost" and last["t_s"] == 5.0
     assert relay.summary() == [{"index": 0, "host": "a", "status": "lost", "sent": None,
                                 "received": 10}]
 
 
 def _ev(event: str, t: float, **raw: Any) -> TimelineEvent:
-    return TimelineEvent(event, t, {"event": event, "t_s": t, **raw})
+    return TimelineEvent(event, t, extra=raw)
 
 
 def test_load_health_degraded_by_a_lost_worker_or_missing_rows() -> None:
@@ -106,9 +111,9 @@ def test_a_lost_workers_key_without_a_row_is_unrecorded_not_unexpected() -> None
     ledger = WriteLedger()
     ledger.add("k5-0-0-000001", 201, True)
     ledger.add("k5-1-0-000001", 0, False)  # in flight when worker 1 died: unknown outcome
-    final = {"ok": True, "rows": {"k5-0-0-000001": 1, "k5-1-0-000001": 1,
-                                  "k5-1-0-000002": 1,   # worker 1's row never arrived
-                                  "k5-2-0-000001": 1}}  # nobody lost: still unexpected
+    final = FinalReadRecord(ok=True, rows={"k5-0-0-000001": 1, "k5-1-0-000001": 1,
+                                           "k5-1-0-000002": 1,  # worker 1's row never arrived
+                                           "k5-2-0-000001": 1})  # nobody lost: unexpected
     writes = account_writes(ledger, final, lost_worker_keys(5, [1]))
     assert writes["unrecorded"] == 1 and writes["examples"]["unrecorded"] == ["k5-1-0-000002"]
     assert writes["unexpected"] == 1 and writes["examples"]["unexpected"] == ["k5-2-0-000001"]

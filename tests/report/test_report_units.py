@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from harness.records import ResultRecord, TimelineEvent
 from harness.report.plots import diff_totals, plot_memory, shade_faults
 from harness.report.rundata import timeline_windows
 from harness.report.scrub import MASK, Scrubber
@@ -102,7 +103,7 @@ def test_fault_windows_pair_repeats_and_unremoved() -> None:
          "error": "no pid"},
         {"event": "remove", "fault": 0, "repeat": 1, "action": "postgres.stop", "t_s": 22.5},
     ]
-    wins = timeline_windows(timeline)
+    wins = timeline_windows([TimelineEvent.from_json(e) for e in timeline])
     assert [(w.fault, w.repeat, w.applied_s, w.removed_s) for w in wins] == [
         (0, 0, 10.0, 12.0), (0, 1, 20.0, 22.5), (1, None, 21.0, None)]
     assert wins[1].label == "#0.1 postgres.stop"
@@ -111,11 +112,11 @@ def test_fault_windows_pair_repeats_and_unremoved() -> None:
 
 def test_shade_faults_draws_one_span_and_label_per_window() -> None:
     """Each window becomes one shaded span and one text label on the axes."""
-    wins = timeline_windows([
+    wins = timeline_windows([TimelineEvent.from_json(e) for e in (
         {"event": "apply", "fault": 0, "action": "a.one", "t_s": 1.0},
         {"event": "remove", "fault": 0, "action": "a.one", "t_s": 2.0},
         {"event": "apply", "fault": 1, "action": "b.two", "t_s": 5.0},
-    ])
+    )])
     fig = Figure()
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
@@ -164,10 +165,10 @@ def test_memory_words_say_when_unjudged() -> None:
     """A leak flagged by verify reads as such, with a note when no SLO of the scenario
     judges memory (so a short run's noisy slope is not mistaken for a failed verdict)."""
     leak = {"memory": {"leak": True}, "slos": []}
-    assert memory_words(leak) == "LEAK (no SLO of this scenario judges it)"
+    assert memory_words(ResultRecord.from_json(leak)) == "LEAK (no SLO of this scenario judges it)"
     judged = {**leak, "slos": [{"name": "memory_growth_mb_per_hour", "phase": "run"}]}
-    assert memory_words(judged) == "LEAK"
-    assert memory_words({"memory": {"leak": None}}) == "unknown"
+    assert memory_words(ResultRecord.from_json(judged)) == "LEAK"
+    assert memory_words(ResultRecord.from_json({"memory": {"leak": None}})) == "unknown"
     assert memory_words(None) == "unknown"
 
 

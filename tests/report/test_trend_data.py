@@ -77,7 +77,7 @@ def test_bad_directories_are_skipped_with_the_reason_and_nothing_raises(tmp_path
     assert "never judged" in reasons["a-no-result"]
     assert "expected a JSON object, got list" in reasons["b-array"]
     assert "no usable started_wall" in reasons["c-no-time"]
-    assert "no 'metrics' object" in reasons["20261101T000000Z-bad-metrics"]
+    assert "metrics must be an object" in reasons["20261101T000000Z-bad-metrics"]
     assert "no scenario name" in reasons["20261101T000000Z-no-name"]
     assert "not UTF-8" in reasons["20261101T000000Z-binary"]
     assert "suite scenario gone did not run: boom" in reasons["x-gone"]

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from verifykit import RunDirBuilder, steady_load
+from verifykit import RunDirBuilder, samples_of, steady_load
 
 from harness.verify.availability import (
     RecoveryRule,
@@ -57,9 +57,9 @@ def test_detect_time_from_readiness_or_breaker() -> None:
     w = FaultWindow(0, None, "postgres.stop", {}, 10.0, 15.0, True, None)
     samples = [{"t_s": float(t), "ready": True, "breaker": "closed"} for t in range(0, 12)]
     samples.append({"t_s": 12.5, "ready": True, "breaker": "open"})
-    got, ev = detect_time(w, samples, 20.0)
+    got, ev = detect_time(w, samples_of(samples), 20.0)
     assert got == 2.5 and ev["signal"] == "breaker open"
-    assert detect_time(w, samples[:12], 20.0)[0] is None
+    assert detect_time(w, samples_of(samples[:12]), 20.0)[0] is None
 
 
 def test_detect_time_from_the_first_503_response(tmp_path: Path) -> None:
@@ -72,7 +72,7 @@ def test_detect_time_from_the_first_503_response(tmp_path: Path) -> None:
     table = _table(b)
     w = FaultWindow(0, None, "postgres.restart", {}, 10.0, 10.5, True, None)
     samples = [{"t_s": float(t), "ready": True} for t in range(0, 20)]
-    got, ev = detect_time(w, samples, 20.0, table, TimeSeries.from_table(table))
+    got, ev = detect_time(w, samples_of(samples), 20.0, table, TimeSeries.from_table(table))
     assert got is not None and abs(got - 0.25) < 1e-9
     assert ev["signal"] == "first 503 response"
 

@@ -4,11 +4,12 @@ each on hand-made run directories, plus the catalogue fallback for old run direc
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 import pytest
-from verifykit import RunDirBuilder
+from verifykit import RunDirBuilder, samples_of
 
 from harness.errors import VerifyError
 from harness.faults.catalog import FaultEffect
@@ -50,7 +51,7 @@ def test_app_windows_are_the_faults_that_affect_the_app(tmp_path: Path) -> None:
     events = _events(b)
     assert _app_fault_windows(events) == [(20.0, 22.0)]
     samples = _pid_samples({0: 100, 21: 200, 41: 300})
-    crashes = _crashes([], events, samples, load_end_s=65.0)
+    crashes = _crashes([], events, samples_of(samples), load_end_s=65.0)
     assert [(c["t_s"], c["pid"]) for c in crashes] == [(41.0, 200)]
 
 
@@ -61,7 +62,7 @@ def test_a_network_fault_on_a_dependency_is_not_an_app_window(tmp_path: Path) ->
     events = _events(b)
     assert events[2].effect == FaultEffect("link", "remove", "payments")
     assert _app_fault_windows(events) == []
-    crashes = _crashes([], events, _pid_samples({0: 100, 25: 200}), load_end_s=65.0)
+    crashes = _crashes([], events, samples_of(_pid_samples({0: 100, 25: 200})), load_end_s=65.0)
     assert [c["t_s"] for c in crashes] == [25.0]
 
 
@@ -74,7 +75,7 @@ def test_startup_counts_from_the_postgres_link_coming_back(tmp_path: Path) -> No
     b = RunDirBuilder(tmp_path).bounds()
     b.fault(0, "network.down", 10.0, 22.0, params={"proxy": "postgres"})
     b.fault(1, "app.kill", 12.0, 13.0)
-    got = _startup(_ready_samples((10, 23.5), 23.5), _events(b))
+    got = _startup(samples_of(_ready_samples((10, 23.5), 23.5)), _events(b))
     assert got["value"] == 1.5 and got["starts"][1]["from"] == "postgres_ready"
 
 
@@ -84,7 +85,7 @@ def test_a_network_fault_on_another_link_is_never_postgres_back(tmp_path: Path) 
     b = RunDirBuilder(tmp_path).bounds()
     b.fault(0, "network.down", 10.0, 22.0, params={"proxy": "payments"})
     b.fault(1, "app.kill", 12.0, 13.0)
-    got = _startup(_ready_samples((10, 23.5), 23.5), _events(b))
+    got = _startup(samples_of(_ready_samples((10, 23.5), 23.5)), _events(b))
     assert got["value"] == 10.5 and got["starts"][1]["from"] == "start"
 
 
@@ -95,13 +96,13 @@ def test_postgres_back_and_app_restarts_come_from_the_recorded_fields(tmp_path: 
     b = RunDirBuilder(tmp_path / "a").bounds()
     b.fault(0, "custom.db_outage", 10.0, 22.0, affects="postgres", undo="restart")
     b.fault(1, "custom.bounce", 12.0, 13.0, affects="app", undo="restart")
-    got = _startup(_ready_samples((10, 23.5), 23.5), _events(b))
+    got = _startup(samples_of(_ready_samples((10, 23.5), 23.5)), _events(b))
     assert [s["started_t_s"] for s in got["starts"]] == [0.0, 13.0]
     assert got["value"] == 1.5 and got["starts"][1]["from"] == "postgres_ready"
     b = RunDirBuilder(tmp_path / "b").bounds()
     b.fault(0, "postgres.stop", 10.0, 22.0, affects="link", link="payments", undo="remove")
     b.fault(1, "app.kill", 12.0, 13.0)
-    got = _startup(_ready_samples((10, 23.5), 23.5), _events(b))
+    got = _startup(samples_of(_ready_samples((10, 23.5), 23.5)), _events(b))
     assert got["value"] == 10.5 and got["starts"][1]["from"] == "start"
 
 
@@ -110,7 +111,7 @@ def test_an_app_fault_undone_without_a_restart_is_no_restart(tmp_path: Path) -> 
     b = RunDirBuilder(tmp_path).bounds()
     b.fault(0, "app.freeze", 12.0, 14.0)
     samples = [{"t_s": float(t), "ready": t >= 1} for t in range(0, 40)]
-    got = _startup(samples, _events(b))
+    got = _startup(samples_of(samples), _events(b))
     assert [s["started_t_s"] for s in got["starts"]] == [0.0] and got["value"] == 1.0
 
 
@@ -147,14 +148,15 @@ def test_an_old_run_directory_reads_its_effects_from_the_catalogue(tmp_path: Pat
     b.fault(3, "network.latency", 34.0, 35.0, old=True)
     b.fault(4, "custom.thing", 40.0, 41.0, old=True)
     events = _events(b)
-    assert all("affects" not in e.raw for e in events)
+    lines = [json.loads(x) for x in (b.root / "timeline.jsonl").read_text().splitlines()]
+    assert all("affects" not in x for x in lines if x["event"] in ("apply", "remove"))
     windows = fault_windows(events, 65.0)
     assert [w.effect for w in windows] == [
         FaultEffect("postgres", "restart"), FaultEffect("app", "restart"),
         FaultEffect("link", "remove", "payments"), FaultEffect("link", "remove", "postgres"),
         None]
     assert _app_fault_windows(events) == [(12.0, 13.0)]
-    got = _startup(_ready_samples((10, 23.5), 23.5), events)
+    got = _startup(samples_of(_ready_samples((10, 23.5), 23.5)), events)
     assert got["value"] == 1.5 and got["starts"][1]["from"] == "postgres_ready"
 
 

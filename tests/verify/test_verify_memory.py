@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import random
 
+from verifykit import samples_of
+
 from harness.verify.memory import MB, growing_sites, memory_report, theil_sen
 from harness.verify.phases import Phase
 
@@ -25,7 +27,7 @@ def test_known_slope_with_noise_is_recovered_inside_its_interval() -> None:
     samples = _samples(120.0, 2.0)
     for i in (100, 300, 500):
         samples[i]["app_proc"]["rss_bytes"] += 80 * MB
-    section, metrics = memory_report(samples, [], [], 0.0, 50.0)
+    section, metrics = memory_report(samples_of(samples), [], [], 0.0, 50.0)
     lo, hi = section["ci95"]
     assert abs(section["slope_mb_per_hour"] - 120.0) < 18.0
     assert lo <= 120.0 <= hi
@@ -35,7 +37,7 @@ def test_known_slope_with_noise_is_recovered_inside_its_interval() -> None:
 
 def test_flat_noisy_memory_is_not_a_leak() -> None:
     """No growth, 5 MB of noise: the lower bound stays below a 10 MB/h threshold (no wolf)."""
-    section, _ = memory_report(_samples(0.0, 5.0, seed=3), [], [], 0.0, 10.0)
+    section, _ = memory_report(samples_of(_samples(0.0, 5.0, seed=3)), [], [], 0.0, 10.0)
     assert section["ci95"][0] < 10.0
     assert section["leak"] is False
 
@@ -45,7 +47,7 @@ def test_warmup_growth_is_dropped() -> None:
     samples = _samples(0.0, 0.5, n=300)
     for s in samples[:60]:
         s["app_proc"]["rss_bytes"] -= (60 - s["t_s"]) * 5 * MB
-    section, _ = memory_report(samples, [], [], 60.0, 50.0)
+    section, _ = memory_report(samples_of(samples), [], [], 60.0, 50.0)
     assert abs(section["slope_mb_per_hour"]) < 5.0 and not section["leak"]
 
 
@@ -84,7 +86,7 @@ def test_growth_that_persists_after_recovery_is_flagged() -> None:
                for t in range(0, 300)]
     phases = [Phase("steady-0", "steady", 0, 100), Phase("fault-0", "fault", 100, 120, 0),
               Phase("recovery-0", "recovery", 120, 150, 0), Phase("steady-1", "steady", 150, 300)]
-    section, metrics = memory_report(samples, [], phases, 0.0, 50.0)
+    section, metrics = memory_report(samples_of(samples), [], phases, 0.0, 50.0)
     after = section["after_recovery"]
     assert len(after) == 1 and after[0]["persists"] is True
     assert round(after[0]["growth_mb"]) == 60
@@ -94,7 +96,7 @@ def test_growth_that_persists_after_recovery_is_flagged() -> None:
 def test_a_minute_of_samples_cannot_call_a_leak() -> None:
     """60 s of steep growth (the allocator warming up looks the same): the slope is
     reported, but the leak call is withheld (None) with the reason, never True or False."""
-    section, metrics = memory_report(_samples(900.0, 0.5, n=60), [], [], 0.0, 50.0)
+    section, metrics = memory_report(samples_of(_samples(900.0, 0.5, n=60)), [], [], 0.0, 50.0)
     assert section["slope_mb_per_hour"] > 500
     assert section["leak"] is None and "too short" in section["trend_reason"]
     assert metrics["run"]["memory_growth_mb_per_hour"] == section["slope_mb_per_hour"]

@@ -5,8 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from verifykit import RunDirBuilder, steady_load
+from verifykit import RunDirBuilder, exits_of, samples_of, steady_load
 
+from harness.records import Sample
 from harness.verify.availability import TimeSeries
 from harness.verify.process import (
     connection_leaks,
@@ -23,7 +24,7 @@ def test_counter_increments_survive_an_app_restart() -> None:
     """The app's cumulative count goes 0,2,3 then restarts at 1,1,4: increments total 3 + 4."""
     samples = [{"t_s": float(i), "app_errors_unhandled": v}
                for i, v in enumerate([0, 2, 3, 1, 1, 4])]
-    incs = counter_increments(samples, "app_errors_unhandled")
+    incs = counter_increments(samples_of(samples), "app_errors_unhandled")
     assert sum(v for _, v in incs) == 7
     assert incs[0] == (1.0, 2.0) and (3.0, 1.0) in incs
 
@@ -34,10 +35,14 @@ def test_connection_leak_is_counted_above_pool_max_and_baseline() -> None:
     samples = [{"t_s": float(t), "pool": {"max": 10}, "pg_connections": {"app": 8}}
                for t in range(10)]
     samples.append({"t_s": 20.0, "pool": {"max": 10}, "pg_connections": {"app": 13}})
-    got = connection_leaks(samples, load_end_s=15.0)
+    got = connection_leaks(samples_of(samples), load_end_s=15.0)
     assert got["value"] == 3 and got["final"] == 13
     samples[-1]["pg_connections"]["app"] = 10
-    assert connection_leaks(samples, load_end_s=15.0)["value"] == 0
+    assert connection_leaks(samples_of(samples), load_end_s=15.0)["value"] == 0
+
+
+def _conn(app: list[int | None], pool_max: int | None = None) -> list[Sample]:
+    return samples_of(_conn_samples(app, pool_max))
 
 
 def _conn_samples(app: list[int | None], pool_max: int | None = None,
@@ -56,7 +61,7 @@ def test_a_leak_that_grows_during_the_load_fires() -> None:
     load stopped at 30 s and the cooldown. The old rule (peak during the load) allowed 14,
     so it could never fire; the steady peak allows 4: 10 leaked."""
     app = [2] * 5 + [4] * 5 + [min(14, 4 + (t - 10) // 2 + 1) for t in range(10, 31)] + [14] * 6
-    got = connection_leaks(_conn_samples(app), load_end_s=30.0, warm_end_s=5.0,
+    got = connection_leaks(_conn(app), load_end_s=30.0, warm_end_s=5.0,
                            first_fault_s=10.0)
     assert got["value"] == 10 and got["allowance"] == 4 and got["allowance_from"] == "steady_peak"
     assert got["load_peak"] == 14 and got["counted_by"] == ["proxy"] and got["settled"] == 14
@@ -66,7 +71,7 @@ def test_a_leak_above_the_pool_max_fires_even_when_the_load_peak_was_higher() ->
     """Pool max 10, but the service opened connections around its pool during the load (25
     at the peak) and kept 18 of them: 8 above what its pool may hold."""
     app = [5] * 10 + [10, 15, 20, 25, 25] + [18] * 8
-    got = connection_leaks(_conn_samples(app, pool_max=10), load_end_s=14.0, warm_end_s=2.0,
+    got = connection_leaks(_conn(app, pool_max=10), load_end_s=14.0, warm_end_s=2.0,
                            first_fault_s=8.0)
     assert got["value"] == 8 and got["allowance"] == 10 and got["allowance_from"] == "pool.max"
 
@@ -75,7 +80,7 @@ def test_a_clean_pool_that_grows_to_its_max_and_stays_does_not_fire() -> None:
     """Steady at 3, the pool grows to its max of 10 under the faults and stays full and idle
     after the load: within the pool's maximum, no leak (although above the steady peak)."""
     app = [3] * 10 + [6, 8, 10, 10, 10] + [10] * 8
-    got = connection_leaks(_conn_samples(app, pool_max=10), load_end_s=14.0, warm_end_s=2.0,
+    got = connection_leaks(_conn(app, pool_max=10), load_end_s=14.0, warm_end_s=2.0,
                            first_fault_s=8.0)
     assert got["value"] == 0 and got["allowance_from"] == "pool.max" and got["steady_peak"] == 3
 
@@ -85,17 +90,17 @@ def test_without_pool_max_the_allowance_is_the_pre_fault_steady_peak() -> None:
     later reach 12. After the load: 7, 6, 5, 5 -> settled 5, exactly the steady peak: 0;
     settling at 6 instead leaks 1. A one-tick spike among the last samples is not a leak."""
     app = [9, 9, 2, 2, 3, 5, 4, 5, 5, 4, 8, 12, 12, 9, 7, 6, 5, 5]
-    got = connection_leaks(_conn_samples(app), load_end_s=13.0, warm_end_s=4.0,
+    got = connection_leaks(_conn(app), load_end_s=13.0, warm_end_s=4.0,
                            first_fault_s=10.0)
     assert got["value"] == 0 and got["allowance"] == 5 and got["steady_s"] == [4.0, 10.0]
     app[-3:] = [6, 6, 6]
-    assert connection_leaks(_conn_samples(app), load_end_s=13.0, warm_end_s=4.0,
+    assert connection_leaks(_conn(app), load_end_s=13.0, warm_end_s=4.0,
                             first_fault_s=10.0)["value"] == 1
     app[-3:] = [5, 9, 5]
-    assert connection_leaks(_conn_samples(app), load_end_s=13.0, warm_end_s=4.0,
+    assert connection_leaks(_conn(app), load_end_s=13.0, warm_end_s=4.0,
                             first_fault_s=10.0)["value"] == 0
     # no fault at all: the steady part runs to the load end
-    got = connection_leaks(_conn_samples([3] * 10 + [2] * 3), load_end_s=9.5, warm_end_s=2.0)
+    got = connection_leaks(_conn([3] * 10 + [2] * 3), load_end_s=9.5, warm_end_s=2.0)
     assert got["value"] == 0 and got["steady_peak"] == 3 and got["steady_s"] == [2.0, 9.5]
 
 
@@ -110,13 +115,13 @@ def test_missing_connection_figures_are_unknown_with_a_reason_never_zero() -> No
         (_conn_samples([None] * 5 + [3] * 7), 8.0, 2.0, 5.0),
     ]
     for samples, load_end, warm_end, first_fault in cases:
-        got = connection_leaks(samples, load_end, warm_end, first_fault)
+        got = connection_leaks(samples_of(samples), load_end, warm_end, first_fault)
         assert got["value"] is None, got
         assert got["reason"].startswith("not measured: "), got
     samples = _conn_samples([3] * 12)
     for s in samples:
         del s["pg_connections"]["app"]  # an old samples.jsonl without the figure
-    assert connection_leaks(samples, 8.0)["value"] is None
+    assert connection_leaks(samples_of(samples), 8.0)["value"] is None
 
 
 def test_shutdown_5xx_counts_requests_in_flight_after_sigterm(tmp_path: Path) -> None:
@@ -132,10 +137,10 @@ def test_shutdown_5xx_counts_requests_in_flight_after_sigterm(tmp_path: Path) ->
     files = RunFiles(root)
     table = read_requests(root / "requests.csv", WriteLedger())
     exits = [{"t_s": 32.0, "returncode": 0, "signal": "SIGTERM", "cause": "app.term"}]
-    got = shutdown_checks(exits, files.timeline(), table, TimeSeries.from_table(table))
+    got = shutdown_checks(exits_of(exits), files.timeline(), table, TimeSeries.from_table(table))
     assert got["shutdown_5xx"] == 2 and got["shutdown_exit_code"] == 0
     exits.append({"t_s": 50.0, "returncode": -9, "signal": "SIGTERM", "cause": "run_end"})
-    got = shutdown_checks(exits, files.timeline(), table, TimeSeries.from_table(table))
+    got = shutdown_checks(exits_of(exits), files.timeline(), table, TimeSeries.from_table(table))
     assert got["shutdown_exit_code"] == -9
     assert shutdown_checks([], files.timeline(), table, TimeSeries.from_table(table))[
         "shutdown_exit_code"] is None
@@ -169,7 +174,7 @@ def test_crashes_are_pid_losses_outside_app_faults(tmp_path: Path) -> None:
                for t, p in sorted(pids.items())]
     samples[40] = {"t_s": 40.0, "missing": ["app_proc"], "app_proc": None}
     exits = [{"t_s": 30.0, "cause": "app.kill"}, {"t_s": 66.0, "cause": "teardown"}]
-    crashes = _crashes(exits, files.timeline(), samples, load_end_s=65.0)
+    crashes = _crashes(exits_of(exits), files.timeline(), samples_of(samples), load_end_s=65.0)
     assert [(c["t_s"], c["how"], c["pid"]) for c in crashes] == [(12.0, "pid vanished", 100)]
 
 
@@ -185,10 +190,10 @@ def test_startup_counts_from_postgres_back_after_an_app_restart(tmp_path: Path) 
     samples = [{"t_s": float(t), "ready": not 10 <= t < 23.5} for t in range(0, 40)]
     samples.append({"t_s": 23.5, "ready": True})
     samples.sort(key=lambda s: s["t_s"])
-    got = _startup(samples, events)
+    got = _startup(samples_of(samples), events)
     assert got["value"] == 1.5 and got["starts"][1]["from"] == "postgres_ready"
     down = [dict(s, ready=s["t_s"] < 10) for s in samples]
-    got = _startup(down, events)
+    got = _startup(samples_of(down), events)
     assert got["value"] is None and got["never_ready"] and "13.0" in got["reason"]
 
 
@@ -229,9 +234,9 @@ def test_a_new_app_pid_restarts_the_app_counter_even_when_it_grew_past_the_old_v
                {"t_s": 2.0, "app_errors_unhandled": 5, "app_proc": {"pid": 11}},
                {"t_s": 3.0, "app_errors_unhandled": 6, "app_proc": None},
                {"t_s": 4.0, "app_errors_unhandled": 6, "app_proc": {"pid": 11}}]
-    incs = counter_increments(samples, "app_errors_unhandled", per_process=True)
+    incs = counter_increments(samples_of(samples), "app_errors_unhandled", per_process=True)
     assert incs == [(1.0, 3.0), (2.0, 5.0), (3.0, 1.0)]
-    assert sum(v for _, v in counter_increments(samples, "app_errors_unhandled")) == 6
+    assert sum(v for _, v in counter_increments(samples_of(samples), "app_errors_unhandled")) == 6
 
 
 def test_probe_and_process_checks_are_not_measured_without_their_evidence(tmp_path: Path) -> None:

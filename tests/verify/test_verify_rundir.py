@@ -21,7 +21,7 @@ def test_a_torn_last_line_is_skipped_and_a_bad_middle_line_names_file_and_line(
     (tmp_path / "samples.jsonl").write_text(
         '{"t_s": 1.0, "app_stats": {"big": 1}}\n{"t_s": 2.0}\n{"t_s": 3.')
     samples = RunFiles(tmp_path).samples()
-    assert [s["t_s"] for s in samples] == [1.0, 2.0] and "app_stats" not in samples[0]
+    assert [s.t_s for s in samples] == [1.0, 2.0] and samples[0].app_stats is None
     (tmp_path / "timeline.jsonl").write_text('{"event": "run_start", "t_s": 0}\n{oops\n'
                                              '{"event": "run_end", "t_s": 9}\n')
     with pytest.raises(VerifyError, match=r"timeline\.jsonl:2"):
@@ -32,7 +32,7 @@ def test_missing_optional_files_read_as_empty(tmp_path: Path) -> None:
     """No timeline, samples, memory diffs or final read: empty lists and None, no error."""
     files = RunFiles(tmp_path)
     assert files.timeline() == [] and files.samples() == [] and files.memory_diffs() == []
-    assert files.final_read() is None and files.run_info() == {}
+    assert files.final_read() is None and files.run_info() is None
     assert len(read_requests(files.requests_csv(), WriteLedger())) == 0
 
 

@@ -3,17 +3,25 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from verifykit import RunDirBuilder
 
-from harness.verify.writes import WriteLedger, account_writes, describe_keys
+from harness.records import FinalReadRecord
+from harness.verify.writes import WriteLedger, describe_keys
+from harness.verify.writes import account_writes as _account_writes
 
 
-def _final(rows: dict[str, int], ok: bool = True) -> dict:
-    return {"ok": ok, "error": None, "rows": rows, "reads": 2, "agreed": True}
+def account_writes(*args: Any) -> dict[str, Any]:
+    """The ``writes`` section as result.json holds it."""
+    return _account_writes(*args).to_json()
+
+
+def _final(rows: dict[str, int], ok: bool = True) -> FinalReadRecord:
+    return FinalReadRecord(ok=ok, rows=rows, reads=2, agreed=True)
 
 
 def _ledger(attempts: list[tuple[str, int, bool]]) -> WriteLedger:
@@ -136,18 +144,20 @@ def test_final_read_is_parsed_in_slices_with_the_same_answer(
     rows = {f"k-{i}": 1 for i in range(200)}
     rows.update({'odd1, "x': 1, "a1}": 2, 'b2,': 1, "ü-7": 1})
     attempts = [(k, 201, True) for k in rows] + [("lost", 201, True)]
-    final = _final(rows) | {"t_s": 70.0, "sql": 'select "rows": {1, "x"}'}
+    final = FinalReadRecord(ok=True, rows=rows, reads=2, agreed=True, t_s=70.0,
+                            sql='select "rows": {1, "x"}')
     path = tmp_path / "final_read.json"
-    path.write_text(json.dumps(final) + "\n")
+    path.write_text(json.dumps(final.to_json()) + "\n")
     loaded = load_final_read(path)
     assert isinstance(loaded, FinalRead) and len(loaded) == len(rows)
     assert sorted(loaded.key(i) for i in range(len(loaded))) == sorted(rows)
-    expected = account_writes(_ledger(attempts), json.loads(path.read_text()))
+    expected = account_writes(_ledger(attempts),
+                              FinalReadRecord.from_json(json.loads(path.read_text())))
     assert account_writes(_ledger(attempts), loaded) == expected
     assert expected["lost"] == 1 and expected["duplicated"] == 1
     plain = {k: 1 for k in list(rows)[:150]}
-    path.write_text(json.dumps(_final(plain)))
+    path.write_text(json.dumps(_final(plain).to_json()))
     sliced = load_final_read(path)
     assert isinstance(sliced, FinalRead) and len(sliced) == 150
-    path.write_text(json.dumps(_final({}, ok=False)))
+    path.write_text(json.dumps(_final({}, ok=False).to_json()))
     assert load_final_read(path) == _final({}, ok=False)

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import csv
 import json
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from harness.faults.catalog import effect_of
+from harness.records import Sample
+from harness.records.run_info import AppExit
 
 HEADER = ["t_s", "name", "status", "ok", "latency_ms", "error", "write_key", "ack", "attempt"]
 
@@ -107,3 +110,13 @@ def steady_load(b: RunDirBuilder, start: float, end: float, rate: float = 10.0,
     n = int(round((end - start) * rate))
     for i in range(n):
         b.request(start + i / rate, status=status, latency_ms=latency_ms)
+
+
+def samples_of(rows: Iterable[Mapping[str, Any]]) -> list[Sample]:
+    """Hand-made sample lines (as samples.jsonl holds them) as the records verify reads."""
+    return [Sample.from_json(r) for r in rows]
+
+
+def exits_of(rows: Iterable[Mapping[str, Any]]) -> list[AppExit]:
+    """Hand-made run.json ``app.exits`` entries as records."""
+    return [AppExit.from_json(r) for r in rows]
