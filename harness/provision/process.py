@@ -141,11 +141,16 @@ class ChildProcess:
         return pids
 
     def wait(self, timeout: float | None = None) -> int | None:
-        """Wait for the child to exit; ``None`` if it is still running after ``timeout``."""
+        """Wait for the child to exit; ``None`` if it is still running after ``timeout``.
+        Once it has exited, its last lines are in its log too (the pump is given up to 1 s):
+        a caller that reads the log after a wait must not find it cut short."""
         try:
-            return self.popen.wait(timeout=timeout)
+            code = self.popen.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             return None
+        if self.pump is not None:
+            self.pump.join(1.0)
+        return code
 
     def log_tail(self, lines: int = 40) -> str:
         """The last ``lines`` lines of the child's log (stdout and stderr)."""

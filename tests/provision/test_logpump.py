@@ -45,3 +45,14 @@ def test_child_output_is_redacted_and_complete(tmp_path: Path) -> None:
     assert b"x" * 300000 + b"\n" in data
     assert data.endswith(b"no newline at the end")
     assert stat.S_IMODE(child.log_path.stat().st_mode) == 0o600
+
+
+def test_a_wait_returns_with_the_last_line_in_the_log(tmp_path: Path) -> None:
+    """What a child printed just before it exited is in its log as soon as wait() returns
+    (a browser's DOM dump was read cut short when only reap() waited for the pump)."""
+    script = "import sys\nsys.stdout.write('x' * 200_000 + '\\n' + 'THE END\\n')\n"
+    for n in range(5):
+        with Supervisor(tmp_path / f"logs{n}") as sup:
+            child = sup.spawn(f"burst{n}", [sys.executable, "-c", script])
+            assert child.wait(30) == 0
+            assert child.log_path.read_text().endswith("THE END\n")
