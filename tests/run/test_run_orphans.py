@@ -27,6 +27,14 @@ def _alive(pid: int) -> bool:
         return False
 
 
+def _cmdline(pid: int) -> str:
+    """The process' command line; "" once it has exited or is a zombie (between two looks)."""
+    try:
+        return " ".join(psutil.Process(pid).cmdline())
+    except psutil.Error:
+        return ""
+
+
 def _descendants(pid: int) -> set[int]:
     try:
         return {p.pid for p in psutil.Process(pid).children(recursive=True)}
@@ -40,7 +48,7 @@ def _wait_for_load(proc: subprocess.Popen[bytes], seen: set[int], timeout: float
     while time.monotonic() < deadline:
         now = _descendants(proc.pid)
         seen |= now
-        names = " ".join(" ".join(psutil.Process(p).cmdline()) for p in now if _alive(p))
+        names = " ".join(_cmdline(p) for p in now)
         if "locust" in names and "reference_impl" in names and "postgres" in names:
             time.sleep(2.0)
             seen |= _descendants(proc.pid)
