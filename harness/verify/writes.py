@@ -13,7 +13,9 @@ a 5xx: it may or may not have committed). ``A`` is every attempted key. The fina
     recovered  = (R & A) - K - F    unknown outcome that landed         -> reported only
 
 No final read (the file missing or ``ok: false``) makes the verdict ``unknown``, never
-a pass: absence of evidence is not evidence of safety.
+a pass: absence of evidence is not evidence of safety. So does a request log with no write
+in it (no ``write_key`` column, or no request that carried a key): with nothing attempted,
+"0 lost" would be a pass judged on nothing.
 
 A Locust worker lost mid-run (a ``worker_lost`` timeline line: killed, partitioned) may
 have sent writes whose rows never reached the master. The rule for its keys (found by
@@ -397,11 +399,17 @@ def account_writes(ledger: WriteLedger, final: FinalReadRecord | FinalRead | Non
     keys = _classify(ledger, read)
     attempted = int(keys.attempted.sum())
     n_acked, n_failed = int(keys.acked.sum()), int(keys.failed.sum())
-    if read is None:
+    if read is None or attempted == 0:
+        # no write recorded (no write_key column, or no request carried a key): nothing to
+        # hold the read against, so none of the classes is measured (0 lost is no evidence)
+        why = why_none if read is None else (
+            f"no write was recorded in the request log (no write_key column, or no request "
+            f"carried a key): {len(read)} keys read back cannot be accounted")
         return WriteAccounting(
-            attempted=attempted, acknowledged=n_acked, failed=n_failed, read=None, lost=None,
+            attempted=attempted, acknowledged=n_acked, failed=n_failed,
+            read=None if read is None else len(read), lost=None,
             unexpected=None, duplicated=None, phantom=None, recovered=None,
-            indeterminate=None, verdict="unknown", reason=why_none, examples={})
+            indeterminate=None, verdict="unknown", reason=why, examples={})
     lost = keys.acked & ~keys.in_read
     phantom = keys.failed & keys.in_read
     recovered = keys.in_read & keys.attempted & ~keys.acked & ~keys.failed
