@@ -227,8 +227,19 @@ def _schema_drift(run: Run) -> None:
 
 
 def _soak(run: Run) -> None:
-    """No fault, no restart: uptime and writes judged (memory growth cannot be over 12 s)."""
-    assert run.metric("uptime") == 1.0
+    """No fault, no restart: uptime and writes judged (memory growth cannot be over 12 s).
+    Steady uptime was 100 % of ~12 samples: observed, it meets ">= 99%", but its 95 % lower
+    bound cannot, so the verdict is unknown for too few trials, saying how many and the
+    bound (harness.verify.confidence), never a pass."""
+    assert run.metric("uptime") == 1.0 and run.metric("uptime", "steady") == 1.0
+    (uptime,) = [s for s in run.result["slos"] if s["id"] == "uptime@steady"]
+    ready, answered = run.result["rate_counts"]["steady"]["uptime"]
+    (steady,) = [p for p in run.result["phases"] if p["kind"] == "steady"]
+    # the samples from the end of warm-up on (the cooldown's too: the last phase runs on)
+    assert ready == answered == len(run.samples_in(steady["start_s"], float("inf"))) > 5
+    assert uptime["verdict"] == "unknown" and uptime["judged_value"] < 0.99, uptime
+    assert uptime["evidence"]["reason"].startswith(
+        f"not enough trials: {ready}/{answered} samples: lower bound "), uptime
     assert run.metric("lost_writes") == 0 and run.result["writes"]["acknowledged"] > 100
     assert run.info["app"]["restarts"] == 0
 
@@ -307,6 +318,9 @@ class Case:
     path: Path
     duration: str | None  # None: the scenario's own
     check: Callable[[Run], None]
+    #: SLO ids the shortened run may leave unknown for too few trials (never pass on the
+    #: observed rate alone, never fail): a 22 s soak cannot show 99 % uptime
+    thin: frozenset[str] = frozenset()
 
     @property
     def id(self) -> str:
@@ -315,7 +329,7 @@ class Case:
 
 def _soak_copy(tmp_path: Path) -> Path:
     """scenarios/soak.toml without its memory SLO. The RSS slope needs 120 s after warm-up
-    (harness.verify.memory.MIN_TREND_SPAN_S) and the soak's own 3 min would take a third of
+    (harness.verify.memory.MIN_TREND_SPAN_S) and the soak's own 5 min would take half of
     this module's budget; shortened, memory_growth_mb_per_hour is unknown, never a pass, so the
     shipped file cannot be as expected. Everything else in it is run as shipped."""
     text = (SCENARIOS / "soak.toml").read_text()
@@ -336,7 +350,8 @@ CASES = [
     Case(SCENARIOS / "pool-exhaustion.toml", "37s", _pool_exhaustion),  # ~46 s
     Case(SCENARIOS / "proxy-down.toml", "25s", _proxy_down),  # ~34 s
     Case(SCENARIOS / "schema-drift.toml", "27s", _schema_drift),  # ~36 s
-    Case(SCENARIOS / "soak.toml", "22s", _soak),  # ~31 s, run from _soak_copy
+    Case(SCENARIOS / "soak.toml", "22s", _soak,  # ~31 s, run from _soak_copy
+         frozenset({"uptime@steady", "availability@steady"})),
     Case(SCENARIOS / "startup-db-down.toml", "30s", _startup_db_down),  # ~40 s
     Case(SCENARIOS / "task-flood.toml", "20s", _task_flood),  # ~30 s
     Case(SCENARIOS / "too-many-clients.toml", "36s", _too_many_clients),  # ~45 s
@@ -364,7 +379,11 @@ def test_shipped_scenario_as_declared(case: Case, tmp_path: Path) -> None:
                            reports_dir=tmp_path / "reports", quiet=True)
     assert outcome.status == "complete" and outcome.result is not None, outcome.error
     result = outcome.result
-    assert result["as_expected"] and outcome.exit_code == 0, result["expectation_reasons"]
+    short = [s for s in result["slos"] if s["verdict"] != "pass"]
+    assert {s["id"] for s in short} <= case.thin, result["expectation_reasons"]
+    assert all(s["verdict"] == "unknown" and s["evidence"]["reason"].startswith(
+        "not enough trials: ") for s in short), short
+    assert result["as_expected"] == (not short) and outcome.exit_code == int(bool(short))
     run = Run(outcome.run_dir, result)
     applies = [e for e in run.events if e["event"] == "apply"]
     assert len(applies) == len(_planned_windows(path, case.duration))
