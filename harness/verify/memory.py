@@ -1,12 +1,13 @@
 """Memory: RSS growth trend, growing allocation sites, per-phase memory.
 
 * The app's RSS (samples.jsonl ``app_proc.rss_bytes``) after warm-up is fitted with
-  Theil-Sen (the median of pairwise slopes: one GC pause or restart spike cannot tilt
-  it) with Sen's 95 % interval from Kendall's S. It is a leak only when the interval's
-  *lower* bound exceeds the threshold, so noise does not cry wolf and a steady slow
-  leak over a long run is still caught.
-  Under ``MIN_TREND_SPAN_S`` of samples no leak is called either way: a minute of an
-  allocator warming up looks exactly like a leak.
+  Theil-Sen (the median of pairwise slopes: one GC pause cannot tilt it) with Sen's
+  95 % interval from Kendall's S, per process lifetime: pairs of samples of one pid
+  only, so a restart's drop is never a slope (:mod:`harness.verify.lifetimes`). It is
+  a leak only when the interval's *lower* bound exceeds the threshold, so noise does
+  not cry wolf and a steady slow leak over a long run is still caught.
+  Under ``MIN_TREND_SPAN_S`` of samples in the longest lifetime no leak is called either
+  way: a minute of an allocator warming up looks exactly like a leak.
 * A tracemalloc site (memory/diff-NNNN.json) counts as growing only when it grew in
   ``min_streak`` consecutive diffs (3, or every diff when there are fewer), so one-off
   caches and warm-up allocations are not blamed.
@@ -23,6 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from harness.verify.lifetimes import Lifetime, after_warmup, pooled_theil_sen, split_lifetimes
 from harness.verify.phases import Phase
 
 __all__ = [
@@ -101,19 +103,42 @@ def rss_points(samples: list[dict[str, Any]]) -> list[tuple[float, float]]:
     return out
 
 
-def _fit_mb_per_hour(points: list[tuple[float, float]]) -> dict[str, Any]:
-    """The fit in MB/h; ``trend_reason`` says why it cannot call a leak (too short a span)."""
-    span = points[-1][0] - points[0][0] if points else 0.0
-    fit = theil_sen([t for t, _ in points], [r for _, r in points])
+def _fit_mb_per_hour(lives: list[Lifetime]) -> dict[str, Any]:
+    """The within-lifetime fit in MB/h; ``trend_reason`` says why it cannot call a leak
+    (too short a span: the longest lifetime's, see :mod:`harness.verify.lifetimes`)."""
+    span = max((life.span_s for life in lives), default=0.0)
+    count = sum(len(life.points) for life in lives)
+    fit = pooled_theil_sen([life.points for life in lives])
     if fit is None:
-        return {"slope_mb_per_hour": None, "ci95": None, "points": len(points),
+        return {"slope_mb_per_hour": None, "ci95": None, "points": count,
                 "span_s": span, "trend_reason": "fewer than 3 RSS samples"}
     k = 3600.0 / MB
-    short = span < MIN_TREND_SPAN_S
+    what = "of samples" if len(lives) == 1 else \
+        f"of samples in the longest of {len(lives)} process lifetimes"
     return {"slope_mb_per_hour": fit.slope * k, "ci95": [fit.low * k, fit.high * k],
-            "points": fit.points, "span_s": span,
-            "trend_reason": f"{span:.0f} s of samples is too short to tell a leak from warm-up "
-                            f"(needs {MIN_TREND_SPAN_S:.0f} s)" if short else None}
+            "points": fit.points, "span_s": span, "lifetimes_fitted": fit.lifetimes,
+            "trend_reason": f"{span:.0f} s {what} is too short to tell a leak from warm-up "
+                            f"(needs {MIN_TREND_SPAN_S:.0f} s)"
+            if span < MIN_TREND_SPAN_S else None}
+
+
+def _lifetime_fits(lives: list[Lifetime]) -> list[dict[str, Any]]:
+    """Each lifetime's own fit, for the report (the verdict uses the pooled one)."""
+    out = []
+    for life in lives:
+        fit = _fit_mb_per_hour([life])
+        out.append({"pid": life.pid, "start_s": life.points[0][0], "end_s": life.points[-1][0],
+                    **{k: fit[k] for k in ("slope_mb_per_hour", "ci95", "points", "span_s")}})
+    return out
+
+
+def _within(lives: list[Lifetime], spans: list[tuple[float, float]]) -> list[Lifetime]:
+    out = []
+    for life in lives:
+        pts = tuple(p for p in life.points if any(lo <= p[0] < hi for lo, hi in spans))
+        if pts:
+            out.append(Lifetime(life.pid, pts))
+    return out
 
 
 def growing_sites(
@@ -175,8 +200,8 @@ def memory_report(
 ) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
     """(the ``memory`` section of result.json, memory metrics by phase kind incl. ``run``)."""
     points = rss_points(samples)
-    after_warm = [(t, r) for t, r in points if t >= warm_end_s]
-    run_fit = _fit_mb_per_hour(after_warm)
+    lives = after_warmup(split_lifetimes(samples), warm_end_s)
+    run_fit = _fit_mb_per_hour(lives)
     sites = growing_sites(diffs)
     ci = run_fit["ci95"]
     section: dict[str, Any] = {
@@ -185,6 +210,7 @@ def memory_report(
         "peak_rss_bytes": max((r for _, r in points), default=None),
         "top_sites": sites, "diffs": len(diffs),
         "after_recovery": persisting_growth(points, phases),
+        "lifetimes": _lifetime_fits(lives),
     }
     metrics: dict[str, dict[str, Any]] = {"run": {
         "memory_growth_mb_per_hour": run_fit["slope_mb_per_hour"],
@@ -194,7 +220,8 @@ def memory_report(
     for kind in ("warmup", "steady", "fault", "recovery"):
         spans = [(p.start_s, p.end_s) for p in phases if p.kind == kind]
         pts = [(t, r) for t, r in points if any(lo <= t < hi for lo, hi in spans)]
-        fit = _fit_mb_per_hour(pts) if kind != "warmup" else {"slope_mb_per_hour": None}
+        fit = _fit_mb_per_hour(_within(lives, spans)) if kind != "warmup" else \
+            {"slope_mb_per_hour": None}
         metrics[kind] = {
             "memory_growth_mb_per_hour": fit["slope_mb_per_hour"],
             "peak_rss_mb": max((r for _, r in pts), default=0.0) / MB if pts else None,

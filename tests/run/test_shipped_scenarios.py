@@ -29,6 +29,7 @@ from harness.requests_file import open_requests, requests_path
 from harness.run import run_scenario
 from harness.scenario import load_scenario
 from harness.verify.availability import RecoveryRule
+from harness.verify.lifetimes import split_lifetimes
 
 ROOT = Path(__file__).resolve().parents[2]
 SCENARIOS = ROOT / "scenarios"
@@ -105,9 +106,18 @@ def _app_sigkill(run: Run) -> None:
     exits = [e for e in run.info["app"]["exits"] if e["cause"] == "app.kill"]
     assert [(e["returncode"], e["signal"]) for e in exits] == [(-9, "SIGKILL")], exits
     assert run.info["app"]["restarts"] == 1 and run.metric("crashes") == 0
-    _, back = run.windows("app.kill")[0]
+    kill, back = run.windows("app.kill")[0]
     resumes = [r for r in run.requests_in(back, float("inf")) if r["name"] == "resume_session"]
     assert resumes and not [r for r in resumes if r["status"] == "404"], resumes[:5]
+    # the RSS series splits at the kill into the two processes, and the memory fit takes
+    # no pair of samples across them (harness.verify.lifetimes)
+    lives = split_lifetimes(run.samples)
+    assert len(lives) == 2 and lives[0].pid != lives[1].pid, [life.pid for life in lives]
+    assert lives[0].points[-1][0] <= kill < lives[1].points[0][0] <= back + 5.0
+    spans = {life.pid: (life.points[0][0], life.points[-1][0]) for life in lives}
+    fitted = run.result["memory"]["lifetimes"]
+    assert fitted and all(spans[f["pid"]][0] <= f["start_s"] <= f["end_s"] <= spans[f["pid"]][1]
+                          for f in fitted), (fitted, spans)
     assert sum(r["status"] == "200" for r in resumes) > 0.9 * len(resumes)
 
 
