@@ -206,7 +206,8 @@ _SPECS: tuple[MetricSpec, ...] = (
     _spec("peak_rss_mb", "MB", "largest sampled RSS of the app", ALL_PHASES, _PROCESS),
     _spec(
         "memory_leak_sites", "count",
-        "tracemalloc sites growing in consecutive diffs", _RUN, _n("tracemalloc"),
+        "tracemalloc sites growing in 3 consecutive diffs, by a fifth of the RSS threshold "
+        "per hour or more", _RUN, _n("tracemalloc"),
     ),
     _spec(
         "memory_warnings_per_hour", "per_hour",
