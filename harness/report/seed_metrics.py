@@ -205,15 +205,15 @@ def _rate_row(row: SeedRow, runs: list[SuiteRun]) -> Measured:
     its bound; a figure without its trials (an older result.json) cannot pass."""
     metric = row.metrics[0]
     preferred = [r for r in runs if base_scenario(r.scenario) in row.prefer]
-    found = worst_run(preferred, metric, row.phase, row.op) or \
-        worst_run(runs, metric, row.phase, row.op)
+    found = worst_run(preferred, metric, row.phase, row.op, row.threshold) or \
+        worst_run(runs, metric, row.phase, row.op, row.threshold)
     if found is None:
         plain = _worst_value(row, runs)
         if plain.value is None:
             return plain
         return Measured(plain.value, "unknown", plain.source,
                         f"{fmt_value(metric, plain.value)} (trials not recorded: no bound)")
-    run, count, _ = found
+    run, count = found
     verdict, _, words = judge_count(row.op, row.threshold, count)
     return Measured(count.hits / count.trials, verdict, run.scenario, words)
 

@@ -48,18 +48,24 @@ def judge_count(op: str, threshold: float, count: RateCount) -> tuple[str, float
     return verdict, judged.judged, words
 
 
+_SEVERITY = {"fail": 2, "unknown": 1, "pass": 0}
+
+
 def worst_run(
-    runs: list[SuiteRun], metric: str, phase: str, op: str
-) -> tuple[SuiteRun, RateCount, float] | None:
-    """The run whose bound is worst for ``op`` (lowest lower bound, highest upper bound)."""
-    worst: tuple[SuiteRun, RateCount, float] | None = None
+    runs: list[SuiteRun], metric: str, phase: str, op: str, threshold: float
+) -> tuple[SuiteRun, RateCount] | None:
+    """The worst run for ``op threshold``: a failing one before one short of trials before a
+    passing one, and among equals the worst bound (lowest lower, highest upper bound). A
+    run that fails is never hidden behind one that merely had few trials."""
+    worst: tuple[tuple[int, float], SuiteRun, RateCount] | None = None
     for run in runs:
         count = run_count(run.result, metric, phase)
         if count is None:
             continue
-        bound = judge_rate(op, 0.5, count).judged
-        if bound is None:
+        judged = judge_rate(op, threshold, count)
+        if judged.judged is None:
             continue
-        if worst is None or (bound < worst[2] if op in (">", ">=") else bound > worst[2]):
-            worst = (run, count, bound)
-    return worst
+        key = (_SEVERITY[judged.verdict], -judged.judged if op in (">", ">=") else judged.judged)
+        if worst is None or key > worst[0]:
+            worst = (key, run, count)
+    return (worst[1], worst[2]) if worst else None
