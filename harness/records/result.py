@@ -35,6 +35,8 @@ class ResultRecord:
     phases: Sequence[Mapping[str, object]]
     metrics: Mapping[str, Mapping[str, object]]
     metrics_by_phase: Mapping[str, Mapping[str, object]]
+    #: Per phase kind, the trials of each rate metric: ``[successes, trials]`` (Wilson bound)
+    rate_counts: Mapping[str, Mapping[str, object]]
     slos: Sequence[Mapping[str, object]]
     faults: Sequence[FaultOutcome]
     writes: Mapping[str, object]
@@ -104,6 +106,8 @@ class ResultRecord:
             metrics={k: dict(v) for k, v in section("metrics").items() if isinstance(v, dict)},
             metrics_by_phase={k: dict(v) for k, v in section("metrics_by_phase").items()
                               if isinstance(v, dict)},
+            rate_counts={k: dict(v) for k, v in section("rate_counts").items()
+                         if isinstance(v, dict)},
             slos=items("slos"), faults=[FaultOutcome.from_json(f) for f in items("faults")],
             writes=section("writes"),
             load=section("load"), memory=section("memory"), process=section("process"),

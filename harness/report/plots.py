@@ -135,9 +135,10 @@ def plot_latency(req: RequestSeries, windows: Sequence[FaultWindow],
 
 
 def _fit_line(t: Sequence[float], y: Sequence[float], slope_per_s: float,
-              after_s: float) -> tuple[float, float] | None:
+              after_s: float, until_s: float = math.inf) -> tuple[float, float] | None:
     """Anchor a known slope at the median of ``y - slope * t`` (Theil-Sen's intercept)."""
-    pts = [(a, b) for a, b in zip(t, y, strict=True) if a >= after_s and not math.isnan(b)]
+    pts = [(a, b) for a, b in zip(t, y, strict=True)
+           if after_s <= a <= until_s and not math.isnan(b)]
     if len(pts) < 2:
         return None
     resid = sorted(b - slope_per_s * a for a, b in pts)
@@ -174,8 +175,16 @@ def plot_memory(samples: SampleSeries, memory: dict[str, object], warmup_s: floa
         ax.plot([t for t, _ in snapshots], [v for _, v in snapshots], color="#9467bd", lw=1.0,
                 marker="o", ms=3, label="tracemalloc MB (snapshots)")
     slope = memory.get("slope_mb_per_hour")
+    # fitted within each process lifetime (verify.lifetimes): one segment per lifetime
+    listed = memory.get("lifetimes")
+    lives = [(float(lt["start_s"]), float(lt["end_s"]))
+             for lt in (listed if isinstance(listed, list) else [])
+             if isinstance(lt, dict) and isinstance(lt.get("start_s"), int | float)
+             and isinstance(lt.get("end_s"), int | float)] or [(warmup_s, math.inf)]
     if isinstance(slope, int | float):
-        _draw_slope(ax, samples, float(slope), memory.get("ci95"), warmup_s, bool(memory.get("leak")))
+        for i, (lo, hi) in enumerate(lives):
+            _draw_slope(ax, samples, float(slope), memory.get("ci95"), lo,
+                        bool(memory.get("leak")), hi, label=i == 0)
     shade_faults(ax, windows, end_s)
     _finish_axes(ax, "MB")
     ax.set_title(PLOT_TITLES["memory"])
@@ -183,27 +192,27 @@ def plot_memory(samples: SampleSeries, memory: dict[str, object], warmup_s: floa
     return _save(fig, path)
 
 
-def _draw_slope(ax: Axes, samples: SampleSeries, slope_h: float, ci: Any, warmup_s: float,
-                leak: bool) -> None:
-    anchor = _fit_line(samples.t_s, samples.rss_mb, slope_h / 3600.0, warmup_s)
+def _draw_slope(ax: Axes, samples: SampleSeries, slope_h: float, ci: Any, from_s: float,
+                leak: bool, until_s: float = math.inf, label: bool = True) -> None:
+    anchor = _fit_line(samples.t_s, samples.rss_mb, slope_h / 3600.0, from_s, until_s)
     if anchor is None:
         return
     t0, b = anchor
-    t1 = samples.t_s[-1]
+    t1 = min(samples.t_s[-1], until_s)
     ts = [t0, t1]
-    label = f"RSS slope {slope_h:+.2f} MB/h"
+    text = f"RSS slope {slope_h:+.2f} MB/h"
     if isinstance(ci, list | tuple) and len(ci) == 2 and all(isinstance(c, int | float) for c in ci):
         lo, hi = float(ci[0]), float(ci[1])
-        label += f"\n(95% CI {lo:+.2f} .. {hi:+.2f})"
+        text += f"\n(95% CI {lo:+.2f} .. {hi:+.2f})"
         mid_t = (t0 + t1) / 2.0
         mid_y = b + slope_h / 3600.0 * mid_t
         ax.fill_between(ts, [mid_y + lo / 3600.0 * (t - mid_t) for t in ts],
                         [mid_y + hi / 3600.0 * (t - mid_t) for t in ts],
                         color="#d62728" if leak else "#2ca02c", alpha=0.15, lw=0)
     if leak:
-        label += ": LEAK"
+        text += ": LEAK"
     ax.plot(ts, [b + slope_h / 3600.0 * t for t in ts], ls="--", lw=1.4,
-            color="#d62728" if leak else "#2ca02c", label=label)
+            color="#d62728" if leak else "#2ca02c", label=text if label else None)
 
 
 def plot_pool_breaker(samples: SampleSeries, windows: Sequence[FaultWindow],

@@ -6,7 +6,10 @@ each run's ``result.json`` and `run.json`, and writes ``seed-metrics.md`` (the
 README's headline) and ``seed-metrics.html``. One row per promise: the measured
 value of each profile (the worst over the profile's runs, with the scenario it
 came from), the target, and a verdict. A row with no data says "not measured";
-it is never counted as met.
+it is never counted as met. Rate rows (startup success, uptime, failure rate) are
+judged on a confidence bound (:mod:`harness.report.seed_rates`): too few trials say
+"not enough trials", never pass. Uptime counts the steady phases only: warm-up,
+faults and recoveries are not meant to be available.
 """
 
 from __future__ import annotations
@@ -22,10 +25,12 @@ from harness.report.html import html_page, html_table
 from harness.report.markdown import md_table
 from harness.report.rundata import read_scrubbed
 from harness.report.scrub import Scrubber
+from harness.report.seed_rates import is_rate_row, judge_count, worst_run
 from harness.report.suite_runs import SuiteRun, load_suite_runs
 from harness.report.tables import Table, fmt_value
 from harness.scenario.loader import load_recorded
 from harness.slo import compare
+from harness.verify.confidence import RateCount
 
 __all__ = ["SEED_ROWS", "Measured", "SeedRow", "base_scenario", "measure_row", "profile_of",
            "render_seed_metrics", "seed_table"]
@@ -65,7 +70,7 @@ SEED_ROWS: tuple[SeedRow, ...] = (
     SeedRow("Lost acknowledged writes", "0", ("lost_writes",), "run", "==", 0.0),
     SeedRow("Crashes", "0", ("crashes",), "run", "==", 0.0),
     SeedRow("Startup success rate", ">= 99%", (), "run", ">=", 0.99, special="startup"),
-    SeedRow("Uptime", ">= 99.9%", ("uptime",), "run", ">=", 0.999, ("soak",)),
+    SeedRow("Uptime (steady)", ">= 99.9%", ("uptime",), "steady", ">=", 0.999, ("soak",)),
     SeedRow("Load 10x expected traffic held", "every SLO passes", (), "run", "==", 1.0,
             ("load-10x",), special="load-10x"),
 )
@@ -147,8 +152,9 @@ def _special(row: SeedRow, runs: list[SuiteRun]) -> Measured:
         if not judged:
             return _judge(row, None, "")
         started = [r for r in judged if _metric(r.result, "startup_seconds", "run") is not None]
-        rate = len(started) / len(judged)
-        return _judge(row, rate, "", f"{100.0 * rate:.1f}% ({len(started)}/{len(judged)} runs)")
+        verdict, _, words = judge_count(row.op, row.threshold,
+                                        RateCount(len(started), len(judged), "runs"))
+        return Measured(len(started) / len(judged), verdict, "", words)
     named = [r for r in runs if base_scenario(r.scenario) in row.prefer]
     chosen = [r for r in named if r.result is not None]
     if not chosen:
@@ -164,6 +170,12 @@ def measure_row(row: SeedRow, runs: list[SuiteRun]) -> Measured:
     """The worst value of ``row`` over ``runs`` (preferring its named scenarios), judged."""
     if row.special:
         return _special(row, runs)
+    if is_rate_row(row.metrics, row.op):
+        return _rate_row(row, runs)
+    return _worst_value(row, runs)
+
+
+def _worst_value(row: SeedRow, runs: list[SuiteRun]) -> Measured:
     preferred = [r for r in runs if base_scenario(r.scenario) in row.prefer]
     pool = preferred if any(_has(row, r) for r in preferred) else runs
     worst: tuple[float, str] | None = None
@@ -178,6 +190,24 @@ def measure_row(row: SeedRow, runs: list[SuiteRun]) -> Measured:
     if worst is None:
         return _judge(row, None, "")
     return _judge(row, worst[0], worst[1])
+
+
+def _rate_row(row: SeedRow, runs: list[SuiteRun]) -> Measured:
+    """A rate row: the run with the worst bound (preferring the row's scenarios), judged on
+    its bound; a figure without its trials (an older result.json) cannot pass."""
+    metric = row.metrics[0]
+    preferred = [r for r in runs if base_scenario(r.scenario) in row.prefer]
+    found = worst_run(preferred, metric, row.phase, row.op, row.threshold) or \
+        worst_run(runs, metric, row.phase, row.op, row.threshold)
+    if found is None:
+        plain = _worst_value(row, runs)
+        if plain.value is None:
+            return plain
+        return Measured(plain.value, "unknown", plain.source,
+                        f"{fmt_value(metric, plain.value)} (trials not recorded: no bound)")
+    run, count = found
+    verdict, _, words = judge_count(row.op, row.threshold, count)
+    return Measured(count.hits / count.trials, verdict, run.scenario, words)
 
 
 def _has(row: SeedRow, run: SuiteRun) -> bool:
@@ -220,6 +250,8 @@ def render_seed_metrics(suite_dir: Path, secrets: tuple[str, ...] = ()) -> Path:
     table = seed_table(by_profile)
     table.note = ("Each value is the worst over the profile's runs, with the scenario it came "
                   "from; 'not measured' means no run of that profile produced the figure. "
+                  "Rates pass only when their one-sided 95% Wilson bound meets the target "
+                  "('not enough trials' when only the observed rate does). "
                   f"Suite: {name}; regenerate with `chaosharness suite seed-metrics`.")
     md_path = suite_dir / "seed-metrics.md"
     md = f"# Seed metrics: before (naive) and after (resilient)\n\n{md_table(table)}"

@@ -160,10 +160,18 @@ def verdict_table(result: ResultRecord | None) -> Table:
         status, words = slo_outcome(slo, expect_fail)
         name = str(slo.get("name", "?"))
         table.add([name, str(slo.get("phase", "run")), threshold_text(slo),
-                   fmt_value(name, slo.get("value")), words], status)
+                   fmt_value(name, slo.get("value")) + _rate_note(slo), words], status)
     if not table.rows:
         table.note = "The scenario declares no SLOs."
     return table
+
+
+def _rate_note(slo: Mapping[str, object]) -> str:
+    """`` (n/N requests, 95% lower bound x%)`` for a rate judged on its bound, else ''."""
+    evidence = slo.get("evidence")
+    rate = evidence.get("rate") if isinstance(evidence, dict) else None
+    summary = rate.get("summary") if isinstance(rate, dict) else None
+    return f" ({summary})" if isinstance(summary, str) and summary else ""
 
 
 def fault_table(result: ResultRecord | None, windows: Sequence[FaultWindow],

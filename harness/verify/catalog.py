@@ -253,7 +253,8 @@ _SPECS: tuple[MetricSpec, ...] = (
           _PROCESS),
     _spec(
         "memory", "memory_leak_sites", "count",
-        "tracemalloc sites growing in consecutive diffs", _RUN, _n("tracemalloc"),
+        "tracemalloc sites growing in 3 consecutive diffs, by a fifth of the RSS threshold "
+        "per hour or more", _RUN, _n("tracemalloc"),
     ),
     # --- the process (samples.jsonl + run.json + logs) ---
     _spec(

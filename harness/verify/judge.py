@@ -26,6 +26,7 @@ from harness.verify.availability import (
     tally,
 )
 from harness.verify.catalog import FAMILIES, PHASE_KINDS
+from harness.verify.confidence import rate_counts
 from harness.verify.evidence import attach_evidence
 from harness.verify.load_health import load_health
 from harness.verify.memory import memory_report
@@ -215,7 +216,7 @@ def _judge(
                            for k, v in fits.items() if v.get("ci95")}}
     unknown = {("memory_growth_mb_per_hour", k): v["trend_reason"]
                for k, v in fits.items() if v.get("trend_reason")}
-    judgements = evaluate_slos(facts.slos, metrics, bounds, forced, unknown)
+    judgements = evaluate_slos(facts.slos, metrics, bounds, forced, unknown, ctx["rates"])
     attach_evidence(judgements, ctx)
     return judgements
 
@@ -258,8 +259,9 @@ def judge_run(root: Path) -> ResultRecord:
         forced[("startup_seconds", "run")] = process["startup"]["reason"]
     metrics = _merge({"requests": by_kind, "faults": by_fault, "memory": mem_metrics,
                       "process": proc_metrics, "writes": write_metrics(writes)})
+    rates = rate_counts(metrics, process["uptime_samples"])
     judgements = _judge(facts, metrics, forced, fault_bounds, {
-        "metrics": metrics, "phases": index.phases, "by_name": by_name, "faults": faults,
+        "rates": rates, "metrics": metrics, "phases": index.phases, "by_name": by_name, "faults": faults,
         "writes": writes, "memory": memory, "process": process,
         "request_examples": lambda kind: counts.examples(table, [
             p for p, ph in enumerate(index.phases) if kind == "run" or ph.kind == kind])})
@@ -271,7 +273,7 @@ def judge_run(root: Path) -> ResultRecord:
         verdict=overall_verdict(judgements), as_expected=expected.as_expected,
         expectation_reasons=expected.reasons,
         phases=[p.to_dict() for p in index.phases],
-        metrics=metrics, metrics_by_phase=by_name,
+        metrics=metrics, metrics_by_phase=by_name, rate_counts=rates,
         slos=[j.to_dict() for j in judgements],
         faults=faults, writes=writes.to_json(), load=load, memory=memory, process=process,
         recovery_rule={"window_s": rule.window_s, "min_ok": rule.min_ok,

@@ -96,6 +96,14 @@ def _fraction_by_kind(
     samples: Sequence[Sample], index: PhaseIndex, judge: Callable[[Sample], bool | None]
 ) -> dict[str, float | None]:
     """Share of samples (where ``judge`` returns True/False, not None) that are True."""
+    hits = _counts_by_kind(samples, index, judge)
+    return {k: (h[0] / h[1] if h[1] else None) for k, h in hits.items()}
+
+
+def _counts_by_kind(
+    samples: Sequence[Sample], index: PhaseIndex, judge: Callable[[Sample], bool | None]
+) -> dict[str, list[int]]:
+    """``[true, judged]`` samples per phase kind and ``run`` (``judge`` None: not judged)."""
     hits: dict[str, list[int]] = {}
     for s in samples:
         verdict = judge(s)
@@ -106,7 +114,7 @@ def _fraction_by_kind(
             h = hits.setdefault(kind, [0, 0])
             h[0] += int(bool(verdict))
             h[1] += 1
-    return {k: (h[0] / h[1] if h[1] else None) for k, h in hits.items()}
+    return hits
 
 
 def _uptime(s: Sample) -> bool | None:
@@ -394,5 +402,7 @@ def process_metrics(
                "app_logs": sorted(p.name for p in log_dir.glob("app*.log"))
                if log_dir.is_dir() else [],
                "crashes": crashes, "exits": [ex.to_json() for ex in exits], "schema_errors": schema,
-               "samples": len(samples)}
+               "samples": len(samples),
+               # [ready, answered] samples per phase kind: uptime's trials (verify.confidence)
+               "uptime_samples": _counts_by_kind(samples, index, _uptime)}
     return section, metrics

@@ -14,7 +14,10 @@ each SLO becomes a verdict:
 * a metric measured with an interval (the memory slope) is judged by the end of the
   interval that gives the benefit of the doubt: the lower bound against ``<``/``<=``,
   the upper bound against ``>``/``>=``. A leak is thus only called when even the
-  lower bound of its 95 % interval is over the threshold.
+  lower bound of its 95 % interval is over the threshold;
+* a rate with counted trials (``rates``: availability, error rate, uptime) the other
+  way round: it passes only when its confidence bound meets the threshold, and with
+  too few trials for that it is ``unknown`` (:mod:`harness.verify.confidence`).
 """
 
 from __future__ import annotations
@@ -25,10 +28,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from harness.slo import Slo, compare
+from harness.verify.confidence import RATE_METRICS, RateCount, judge_rate
 
 __all__ = ["Judgement", "evaluate_slo", "evaluate_slos"]
 
 Bounds = Mapping[tuple[str, str], tuple[float, float]]
+#: ``{phase: {metric: [hits, trials]}}``, as :func:`harness.verify.confidence.rate_counts`.
+Rates = Mapping[str, Mapping[str, list[int]]]
 
 
 @dataclass
@@ -56,6 +62,7 @@ def evaluate_slo(
     bounds: Bounds | None = None,
     forced: Mapping[tuple[str, str], str] | None = None,
     unknown: Mapping[tuple[str, str], str] | None = None,
+    rates: Rates | None = None,
 ) -> Judgement:
     """One SLO's verdict (see the module docstring for the rules)."""
     key = (slo.metric, slo.phase)
@@ -67,6 +74,11 @@ def evaluate_slo(
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return Judgement(slo, None, "unknown", None, {"reason": f"{slo.metric} was not measured"
                                                       f" for phase {slo.phase}"})
+    pair = (rates or {}).get(slo.phase, {}).get(slo.metric)
+    if pair and slo.op not in ("==", "!=") and slo.metric in RATE_METRICS:
+        count = RateCount(int(pair[0]), int(pair[1]), RATE_METRICS[slo.metric])
+        rated = judge_rate(slo.op, slo.threshold, count)
+        return Judgement(slo, float(value), rated.verdict, rated.judged, rated.evidence)
     judged = float(value)
     if bounds and key in bounds:
         low, high = bounds[key]
@@ -85,6 +97,7 @@ def evaluate_slos(
     bounds: Bounds | None = None,
     forced: Mapping[tuple[str, str], str] | None = None,
     unknown: Mapping[tuple[str, str], str] | None = None,
+    rates: Rates | None = None,
 ) -> list[Judgement]:
     """Every SLO's judgement, in the scenario's order."""
-    return [evaluate_slo(s, metrics, bounds, forced, unknown) for s in slos]
+    return [evaluate_slo(s, metrics, bounds, forced, unknown, rates) for s in slos]

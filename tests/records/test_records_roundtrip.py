@@ -35,7 +35,8 @@ def _result() -> ResultRecord:
         scenario="s", run_id="r", run_status="complete", error=None, expect="pass",
         expect_fail=[], verdict="pass", as_expected=True, expectation_reasons=[],
         phases=[{"name": "steady-0"}], metrics={"run": {"requests": 3}},
-        metrics_by_phase={}, slos=[], faults=[], writes={"lost": 0}, load={}, memory={},
+        metrics_by_phase={}, rate_counts={}, slos=[], faults=[], writes={"lost": 0}, load={},
+        memory={},
         process={}, recovery_rule={}, seed=7, profile="resilient", verify_seconds=0.1)
 
 

@@ -125,6 +125,15 @@ def test_seed_metrics_before_after_table(tmp_path: Path) -> None:
     docs[1]["metrics"]["run"]["memory_warnings_per_hour"] = 9.0
     docs[0]["metrics"]["run"]["memory_warnings_per_hour"] = 1.0
     docs[1]["faults"][0].update(recovered=False, recovery_s=None)  # naive-soak never recovered
+    # steady uptime as [ready, answered] samples: 99.67 % misses 99.9 % (fail); 600 of 600
+    # meets it but cannot show it; 3,000 of 3,000 can (its bound is 99.91 %)
+    docs[1]["rate_counts"] = {"steady": {"uptime": [2990, 3000]}}
+    docs[2]["rate_counts"] = {"steady": {"uptime": [3000, 3000]}}
+    docs[3]["rate_counts"] = {"steady": {"uptime": [600, 600]}}
+    # failure rate: naive-db-restart's 6/5000 misses 0.1%; naive-soak's
+    # 0/500 only lacks trials, though its bound (0.54%) is worse: the failing run is shown
+    docs[0]["rate_counts"] = {"steady": {"error_rate": [6, 5000]}}
+    docs[1]["rate_counts"]["steady"]["error_rate"] = [0, 500]
     for run, doc in zip(runs, docs, strict=True):
         (run / "result.json").write_text(json.dumps(doc))
     _suite(suite_dir, [_entry(r, d["scenario"]) for r, d in zip(runs, docs, strict=True)],
@@ -140,10 +149,17 @@ def test_seed_metrics_before_after_table(tmp_path: Path) -> None:
     assert ("| Recovery after a database outage | < 1 min (ours: < 5 s) | did not recover "
             "(naive-soak) | fail | 2.50 s (load-10x) | pass |") in md
     assert "| Memory warnings per hour | < 5 | 9 /h (naive-soak) | fail |" in md
-    assert "| Uptime | >= 99.9% | not measured | not measured | 99.950% (db-restart) | pass |" \
-        in md
+    assert ("| Uptime (steady) | >= 99.9% | 99.7% (2990/3000 samples, 95% lower bound 99.44%) "
+            "(naive-soak) | fail | 100% (600/600 samples, 95% lower bound 99.55%) (load-10x) | "
+            "not enough trials |") in md
     assert ("| Load 10x expected traffic held | every SLO passes | not measured | not measured |"
             " held (load-10x) | pass |") in md
-    assert ("| Startup success rate | >= 99% | 100.0% (2/2 runs) | pass | 100.0% (2/2 runs) | "
-            "pass |") in md
+    assert ("| Startup success rate | >= 99% | 100% (2/2 runs, 95% lower bound 42.5%) | "
+            "not enough trials | 100% (2/2 runs, 95% lower bound 42.5%) | not enough trials |"
+            ) in md
+    # the resilient runs' failure rates carry no trials (an older result.json): shown, never
+    # passed
+    assert ("| Query failure rate (steady) | < 0.1% | 0.12% (6/5000 requests, 95% upper bound "
+            "0.23%) (naive-db-restart) | fail | 0.050000% (trials not recorded: no bound) "
+            "(db-restart) | unknown |") in md
     assert render_seed_metrics(suite_dir) == suite_dir / "seed-metrics.md"

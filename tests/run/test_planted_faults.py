@@ -11,6 +11,10 @@ load, faults and SLOs) passes it.
 - ``planted-connection-leak``: connections kept outside the pool, through the proxy; after
   the load the app holds more than its pool's maximum, so ``connection_leaks`` fails by that
   excess; the twin holds no more than its pool.
+- ``planted-rss-leak``: every posted message kept for ever, over the 2 min an RSS slope
+  needs; ``memory_growth_mb_per_hour`` fails on the lower bound of its slope (and the leak
+  sites name the planted file); the twin, tracemalloc on too, passes both with 0 sites.
+  The two run side by side (the slope's 2 min is the floor of each).
 
 Each run is shortened by a duration override to what still fails honestly.
 """
@@ -20,6 +24,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import json
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -37,6 +42,7 @@ CONNECTION_LEAK = ROOT / "scenarios" / "planted-connection-leak.toml"
 BAD_WRITES = ROOT / "scenarios" / "planted-bad-writes.toml"
 #: The bad writes need no fault: a few seconds of posting plant dozens of each.
 BAD_WRITES_DURATION = "10s"
+RSS_LEAK = ROOT / "scenarios" / "planted-rss-leak.toml"
 #: The write loss: SIGKILL at 6 s, the app back by ~9 s, a few seconds of load after it.
 WRITE_LOSS_DURATION = "15s"
 #: The connection leak: the cap is reached within a few seconds of load.
@@ -58,8 +64,9 @@ def _clean_twin(path: Path, into: Path) -> Path:
     return out
 
 
-def _run(path: Path, duration: str, reports: Path) -> tuple[RunOutcome, dict[str, Any]]:
-    outcome = run_scenario(path, {"duration": duration}, reports_dir=reports, quiet=True)
+def _run(path: Path, duration: str | None, reports: Path) -> tuple[RunOutcome, dict[str, Any]]:
+    overrides = {"duration": duration} if duration else {"cooldown": "2s"}
+    outcome = run_scenario(path, overrides, reports_dir=reports, quiet=True)
     assert outcome.status == "complete" and outcome.result is not None, outcome.error
     return outcome, outcome.result
 
@@ -182,3 +189,28 @@ def test_bad_writes_clean_twin_has_no_phantom_or_unexpected_write(tmp_path: Path
     assert verdicts["unexpected_writes@run"] == ("pass", 0)
     assert result["writes"]["acknowledged"] > 100
     assert not [r for r in _rows(outcome.run_dir) if r["status"] == "422"]
+def test_planted_rss_leak_fails_the_slope_and_its_clean_twin_passes(tmp_path: Path) -> None:
+    """Both twins at once, tracemalloc on in each. Planted: memory_growth_mb_per_hour fails
+    with the lower bound of its 95 % interval over 50 MB/h, judged on over 2 min of one
+    process, and the growing site is the planted file. Clean: every SLO passes, the slope
+    judged (not too short) and memory_leak_sites judged 0 from the diffs."""
+    twin = _clean_twin(RSS_LEAK, tmp_path)
+    with ThreadPoolExecutor(2) as pool:
+        planted_f = pool.submit(_run, RSS_LEAK, None, tmp_path / "planted")
+        clean_f = pool.submit(_run, twin, None, tmp_path / "clean")
+        (outcome, result), (_, clean) = planted_f.result(), clean_f.result()
+    assert result["as_expected"] and outcome.exit_code == 0, result["expectation_reasons"]
+    verdicts = _verdicts(result)
+    assert {k for k, (v, _) in verdicts.items() if v == "fail"} == {
+        "memory_growth_mb_per_hour@run", "memory_leak_sites@run"}, verdicts
+    memory = result["memory"]
+    (slope,) = [s for s in result["slos"] if s["name"] == "memory_growth_mb_per_hour"]
+    assert memory["trend_reason"] is None and memory["span_s"] >= 120.0, memory
+    assert slope["judged_value"] == memory["ci95"][0] > 50.0 and memory["leak"] is True
+    assert [lt["pid"] for lt in memory["lifetimes"]] == [memory["lifetimes"][0]["pid"]]
+    assert any("planted_leak.py" in site["site"] for site in memory["top_sites"]), memory
+    clean_verdicts = _verdicts(clean)
+    assert clean["as_expected"] and clean["verdict"] == "pass", clean_verdicts
+    assert clean["memory"]["trend_reason"] is None and clean["memory"]["leak"] is False
+    assert clean_verdicts["memory_leak_sites@run"] == ("pass", 0)
+    assert clean["memory"]["diffs"] >= 3, clean["memory"]

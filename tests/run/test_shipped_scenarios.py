@@ -29,6 +29,7 @@ from harness.requests_file import open_requests, requests_path
 from harness.run import run_scenario
 from harness.scenario import load_scenario
 from harness.verify.availability import RecoveryRule
+from harness.verify.lifetimes import split_lifetimes
 
 ROOT = Path(__file__).resolve().parents[2]
 SCENARIOS = ROOT / "scenarios"
@@ -105,9 +106,18 @@ def _app_sigkill(run: Run) -> None:
     exits = [e for e in run.info["app"]["exits"] if e["cause"] == "app.kill"]
     assert [(e["returncode"], e["signal"]) for e in exits] == [(-9, "SIGKILL")], exits
     assert run.info["app"]["restarts"] == 1 and run.metric("crashes") == 0
-    _, back = run.windows("app.kill")[0]
+    kill, back = run.windows("app.kill")[0]
     resumes = [r for r in run.requests_in(back, float("inf")) if r["name"] == "resume_session"]
     assert resumes and not [r for r in resumes if r["status"] == "404"], resumes[:5]
+    # the RSS series splits at the kill into the two processes, and the memory fit takes
+    # no pair of samples across them (harness.verify.lifetimes)
+    lives = split_lifetimes(run.samples)
+    assert len(lives) == 2 and lives[0].pid != lives[1].pid, [life.pid for life in lives]
+    assert lives[0].points[-1][0] <= kill < lives[1].points[0][0] <= back + 5.0
+    spans = {life.pid: (life.points[0][0], life.points[-1][0]) for life in lives}
+    fitted = run.result["memory"]["lifetimes"]
+    assert fitted and all(spans[f["pid"]][0] <= f["start_s"] <= f["end_s"] <= spans[f["pid"]][1]
+                          for f in fitted), (fitted, spans)
     assert sum(r["status"] == "200" for r in resumes) > 0.9 * len(resumes)
 
 
@@ -155,7 +165,8 @@ def _db_flap(run: Run) -> None:
 def _db_freeze(run: Run) -> None:
     """Postgres' processes were stopped (pids listed, the same ones thawed; the observer's own
     Postgres sampler went unanswered); clients' same-key retries during the freeze committed
-    exactly once each."""
+    at most once each, exactly once when acknowledged (a key refused 503 on every attempt,
+    the client giving up, is rightly absent)."""
     (apply,) = run.applies("postgres.freeze")
     remove = next(e for e in run.events if e["event"] == "remove" and e["fault"] == apply["fault"])
     assert apply["detail"]["pids"] and remove["detail"]["pids"] == apply["detail"]["pids"]
@@ -164,9 +175,11 @@ def _db_freeze(run: Run) -> None:
     assert frozen and all("pg_connections" in s["missing"] for s in frozen), \
         [(s["t_s"], s["missing"]) for s in frozen]
     retried = {r["write_key"] for r in run.requests_in(lo, hi) if int(r["attempt"] or 1) > 1}
-    assert retried, "no write was retried during the freeze: exactly-once was not exercised"
     rows = json.loads((run.dir / "final_read.json").read_text())["rows"]
-    assert {rows.get(k) for k in retried} == {1}, {k: rows.get(k) for k in retried}
+    acked = {r["write_key"] for r in run.requests if r["ack"] == "1"} & retried
+    assert acked, "no retried write was acknowledged: exactly-once was not exercised"
+    assert {rows.get(k) for k in acked} == {1}, {k: rows.get(k) for k in acked}
+    assert {rows.get(k) for k in retried} <= {1, None}, {k: rows.get(k) for k in retried}
 
 
 def _network_reset(run: Run) -> None:
@@ -237,8 +250,19 @@ def _schema_drift(run: Run) -> None:
 
 
 def _soak(run: Run) -> None:
-    """No fault, no restart: uptime and writes judged (memory growth cannot be over 12 s)."""
-    assert run.metric("uptime") == 1.0
+    """No fault, no restart: uptime and writes judged (memory growth cannot be over 12 s).
+    Steady uptime was 100 % of ~12 samples: observed, it meets ">= 99%", but its 95 % lower
+    bound cannot, so the verdict is unknown for too few trials, saying how many and the
+    bound (harness.verify.confidence), never a pass."""
+    assert run.metric("uptime") == 1.0 and run.metric("uptime", "steady") == 1.0
+    (uptime,) = [s for s in run.result["slos"] if s["id"] == "uptime@steady"]
+    ready, answered = run.result["rate_counts"]["steady"]["uptime"]
+    (steady,) = [p for p in run.result["phases"] if p["kind"] == "steady"]
+    # the samples from the end of warm-up on (the cooldown's too: the last phase runs on)
+    assert ready == answered == len(run.samples_in(steady["start_s"], float("inf"))) > 5
+    assert uptime["verdict"] == "unknown" and uptime["judged_value"] < 0.99, uptime
+    assert uptime["evidence"]["reason"].startswith(
+        f"not enough trials: {ready}/{answered} samples: lower bound "), uptime
     assert run.metric("lost_writes") == 0 and run.result["writes"]["acknowledged"] > 100
     assert run.info["app"]["restarts"] == 0
 
@@ -325,6 +349,9 @@ class Case:
     path: Path
     duration: str | None  # None: the scenario's own
     check: Callable[[Run], None]
+    #: SLO ids the shortened run may leave unknown for too few trials (never pass on the
+    #: observed rate alone, never fail): a 22 s soak cannot show 99 % uptime
+    thin: frozenset[str] = frozenset()
 
     @property
     def id(self) -> str:
@@ -333,7 +360,7 @@ class Case:
 
 def _soak_copy(tmp_path: Path) -> Path:
     """scenarios/soak.toml without its memory SLO. The RSS slope needs 120 s after warm-up
-    (harness.verify.memory.MIN_TREND_SPAN_S) and the soak's own 3 min would take a third of
+    (harness.verify.memory.MIN_TREND_SPAN_S) and the soak's own 5 min would take half of
     this module's budget; shortened, memory_growth_mb_per_hour is unknown, never a pass, so the
     shipped file cannot be as expected. Everything else in it is run as shipped."""
     text = (SCENARIOS / "soak.toml").read_text()
@@ -354,7 +381,8 @@ CASES = [
     Case(SCENARIOS / "pool-exhaustion.toml", "37s", _pool_exhaustion),  # ~46 s
     Case(SCENARIOS / "proxy-down.toml", "25s", _proxy_down),  # ~34 s
     Case(SCENARIOS / "schema-drift.toml", "27s", _schema_drift),  # ~36 s
-    Case(SCENARIOS / "soak.toml", "22s", _soak),  # ~31 s, run from _soak_copy
+    Case(SCENARIOS / "soak.toml", "22s", _soak,  # ~31 s, run from _soak_copy
+         frozenset({"uptime@steady", "availability@steady"})),
     Case(SCENARIOS / "startup-db-down.toml", "30s", _startup_db_down),  # ~40 s
     Case(SCENARIOS / "task-flood.toml", "20s", _task_flood),  # ~30 s
     Case(SCENARIOS / "too-many-clients.toml", "40s", _too_many_clients),  # ~49 s: two restarts
@@ -382,7 +410,11 @@ def test_shipped_scenario_as_declared(case: Case, tmp_path: Path) -> None:
                            reports_dir=tmp_path / "reports", quiet=True)
     assert outcome.status == "complete" and outcome.result is not None, outcome.error
     result = outcome.result
-    assert result["as_expected"] and outcome.exit_code == 0, result["expectation_reasons"]
+    short = [s for s in result["slos"] if s["verdict"] != "pass"]
+    assert {s["id"] for s in short} <= case.thin, result["expectation_reasons"]
+    assert all(s["verdict"] == "unknown" and s["evidence"]["reason"].startswith(
+        "not enough trials: ") for s in short), short
+    assert result["as_expected"] == (not short) and outcome.exit_code == int(bool(short))
     run = Run(outcome.run_dir, result)
     applies = [e for e in run.events if e["event"] == "apply"]
     assert len(applies) == len(_planned_windows(path, case.duration))

@@ -79,6 +79,22 @@ def test_only_sites_growing_in_consecutive_diffs_are_flagged() -> None:
     assert growing_sites(diffs[:1]) == []
 
 
+def test_a_busy_site_growing_kilobytes_is_no_leak_site() -> None:
+    """Diffs 10 s apart: busy.py grows 4 KB three times in a row among its ups and downs
+    (net 12 KB over 60 s: 0.7 MB/h), leak.py 300 KB every diff (108 MB/h). With the run's
+    rate floor (a fifth of a 50 MB/h threshold) only leak.py is named, with its rate."""
+    busy = [-30_000, 30_000, 4_000, 4_000, 4_000, 0]
+    diffs = [("diff", {"t_s": 10.0 * (i + 1), "top": [
+        {"site": "busy.py:1", "size_bytes": 50_000 + sum(busy[:i + 1]),
+         "size_diff_bytes": d, "count": 1},
+        {"site": "leak.py:2", "size_bytes": 300_000 * (i + 1), "size_diff_bytes": 300_000,
+         "count": 1}]}) for i, d in enumerate(busy)]
+    assert {s["site"] for s in growing_sites(diffs)} == {"busy.py:1", "leak.py:2"}
+    (leak,) = growing_sites(diffs, min_mb_per_hour=10.0)
+    assert leak["site"] == "leak.py:2" and leak["net_growth_bytes"] == 1_800_000
+    assert leak["mb_per_hour"] == 1.8 * 3600 / 60
+
+
 def test_growth_that_persists_after_recovery_is_flagged() -> None:
     """RSS is 200 MB before a fault at 100 s and 260 MB after its recovery ends at 150 s:
     the 60 MB step persists and is flagged; per-phase peaks are reported."""
