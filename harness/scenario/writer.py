@@ -111,9 +111,10 @@ def scenario_to_toml(s: Scenario) -> str:
         "auto_migrate": t.auto_migrate, "migrate_to": t.migrate_to, "command": t.command,
         "url": t.url, "health_path": t.health_path, "ready_path": t.ready_path,
         "stats_path": t.stats_path, "dsn_env": t.dsn_env, "locustfile": t.locustfile,
-        "workdir": t.workdir, "listen_host": t.listen_host,
-        "unhandled_error_patterns": list(t.unhandled_error_patterns),
+        "workdir": t.workdir, "unhandled_error_patterns": list(t.unhandled_error_patterns),
     }
+    if t.kind != "url":  # the loader refuses it there: a url target listens where it was started
+        target["listen_host"] = t.listen_host
     lines += _table("target", target)
     lines += _table("postgres", {"provider": pg.provider, "dsn": pg.dsn, "fsync": pg.fsync,
                                  "max_connections": pg.max_connections, "listen": pg.listen,

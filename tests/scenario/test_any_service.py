@@ -143,7 +143,10 @@ def test_faults_that_cannot_reach_a_url_target_are_refused() -> None:
     restart = '[[fault]]\nat = "5s"\naction = "postgres.restart"\n'
     assert "fault[0].action:" in _error(url + restart)
     fixed = url + '[postgres]\nlisten = "127.0.0.1:15432"\n' + FAULT.format(proxy="postgres")
-    assert loads_scenario(fixed, "svc.toml").postgres.listen == "127.0.0.1:15432"
+    loaded = loads_scenario(fixed, "svc.toml")
+    assert loaded.postgres.listen == "127.0.0.1:15432"
+    # the scenario as a run directory records it reads back (no listen_host for a url target)
+    assert loads_scenario(scenario_to_toml(loaded), "copy.toml") == loaded
 
 
 def test_relative_workdir_and_locustfile_resolve_against_the_scenario_file(tmp_path: Path) -> None:
