@@ -15,9 +15,7 @@ import contextlib
 import io
 import json
 import os
-import re
 import stat
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,12 +24,12 @@ from urllib.parse import quote
 import asyncpg
 import httpx
 import pytest
+from embedded_proxy_server import serve_embedded_proxy
 
 from harness.errors import ScenarioError
 from harness.provision.pg_probe import execute, fetch
 from harness.provision.postgres import EmbeddedPostgres
 from harness.provision.process import Supervisor
-from harness.provision.ready import wait_until
 from harness.redact import registered_secrets
 from harness.requests_file import open_requests, requests_path
 from harness.run import RunOutcome, run_scenario
@@ -119,15 +117,7 @@ def password_pg(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Embe
 def proxy_by_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The embedded proxy server, started here and handed to the run by URL only."""
     with Supervisor(tmp_path_factory.mktemp("proxy-logs")) as sup:
-        child = sup.spawn("toxiproxy", [sys.executable, "-m", "harness.toxiproxy", "--port", "0"])
-        found: list[str] = []
-
-        def listening() -> bool:
-            found.extend(re.findall(r"listening on (\S+)", child.log_tail(20)))
-            return bool(found)
-
-        wait_until(listening, 15.0, what="embedded proxy", on_timeout=child.log_tail)
-        yield f"http://{found[0]}"
+        yield serve_embedded_proxy(sup)
 
 
 @pytest.fixture(scope="module")

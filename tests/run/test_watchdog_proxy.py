@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -21,6 +20,7 @@ from pathlib import Path
 import httpx
 import psutil
 import pytest
+from embedded_proxy_server import serve_embedded_proxy
 
 from harness.provision.process import Supervisor
 from harness.provision.ready import wait_until
@@ -63,15 +63,7 @@ jitter = 0
 def proxy_url(tmp_path: Path) -> Iterator[str]:
     """The embedded proxy server, started here and handed to the run by URL only."""
     with Supervisor(tmp_path / "proxy-logs") as sup:
-        child = sup.spawn("toxiproxy", [sys.executable, "-m", "harness.toxiproxy", "--port", "0"])
-        found: list[str] = []
-
-        def listening() -> bool:
-            found.extend(re.findall(r"listening on (\S+)", child.log_tail(20)))
-            return bool(found)
-
-        wait_until(listening, 15.0, what="embedded proxy", on_timeout=child.log_tail)
-        yield f"http://{found[0]}"
+        yield serve_embedded_proxy(sup)
 
 
 def _descendants(pid: int) -> list[psutil.Process]:
