@@ -25,6 +25,7 @@ from typing import Any
 
 import pytest
 
+from harness.records import Sample
 from harness.requests_file import open_requests, requests_path
 from harness.run import run_scenario
 from harness.scenario import load_scenario
@@ -111,7 +112,7 @@ def _app_sigkill(run: Run) -> None:
     assert resumes and not [r for r in resumes if r["status"] == "404"], resumes[:5]
     # the RSS series splits at the kill into the two processes, and the memory fit takes
     # no pair of samples across them (harness.verify.lifetimes)
-    lives = split_lifetimes(run.samples)
+    lives = split_lifetimes([Sample.from_json(s) for s in run.samples])
     assert len(lives) == 2 and lives[0].pid != lives[1].pid, [life.pid for life in lives]
     assert lives[0].points[-1][0] <= kill < lives[1].points[0][0] <= back + 5.0
     spans = {life.pid: (life.points[0][0], life.points[-1][0]) for life in lives}
