@@ -75,9 +75,13 @@ def _verdicts(result: dict[str, Any]) -> dict[str, tuple[str, Any]]:
     return {f"{s['name']}@{s['phase']}": (s["verdict"], s["value"]) for s in result["slos"]}
 
 
-def _acked_keys(run_dir: Path) -> set[str]:
+def _rows(run_dir: Path) -> list[dict[str, str]]:
     with open_requests(requests_path(run_dir) or run_dir / "requests.csv") as fh:
-        return {r["write_key"] for r in csv.DictReader(fh) if r["ack"] == "1" and r["write_key"]}
+        return list(csv.DictReader(fh))
+
+
+def _acked_keys(run_dir: Path) -> set[str]:
+    return {r["write_key"] for r in _rows(run_dir) if r["ack"] == "1" and r["write_key"]}
 
 
 def test_planted_write_loss_fails_lost_writes_naming_the_keys(tmp_path: Path) -> None:
@@ -151,11 +155,6 @@ def test_connection_leak_clean_twin_holds_no_more_than_its_pool(tmp_path: Path) 
     conns = result["process"]["connections"]
     assert conns["allowance_from"] == "pool.max" and conns["counted_by"] == ["proxy"], conns
     assert 0 < conns["settled"] <= conns["pool_max"], conns
-
-
-def _rows(run_dir: Path) -> list[dict[str, str]]:
-    with open_requests(requests_path(run_dir) or run_dir / "requests.csv") as fh:
-        return list(csv.DictReader(fh))
 
 
 def test_planted_bad_writes_fail_phantom_and_unexpected_naming_the_keys(tmp_path: Path) -> None:
